@@ -1,0 +1,71 @@
+/** Types shared by more than one pipeline stage. Stage-local types live in their stage's folder. */
+
+/** Where the backbone runs. `auto` uses CUDA when its libraries are installed, else the CPU. */
+export type Device = 'auto' | 'cpu' | 'cuda';
+
+/**
+ * How an image becomes the backbone's input tensor. Pure data: it is stored in the zoo catalog,
+ * the embedding-cache key, the run manifest and the exported model's metadata.
+ *
+ * Steps, in order: decode to RGB (EXIF orientation applied, alpha dropped) → resize → center crop
+ * to `cropSize` × `cropSize` → value = (pixel * scale − mean[c]) / std[c] → channel order → layout.
+ */
+export interface PreprocessSpec {
+  /** `shorter-side`: keep the aspect ratio, shorter side becomes `resizeSize`. `direct`: stretch to `resizeSize` × `resizeSize`. */
+  readonly resizeMode: 'shorter-side' | 'direct';
+  /** Size after resizing, before the center crop (256 for the ImageNet recipe). */
+  readonly resizeSize: number;
+  /** Side of the square center crop: the model's input height and width (224). */
+  readonly cropSize: number;
+  /** Multiplier applied to 0..255 pixel values before mean/std (1/255 maps to [0, 1]). */
+  readonly scale: number;
+  /** Per-channel mean, in RGB order, after scaling. */
+  readonly mean: readonly [number, number, number];
+  /** Per-channel standard deviation, in RGB order, after scaling. */
+  readonly std: readonly [number, number, number];
+  /** Channel order the model expects. */
+  readonly channelOrder: 'RGB' | 'BGR';
+  /** Tensor layout the model expects. */
+  readonly layout: 'NCHW' | 'NHWC';
+}
+
+/** Pooling applied when the cut tensor is a spatial map [N, C, H, W]. */
+export type Pooling = 'none' | 'avg' | 'max' | 'flatten';
+
+/** Class names in index order: `classNames[k]` is the name of class k. Sorted when inferred from folders. */
+export type ClassNames = readonly string[];
+
+/** One dense layer of a trained head. `kernel` is [inputDim × outputDim] row-major (Gemm's B, transB = 0). */
+export interface DenseLayer {
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly kernel: Float32Array;
+  readonly bias: Float32Array;
+  /** Activation after this layer. The last layer is `linear`; softmax is added at export. */
+  readonly activation: 'relu' | 'linear';
+}
+
+/**
+ * A trained classification head, as handed from training to export.
+ * `standardization`, when present, is applied to the features before the first layer:
+ * x' = (x − mean) / std. Export folds it into the first layer's weights.
+ */
+export interface HeadWeights {
+  readonly embeddingDim: number;
+  readonly numClasses: number;
+  readonly layers: readonly DenseLayer[];
+  readonly standardization: { readonly mean: Float32Array; readonly std: Float32Array } | null;
+}
+
+/** Progress reported by long-running library calls. The CLI renders it; the library never prints. */
+export type ProgressEvent =
+  | { readonly stage: 'download'; readonly status: 'start' | 'progress' | 'done' | 'retry'; readonly name: string;
+      readonly url: string; readonly loadedBytes: number; readonly totalBytes: number | null; readonly message?: string }
+  | { readonly stage: 'embed'; readonly status: 'start' | 'progress' | 'done'; readonly done: number;
+      readonly total: number; readonly cacheHits: number; readonly computed: number; readonly failed: number;
+      readonly imagesPerSecond: number; readonly etaSeconds: number | null; readonly provider?: string }
+  | { readonly stage: 'train'; readonly status: 'epoch' | 'done'; readonly epoch: number; readonly epochs: number;
+      readonly logs: Readonly<Record<string, number>>; readonly message?: string }
+  | { readonly stage: 'export' | 'parity' | 'info' | 'warn'; readonly status: 'message'; readonly message: string };
+
+export type ProgressCallback = (event: ProgressEvent) => void;
