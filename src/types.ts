@@ -69,3 +69,16 @@ export type ProgressEvent =
   | { readonly stage: 'export' | 'parity' | 'info' | 'warn'; readonly status: 'message'; readonly message: string };
 
 export type ProgressCallback = (event: ProgressEvent) => void;
+
+/**
+ * Everything that determines a feature vector besides the image bytes. Part of the embedding-cache key:
+ * change any field and cached vectors miss instead of going stale.
+ */
+export interface FeatureExtractorSpec {
+  /** sha256 of the original backbone .onnx file (before cutting). */
+  readonly backboneSha256: string;
+  /** Name of the tensor the backbone was cut at (before pooling). */
+  readonly layer: string;
+  readonly pooling: Pooling;
+  readonly preprocess: PreprocessSpec;
+}
