@@ -1,0 +1,44 @@
+/**
+ * The `finetune` executable: yargs wiring and the explicit command list only.
+ * Command handlers import their implementation lazily, so `finetune --help` loads no native addon.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { commands, oneShotCommand } from './commands/index.js';
+import { EXIT_USAGE } from './handle-errors.js';
+import { bold, red } from './style.js';
+
+const VERSION = '0.1.0';
+
+/** A command line yargs rejected: exit code 2. */
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  let cli = yargs(argv)
+    .scriptName('finetune')
+    .usage('$0 --backbone <zoo id | model.onnx> --classes <N> --data <folder>  (one-shot: embed → train → export)\n$0 <command> [options]')
+    .command(oneShotCommand);
+  for (const command of commands) cli = cli.command(command);
+  await cli
+    .example('$0 --backbone mobilenetv2 --classes 3 --data ./photos', 'Train a 3-class classifier on ./photos/<class>/*.jpg and export runs/<time>/model.onnx')
+    .example('$0 --backbone ./my-model.onnx --classes 2 --data ./photos --input-size 224', 'Use any ONNX classifier as the backbone')
+    .example('$0 predict runs/latest/model.onnx cat.jpg --top 3', 'Classify images with an exported model')
+    .example('$0 models list', 'Show the zoo backbones and which are cached')
+    .epilogue('Docs: README.md. Environment: FINETUNE_HOME (caches), FINETUNE_ZOO_MIRROR (zoo mirror base URL), NO_COLOR.')
+    .version(VERSION)
+    .alias('h', 'help')
+    .strict()
+    .wrap(Math.min(120, process.stdout.columns ?? 100))
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    })
+    .parseAsync()
+    .catch((error: unknown) => {
+      if (!(error instanceof UsageError)) throw error;
+      process.stderr.write(`${red(bold('usage error'))}: ${error.message}\n`);
+      process.stderr.write(`${bold('hint')}: run \`finetune --help\` (or \`finetune <command> --help\`) for the options and examples.\n`);
+      process.exitCode = EXIT_USAGE;
+    });
+}
+
+await main(hideBin(process.argv));
