@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage('$0 --backbone <zoo id | model.onnx> --classes <N> --data <folder>  (one-shot: embed → train → export)\n$0 <command> [options]')
     .command(oneShotCommand);
   for (const command of commands) cli = cli.command(command);
-  await cli
+  const configured = cli
     .example('$0 --backbone mobilenetv2 --classes 3 --data ./photos', 'Train a 3-class classifier on ./photos/<class>/*.jpg and export runs/<time>/model.onnx')
     .example('$0 --backbone ./my-model.onnx --classes 2 --data ./photos --input-size 224', 'Use any ONNX classifier as the backbone')
     .example('$0 predict runs/latest/model.onnx cat.jpg --top 3', 'Classify images with an exported model')
@@ -31,14 +31,15 @@ export async function main(argv: string[]): Promise<void> {
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, error) => {
       throw error ?? new UsageError(message);
-    })
-    .parseAsync()
-    .catch((error: unknown) => {
-      if (!(error instanceof UsageError)) throw error;
-      process.stderr.write(`${red(bold('usage error'))}: ${error.message}\n`);
-      process.stderr.write(`${bold('hint')}: run \`finetune --help\` (or \`finetune <command> --help\`) for the options and examples.\n`);
-      process.exitCode = EXIT_USAGE;
     });
+  try {
+    await configured.parseAsync();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${red(bold('usage error'))}: ${error.message}\n`);
+    process.stderr.write(`${bold('hint')}: run \`finetune --help\` (or \`finetune <command> --help\`) for the options and examples.\n`);
+    process.exitCode = EXIT_USAGE;
+  }
 }
 
 await main(hideBin(process.argv));
