@@ -1,0 +1,304 @@
+/**
+ * Renders {@link ReportData} as one self-contained HTML page: inline CSS, inline SVG charts, images as
+ * data URIs, no scripts and a Content-Security-Policy that forbids every external request. Pure: the same
+ * data gives the same string.
+ */
+import { describePreprocessSpec, validatePreprocessSpec } from '../image/preprocess-spec.js';
+import type { PreprocessSpec } from '../types.js';
+import { escapeHtml } from './escape-html.js';
+import type { ChartMarker } from './svg-charts.js';
+import { confusionHeatmap, lineChart } from './svg-charts.js';
+import type { HistoryEntry, ReportData, RunManifest, SplitMetrics, Thumbnail, WrongPrediction } from './report-data.js';
+
+const CSS = `
+:root { color-scheme: light; --fg: #111827; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: #f9fafb; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 32px 0 12px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 15px; margin: 18px 0 8px; }
+.muted { color: var(--muted); }
+code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; overflow-wrap: anywhere; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 16px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; min-width: 150px; }
+.card .value { font-size: 22px; font-weight: 600; }
+.card .label { color: var(--muted); font-size: 12px; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+.chart-box { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px; overflow-x: auto; }
+.chart-box svg { display: block; max-width: 100%; height: auto; }
+table { border-collapse: collapse; background: #fff; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f4f6; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.kv th { width: 200px; }
+.manifest { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 16px; }
+.gallery { display: flex; flex-wrap: wrap; gap: 12px; }
+figure.wrong { margin: 0; width: 150px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px; }
+figure.wrong img { display: block; margin: 0 auto 6px; image-rendering: auto; }
+figure.wrong .missing { height: 96px; display: flex; align-items: center; justify-content: center; text-align: center; color: var(--muted); font-size: 12px; background: #f3f4f6; margin-bottom: 6px; }
+figure.wrong figcaption { font-size: 12px; overflow-wrap: anywhere; }
+.true { color: #15803d; } .pred { color: #b91c1c; }
+details { margin-top: 8px; }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+`;
+
+/** The report page for one run. */
+export function renderReport(data: ReportData): string {
+  const title = `Training report: ${data.title}`;
+  const body = [
+    renderHeader(data),
+    renderSummary(data),
+    renderCurves(data),
+    renderEvaluation('Validation', data.metrics?.validation, data),
+    renderEvaluation('Test', data.metrics?.test, data),
+    renderManifest(data.manifest),
+    renderSkipped(data),
+    `<footer>Written by ${escapeHtml(toolName(data.manifest))}${data.generatedAt ? ` on ${escapeHtml(data.generatedAt)}` : ''}. ` +
+      'This file is self-contained: it makes no network requests.</footer>',
+  ].filter((part) => part !== '').join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="data:,">
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>
+`;
+}
+
+// #region sections
+
+function renderHeader(data: ReportData): string {
+  const created = typeof data.manifest?.createdAt === 'string' ? ` · created ${escapeHtml(data.manifest.createdAt)}` : '';
+  const folder = data.runDir ? `<code>${escapeHtml(data.runDir)}</code>` : '';
+  return `<header><h1>Training report: ${escapeHtml(data.title)}</h1><div class="muted">${folder}${created}</div></header>`;
+}
+
+function renderSummary(data: ReportData): string {
+  const cards: Array<[string, string]> = [];
+  const validation = data.metrics?.validation;
+  const test = data.metrics?.test;
+  const training = data.metrics?.training;
+  if (validation) cards.push([formatPercent(validation.accuracy), `validation accuracy (n = ${validation.n})`]);
+  if (test) cards.push([formatPercent(test.accuracy), `test accuracy (n = ${test.n})`]);
+  if (training?.bestEpoch != null) cards.push([String(training.bestEpoch), 'best epoch']);
+  if (training?.restoredEpoch != null) cards.push([String(training.restoredEpoch), 'restored epoch (weights exported)']);
+  const epochsRun = training?.stoppedEpoch ?? data.history[data.history.length - 1]?.epoch;
+  if (epochsRun != null) cards.push([`${epochsRun}${training?.epochs != null ? ` / ${training.epochs}` : ''}`, 'epochs run']);
+  if (data.classNames.length > 0) cards.push([String(data.classNames.length), 'classes']);
+  const backboneId = data.manifest?.backbone?.id;
+  if (typeof backboneId === 'string') cards.push([escapeHtml(backboneId), 'backbone']);
+  const stop = training?.stopReason ? `<p class="muted">Stopped: ${escapeHtml(training.stopReason)}</p>` : '';
+  if (cards.length === 0 && !stop) return '';
+  return `<section id="summary"><div class="cards">${cards.map(([value, label]) =>
+    `<div class="card"><div class="value">${value}</div><div class="label">${escapeHtml(label)}</div></div>`).join('')}</div>${stop}</section>`;
+}
+
+function renderCurves(data: ReportData): string {
+  const history = data.history;
+  if (history.length === 0) return '<section id="curves"><h2>Training curves</h2><p class="muted">No history.json in this run.</p></section>';
+  const epochs = history.map((entry) => entry.epoch);
+  const markers = epochMarkers(data);
+  const hasValidation = history.some((entry) => entry.valLoss != null || entry.valAccuracy != null);
+  const seriesFor = (train: (entry: HistoryEntry) => number | null | undefined,
+    validation: (entry: HistoryEntry) => number | null | undefined) => [
+    { name: 'train', values: history.map(train), color: '#2563eb' },
+    ...(hasValidation ? [{ name: 'validation', values: history.map(validation), color: '#ea580c', dashed: true }] : []),
+  ];
+  const loss = lineChart({
+    title: 'Loss per epoch (train and validation)', x: epochs, markers, yLabel: 'loss',
+    series: seriesFor((entry) => entry.loss, (entry) => entry.valLoss),
+  });
+  const accuracyValues = history.flatMap((entry) => [entry.accuracy, entry.valAccuracy ?? Number.NaN]).filter(Number.isFinite);
+  const lowest = accuracyValues.length > 0 ? Math.min(...accuracyValues) : 0;
+  const accuracy = lineChart({
+    title: 'Accuracy per epoch (train and validation)', x: epochs, markers, yLabel: 'accuracy',
+    yDomain: [lowest >= 0.5 ? Math.floor(lowest * 10) / 10 : 0, 1], formatY: (value) => `${Math.round(value * 1000) / 10}%`,
+    series: seriesFor((entry) => entry.accuracy, (entry) => entry.valAccuracy),
+  });
+  const learningRates = history.map((entry) => entry.learningRate);
+  const changingRate = new Set(learningRates.filter((rate) => rate != null)).size > 1;
+  const rate = changingRate ? lineChart({
+    title: 'Learning rate per epoch', x: epochs, markers, yLabel: 'learning rate',
+    series: [{ name: 'learning rate', values: learningRates, color: '#16a34a' }],
+  }) : '';
+  const note = markers.length > 0
+    ? '<p class="muted">Dashed vertical lines: the best epoch (lowest monitored value) and the epoch whose weights were restored and exported.</p>'
+    : '';
+  return `<section id="curves"><h2>Training curves</h2><div class="charts">` +
+    `<div class="chart-box" id="loss-chart">${loss}</div><div class="chart-box" id="accuracy-chart">${accuracy}</div>` +
+    `${rate ? `<div class="chart-box" id="learning-rate-chart">${rate}</div>` : ''}</div>${note}</section>`;
+}
+
+function epochMarkers(data: ReportData): ChartMarker[] {
+  const training = data.metrics?.training;
+  const markers: ChartMarker[] = [];
+  if (training?.bestEpoch != null) markers.push({ x: training.bestEpoch, label: 'best', color: '#16a34a' });
+  if (training?.restoredEpoch != null) markers.push({ x: training.restoredEpoch, label: 'restored', color: '#7c3aed' });
+  return markers;
+}
+
+function renderEvaluation(splitName: 'Validation' | 'Test', split: SplitMetrics | undefined, data: ReportData): string {
+  if (!split) return '';
+  const id = splitName.toLowerCase();
+  const classNames = data.classNames.length === split.confusionMatrix.length
+    ? data.classNames : split.perClass.map((entry) => entry.className);
+  const heatmap = split.confusionMatrix.length > 0 && classNames.length === split.confusionMatrix.length
+    ? `<div class="chart-box" id="${id}-confusion">${confusionHeatmap({
+      title: `${splitName} confusion matrix (rows: true class, columns: predicted class)`,
+      rowLabels: classNames, colLabels: classNames, values: split.confusionMatrix,
+    })}</div>`
+    : '<p class="muted">No confusion matrix.</p>';
+  const rows = split.perClass.map((entry) => `<tr><td>${escapeHtml(entry.className)}</td>` +
+    `<td class="num">${formatRatio(entry.precision)}</td><td class="num">${formatRatio(entry.recall)}</td>` +
+    `<td class="num">${formatRatio(entry.f1)}</td><td class="num">${entry.support}</td></tr>`).join('');
+  const macro = (key: 'precision' | 'recall' | 'f1') => {
+    const values = split.perClass.map((entry) => entry[key]).filter(Number.isFinite);
+    return values.length > 0 ? values.reduce((sum, value) => sum + value, 0) / values.length : Number.NaN;
+  };
+  const support = split.perClass.reduce((sum, entry) => sum + entry.support, 0);
+  const table = split.perClass.length > 0
+    ? `<table class="per-class" id="${id}-per-class"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead>` +
+      `<tbody>${rows}</tbody><tfoot><tr><th>macro average</th><td class="num">${formatRatio(macro('precision'))}</td>` +
+      `<td class="num">${formatRatio(macro('recall'))}</td><td class="num">${formatRatio(macro('f1'))}</td><td class="num">${support}</td></tr></tfoot></table>`
+    : '';
+  return `<section id="${id}"><h2>${splitName}: accuracy ${formatPercent(split.accuracy)} on ${split.n} images</h2>` +
+    `<div class="charts">${heatmap}<div>${table}</div></div>` +
+    `${renderWrong(splitName, split.mostConfidentlyWrong, data.thumbnails ?? {})}</section>`;
+}
+
+function renderWrong(splitName: string, wrong: readonly WrongPrediction[], thumbnails: Readonly<Record<string, Thumbnail>>): string {
+  if (wrong.length === 0) return `<h3>Most confidently wrong (${escapeHtml(splitName.toLowerCase())})</h3><p class="muted">No misclassified images.</p>`;
+  // readRunData makes thumbnails for the first few entries only; show those (or the first 16 when there are none).
+  const withThumbnails = wrong.filter((entry) => thumbnails[entry.path] !== undefined);
+  const shown = withThumbnails.length > 0 ? withThumbnails : wrong.slice(0, 16);
+  const more = wrong.length > shown.length
+    ? `<p class="muted">${wrong.length - shown.length} more in metrics.json.</p>` : '';
+  const figures = shown.map((entry) => {
+    const thumbnail = thumbnails[entry.path];
+    const image = thumbnail?.ok
+      ? `<img src="${escapeHtml(thumbnail.dataUri)}" width="${thumbnail.width}" height="${thumbnail.height}" alt="${escapeHtml(`true ${entry.trueClass}, predicted ${entry.predictedClass}`)}">`
+      : `<div class="missing">${escapeHtml(thumbnail ? thumbnail.reason : 'no thumbnail')}</div>`;
+    return `<figure class="wrong" title="${escapeHtml(entry.path)}">${image}<figcaption>` +
+      `<div class="true">true: ${escapeHtml(entry.trueClass)}</div>` +
+      `<div class="pred">predicted: ${escapeHtml(entry.predictedClass)} (${formatPercent(entry.probability)})</div>` +
+      `<div class="muted">${escapeHtml(lastPathPart(entry.path))}</div></figcaption></figure>`;
+  });
+  return `<h3>Most confidently wrong (${escapeHtml(splitName.toLowerCase())})</h3><div class="gallery">${figures.join('')}</div>${more}`;
+}
+
+function renderManifest(manifest: RunManifest | undefined): string {
+  if (!manifest) return '<section id="manifest"><h2>Run manifest</h2><p class="muted">No run.json in this run.</p></section>';
+  const blocks: string[] = [];
+  if (manifest.backbone) {
+    const backbone = { ...manifest.backbone };
+    blocks.push(keyValueTable('Backbone', backbone));
+  }
+  if (manifest.preprocess) {
+    let description = '';
+    try {
+      description = describePreprocessSpec(validatePreprocessSpec(manifest.preprocess as unknown as PreprocessSpec));
+    } catch {
+      description = 'not a complete preprocessing spec';
+    }
+    blocks.push(keyValueTable('Preprocessing', manifest.preprocess, `<p class="muted">${escapeHtml(description)}</p>`));
+  }
+  if (manifest.split) blocks.push(keyValueTable('Split', manifest.split));
+  if (manifest.hyperparameters) blocks.push(keyValueTable('Hyper-parameters', manifest.hyperparameters));
+  if (manifest.timings) blocks.push(keyValueTable('Timings', manifest.timings));
+  if (manifest.cache) {
+    const hits = manifest.cache.hits, computed = manifest.cache.computed;
+    const rate = typeof hits === 'number' && typeof computed === 'number' && hits + computed > 0
+      ? `<p class="muted">Embedding cache hit rate: ${formatPercent(hits / (hits + computed))}</p>` : '';
+    blocks.push(keyValueTable('Embedding cache', manifest.cache, rate));
+  }
+  if (manifest.augmentation !== undefined && manifest.augmentation !== null) {
+    blocks.push(keyValueTable('Augmentation', typeof manifest.augmentation === 'object'
+      ? manifest.augmentation as Record<string, unknown> : { value: manifest.augmentation }));
+  }
+  if (manifest.versions) blocks.push(keyValueTable('Versions', manifest.versions));
+  if (manifest.tool) blocks.push(keyValueTable('Tool', manifest.tool as Record<string, unknown>));
+  if (manifest.args !== undefined) {
+    blocks.push(keyValueTable('Arguments', typeof manifest.args === 'object' && manifest.args !== null && !Array.isArray(manifest.args)
+      ? manifest.args as Record<string, unknown> : { args: manifest.args }));
+  }
+  const known = new Set(['tool', 'createdAt', 'args', 'backbone', 'preprocess', 'split', 'hyperparameters', 'timings', 'cache',
+    'versions', 'augmentation']);
+  const rest = Object.fromEntries(Object.entries(manifest).filter(([key]) => !known.has(key)));
+  if (Object.keys(rest).length > 0) blocks.push(keyValueTable('Other', rest));
+  return `<section id="manifest"><h2>Run manifest</h2><div class="manifest">${blocks.join('')}</div></section>`;
+}
+
+function renderSkipped(data: ReportData): string {
+  const skipped = data.skipped;
+  if (!skipped || skipped.length === 0) return '';
+  const shown = skipped.slice(0, 200);
+  const rows = shown.map((entry) => `<tr><td><code>${escapeHtml(entry.path)}</code></td><td>${escapeHtml(entry.reason)}</td></tr>`).join('');
+  const more = skipped.length > shown.length ? `<p class="muted">… and ${skipped.length - shown.length} more (see skipped.txt).</p>` : '';
+  return `<section id="skipped"><h2>Skipped files: ${skipped.length}</h2><details><summary>Show the files that were not used and why</summary>` +
+    `<table><thead><tr><th>file</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>${more}</details></section>`;
+}
+
+// #endregion
+
+// #region formatting
+
+function keyValueTable(title: string, values: Readonly<Record<string, unknown>>, extra = ''): string {
+  const rows = Object.entries(values).map(([key, value]) =>
+    `<tr><th>${escapeHtml(key)}</th><td>${renderValue(key, value)}</td></tr>`).join('');
+  return `<div><h3>${escapeHtml(title)}</h3>${extra}<table class="kv"><tbody>${rows}</tbody></table></div>`;
+}
+
+function renderValue(key: string, value: unknown): string {
+  if (value === null || value === undefined) return '<span class="muted">—</span>';
+  if (typeof value === 'number') {
+    if (/seconds$/i.test(key)) return escapeHtml(formatDuration(value));
+    return escapeHtml(Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6))));
+  }
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'string') {
+    return /sha256$/i.test(key) || value.length > 48 ? `<code>${escapeHtml(value)}</code>` : escapeHtml(value);
+  }
+  if (Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')) {
+    return escapeHtml(value.map((item) => String(item)).join(', '));
+  }
+  return `<code>${escapeHtml(JSON.stringify(value))}</code>`;
+}
+
+function formatPercent(value: number): string {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : '—';
+}
+
+function formatRatio(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(3) : '—';
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(2) : seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+function lastPathPart(path: string): string {
+  const parts = path.split(/[\\/]/).filter((part) => part !== '');
+  return parts.slice(-2).join('/');
+}
+
+function toolName(manifest: RunManifest | undefined): string {
+  const name = manifest?.tool?.name ?? 'finetune';
+  const version = manifest?.tool?.version;
+  return version ? `${name} ${version}` : name;
+}
+
+// #endregion
