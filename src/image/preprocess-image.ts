@@ -1,0 +1,261 @@
+/**
+ * Image → model input, exactly per a PreprocessSpec. This file is the only place with the decode/resize/crop policy:
+ * the embed stage (float tensors) and the exported model (uint8 HWC crop, normalisation baked into the graph)
+ * both start from {@link decodeToRgb}, so they see the same pixels.
+ *
+ * Policy, in order:
+ * 1. Decode with sharp (libvips). Paths are read with fs first, so a file rewritten in place is never served
+ *    from libvips' file cache. Only the first frame/page of GIF, WebP, TIFF and AVIF is used. Inputs whose pixel
+ *    data is truncated or corrupt are rejected (sharp `failOn: 'error'`); mere decoder warnings are tolerated,
+ *    as PIL tolerates them.
+ * 2. Apply the EXIF orientation.
+ * 3. Convert to 8-bit sRGB: grayscale is replicated to three channels, CMYK goes through sharp's built-in CMYK
+ *    profile, embedded ICC profiles are honoured, 16-bit input is scaled to 8 bits.
+ * 4. Composite any alpha channel onto **white** (255, 255, 255). PIL's `convert('RGB')` drops alpha instead and
+ *    exposes whatever colour the encoder left under transparent pixels (often black, sometimes garbage);
+ *    compositing gives what a viewer shows and a value that is defined. Compositing onto a constant is linear, so
+ *    the result does not depend on whether it happens before or after resizing.
+ * 5. Resize with libvips' `linear` kernel (triangle filter, widened when shrinking, i.e. antialiased like PIL's
+ *    `Image.BILINEAR`; not bit-identical to PIL). JPEG shrink-on-load is limited so that at least a 2× reduction is
+ *    left to the linear kernel (`fastShrinkOnLoad: false`).
+ *    - `shorter-side`: the shorter side becomes `resizeSize`, the longer one `round(long × resizeSize / short)`;
+ *    - `direct`: both sides become `resizeSize` (aspect ratio not kept).
+ * 6. Center crop `cropSize` × `cropSize`, top-left corner at `floor((resized − crop) / 2)` on each axis
+ *    (`imagenet_preprocess.py`'s `w//2 − 112` for 224).
+ * 7. {@link normalizePixels}: value = (pixel × scale − mean[c]) / std[c], mean/std indexed by the RGB channel,
+ *    then channel order and layout.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp, { type Sharp } from 'sharp';
+import { FinetuneError } from '../errors.js';
+import type { PreprocessSpec } from '../types.js';
+
+/** An 8-bit RGB image, interleaved (HWC), row-major. */
+export interface RgbImage {
+  /** height × width × 3 bytes. */
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  /** Size of the decoded image after EXIF orientation, before resizing. */
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+}
+
+export interface DecodeOptions {
+  /** Name for error messages when `input` is bytes, typically the file path the bytes came from. */
+  sourceName?: string;
+}
+
+export interface PreprocessImageOptions extends DecodeOptions {
+  /** Buffer to write into; allocated when absent. Must hold `outOffset + 3 × cropSize²` values. */
+  out?: Float32Array;
+  /** Index in `out` of the first value written. @defaultValue `0` */
+  outOffset?: number;
+}
+
+/** Where the resized image is and which part of it the center crop keeps. */
+export interface ResizeGeometry {
+  readonly resizeWidth: number;
+  readonly resizeHeight: number;
+  readonly cropLeft: number;
+  readonly cropTop: number;
+  readonly cropSize: number;
+}
+
+/** Background that alpha is composited onto. */
+export const ALPHA_BACKGROUND = Object.freeze({ r: 255, g: 255, b: 255 });
+
+/**
+ * Decodes, orients, resizes and center-crops an image to `cropSize` × `cropSize` RGB bytes (HWC).
+ * This is what the exported classifier takes as input.
+ * Throws FinetuneError('IMAGE_DECODE_FAILED') with the path and sharp's reason (and `cause`) when the input
+ * cannot be read or decoded.
+ */
+export async function decodeToRgb(input: string | Uint8Array, spec: PreprocessSpec,
+    options: DecodeOptions = {}): Promise<RgbImage> {
+  const name = sourceNameOf(input, options);
+  const bytes = await readInput(input, name);
+  try {
+    const image = openImage(bytes);
+    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
+    const geometry = resizeGeometry(sourceWidth, sourceHeight, spec);
+    const { data, info } = await image
+      .resize(geometry.resizeWidth, geometry.resizeHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
+      .extract({ left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize })
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return {
+      data: toRgbBytes(data, info.channels, info.width * info.height),
+      width: info.width,
+      height: info.height,
+      sourceWidth,
+      sourceHeight,
+    };
+  } catch (cause) {
+    throw decodeError(name, cause);
+  }
+}
+
+/**
+ * Decodes and preprocesses one image into the model's float input: 3 × cropSize² values laid out per
+ * `spec.layout`, written into `options.out` at `options.outOffset` (for filling a batch tensor in place).
+ */
+export async function preprocessImage(input: string | Uint8Array, spec: PreprocessSpec,
+    options: PreprocessImageOptions = {}): Promise<Float32Array> {
+  const rgb = await decodeToRgb(input, spec, options);
+  return normalizePixels(rgb.data, spec, options.out, options.outOffset ?? 0);
+}
+
+/**
+ * The numeric half of preprocessing: cropSize × cropSize × 3 RGB bytes (HWC) → value =
+ * (pixel × scale − mean[c]) / std[c], with mean/std in RGB order, then reordered to `spec.channelOrder` and laid out
+ * per `spec.layout`. Values are computed in double precision once per (channel, byte) and rounded to float32.
+ */
+export function normalizePixels(rgb: Uint8Array, spec: PreprocessSpec, out?: Float32Array, outOffset = 0): Float32Array {
+  const pixelCount = spec.cropSize * spec.cropSize;
+  const valueCount = 3 * pixelCount;
+  if (rgb.length !== valueCount)
+    throw new RangeError(`normalizePixels: rgb.length (${rgb.length}) is not 3 × cropSize² (${valueCount}).`);
+  const output = out ?? new Float32Array(outOffset + valueCount);
+  if (!Number.isInteger(outOffset) || outOffset < 0 || outOffset + valueCount > output.length)
+    throw new RangeError(`normalizePixels: 'outOffset' ${outOffset} + ${valueCount} values exceeds out.length (${output.length}).`);
+  const table = lookupTable(spec);
+  // Output channel k reads RGB channel source[k]; table offsets are per RGB channel.
+  const bgr = spec.channelOrder === 'BGR';
+  const first = bgr ? 512 : 0, third = bgr ? 0 : 512;
+  if (spec.layout === 'NCHW') {
+    const plane0 = outOffset, plane1 = outOffset + pixelCount, plane2 = outOffset + 2 * pixelCount;
+    for (let pixel = 0, byte = 0; pixel < pixelCount; pixel++, byte += 3) {
+      const r = rgb[byte]!, g = rgb[byte + 1]!, b = rgb[byte + 2]!;
+      output[plane0 + pixel] = table[first + (bgr ? b : r)]!;
+      output[plane1 + pixel] = table[256 + g]!;
+      output[plane2 + pixel] = table[third + (bgr ? r : b)]!;
+    }
+  } else {
+    for (let pixel = 0, byte = 0; pixel < pixelCount; pixel++, byte += 3) {
+      const r = rgb[byte]!, g = rgb[byte + 1]!, b = rgb[byte + 2]!;
+      const index = outOffset + byte;
+      output[index] = table[first + (bgr ? b : r)]!;
+      output[index + 1] = table[256 + g]!;
+      output[index + 2] = table[third + (bgr ? r : b)]!;
+    }
+  }
+  return output;
+}
+
+/** The resize target and center crop for a `width` × `height` image (after EXIF orientation). */
+export function resizeGeometry(width: number, height: number, spec: PreprocessSpec): ResizeGeometry {
+  if (!(width >= 1 && height >= 1)) throw new RangeError(`resizeGeometry: invalid image size ${width}×${height}.`);
+  const { resizeSize, cropSize } = spec;
+  if (!Number.isInteger(resizeSize) || !Number.isInteger(cropSize) || cropSize < 1 || cropSize > resizeSize)
+    throw new RangeError(`resizeGeometry: need integers 1 ≤ cropSize (${cropSize}) ≤ resizeSize (${resizeSize}).`);
+  let resizeWidth = resizeSize, resizeHeight = resizeSize;
+  if (spec.resizeMode === 'shorter-side') {
+    if (width <= height) resizeHeight = Math.max(resizeSize, Math.round((height * resizeSize) / width));
+    else resizeWidth = Math.max(resizeSize, Math.round((width * resizeSize) / height));
+  }
+  return {
+    resizeWidth,
+    resizeHeight,
+    cropLeft: Math.floor((resizeWidth - cropSize) / 2),
+    cropTop: Math.floor((resizeHeight - cropSize) / 2),
+    cropSize,
+  };
+}
+
+// #region internals shared with augment.ts
+
+/**
+ * A sharp pipeline on `bytes` with steps 1–4 of the policy set up (first frame, EXIF orientation, sRGB,
+ * alpha on white). Callers add geometry and `.raw()`.
+ * @internal
+ */
+export function openImage(bytes: Uint8Array): Sharp {
+  return sharp(bytes, { autoOrient: true, failOn: 'error' })
+    .flatten({ background: ALPHA_BACKGROUND })
+    .toColourspace('srgb');
+}
+
+/** Width and height after EXIF orientation. @internal */
+export async function orientedSize(image: Sharp): Promise<{ width: number; height: number }> {
+  const metadata = await image.metadata();
+  // With sharp's default `pages: 1`, metadata describes the first frame only.
+  const width = metadata.autoOrient?.width ?? metadata.width;
+  const height = metadata.autoOrient?.height ?? metadata.height;
+  if (!(width >= 1 && height >= 1)) throw new Error(`image reports an invalid size ${width}×${height}`);
+  return { width, height };
+}
+
+/** Reads a path's bytes, or passes bytes through; IMAGE_DECODE_FAILED when the file cannot be read. @internal */
+export async function readInput(input: string | Uint8Array, name: string): Promise<Uint8Array> {
+  if (typeof input !== 'string') {
+    if (!(input instanceof Uint8Array)) throw new TypeError(`'input' must be a file path or a Uint8Array.`);
+    if (input.length === 0) throw decodeError(name, new Error('empty input (0 bytes)'));
+    return input;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(input);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (cause as Error).message;
+    throw decodeError(name, cause, reason);
+  }
+  if (bytes.length === 0) throw decodeError(name, new Error('empty file (0 bytes)'));
+  return bytes;
+}
+
+/** @internal */
+export function sourceNameOf(input: string | Uint8Array, options: DecodeOptions): string {
+  return options.sourceName ?? (typeof input === 'string' ? input : `<${input.length} bytes>`);
+}
+
+/** Wraps a sharp/fs failure as IMAGE_DECODE_FAILED (passes FinetuneErrors through). @internal */
+export function decodeError(name: string, cause: unknown, reason?: string): FinetuneError {
+  if (cause instanceof FinetuneError) return cause;
+  const text = reason ?? firstLine(cause instanceof Error ? cause.message : String(cause));
+  return new FinetuneError('IMAGE_DECODE_FAILED', `Cannot decode image "${name}": ${text}.`,
+    'Check that the file opens in an image viewer; re-save it as JPEG or PNG, or remove it from the dataset.',
+    { cause });
+}
+
+/** sharp output → exactly 3 interleaved channels (defensive: flatten + sRGB already give 3). @internal */
+export function toRgbBytes(data: Buffer, channels: number, pixelCount: number): Uint8Array {
+  if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, pixelCount * 3);
+  const rgb = new Uint8Array(pixelCount * 3);
+  for (let pixel = 0; pixel < pixelCount; pixel++) {
+    const source = pixel * channels, target = pixel * 3;
+    if (channels <= 2) {
+      const gray = data[source]!;
+      rgb[target] = gray; rgb[target + 1] = gray; rgb[target + 2] = gray;
+    } else {
+      rgb[target] = data[source]!; rgb[target + 1] = data[source + 1]!; rgb[target + 2] = data[source + 2]!;
+    }
+  }
+  return rgb;
+}
+
+// #endregion
+
+const tables = new WeakMap<PreprocessSpec, Float32Array>();
+
+/** 3 × 256 float32 values: table[256c + p] = (p × scale − mean[c]) / std[c], computed in double. */
+function lookupTable(spec: PreprocessSpec): Float32Array {
+  let table = tables.get(spec);
+  if (table !== undefined) return table;
+  const { scale, mean, std } = spec;
+  table = new Float32Array(768);
+  for (let channel = 0; channel < 3; channel++) {
+    const channelMean = mean[channel]!, channelStd = std[channel]!;
+    if (!(channelStd > 0) || !Number.isFinite(channelMean) || !Number.isFinite(scale))
+      throw new RangeError(`normalizePixels: invalid mean/std/scale in spec (mean ${channelMean}, std ${channelStd}, scale ${scale}).`);
+    for (let value = 0; value < 256; value++) table[channel * 256 + value] = (value * scale - channelMean) / channelStd;
+  }
+  tables.set(spec, table);
+  return table;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0] ?? text;
+  return line.replace(/[.\s]+$/, '');
+}

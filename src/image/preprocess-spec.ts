@@ -1,0 +1,285 @@
+/**
+ * Preprocessing specs as data: presets, parsing from CLI flags or a JSON file, validation and a one-line
+ * description. The decode/resize/normalise code that applies a spec is in preprocess-image.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { FinetuneError, nearestNames } from '../errors.js';
+import type { PreprocessSpec } from '../types.js';
+
+/**
+ * The ImageNet recipe of the ONNX Model Zoo READMEs (ResNet, VGG, MobileNetV2, SqueezeNet): shorter side to 256,
+ * center crop 224, x/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW.
+ */
+export const IMAGENET_SPEC: PreprocessSpec = Object.freeze({
+  resizeMode: 'shorter-side',
+  resizeSize: 256,
+  cropSize: 224,
+  scale: 1 / 255,
+  mean: Object.freeze([0.485, 0.456, 0.406] as const),
+  std: Object.freeze([0.229, 0.224, 0.225] as const),
+  channelOrder: 'RGB',
+  layout: 'NCHW',
+});
+
+/** EfficientNet-Lite4 (zoo README): shorter side to 256, center crop 224, (x − 127) / 128, RGB, NHWC. */
+export const EFFICIENTNET_LITE_SPEC: PreprocessSpec = Object.freeze({
+  resizeMode: 'shorter-side',
+  resizeSize: 256,
+  cropSize: 224,
+  scale: 1,
+  mean: Object.freeze([127, 127, 127] as const),
+  std: Object.freeze([128, 128, 128] as const),
+  channelOrder: 'RGB',
+  layout: 'NHWC',
+});
+
+/** Named specs accepted by `--preprocess <name>` and the `preset` key of a spec file. */
+export const PREPROCESS_PRESETS: Readonly<Record<string, PreprocessSpec>> = Object.freeze({
+  imagenet: IMAGENET_SPEC,
+  'efficientnet-lite': EFFICIENTNET_LITE_SPEC,
+});
+
+/**
+ * Preprocessing settings as they arrive from the command line (strings or numbers) or from a JSON file.
+ * Every field is optional; unset fields keep the base spec's value.
+ */
+export interface PreprocessFlags {
+  /** A name from {@link PREPROCESS_PRESETS}; replaces the base spec before the other flags apply. */
+  preset?: string;
+  /** Model input side (the crop size). When `resize` is not given, the resize size keeps the base spec's
+   *  resize/crop ratio (256/224 for ImageNet, so `--input-size 299` gives 342). */
+  inputSize?: number | string;
+  /** Size to resize to before the center crop. */
+  resize?: number | string;
+  /** `shorter-side` or `direct`. */
+  resizeMode?: string;
+  /** Three comma-separated numbers in RGB order, or one number for all channels. */
+  mean?: string | number | readonly number[];
+  /** Three comma-separated numbers in RGB order, or one number for all channels; all > 0. */
+  std?: string | number | readonly number[];
+  /** Pixel multiplier, a number or a fraction such as `1/255`. */
+  scale?: number | string;
+  /** `NCHW` or `NHWC`. */
+  layout?: string;
+  /** `RGB` or `BGR`. */
+  channelOrder?: string;
+  /** A JSON file holding a (partial) spec with the same keys as PreprocessSpec or as these flags. Applied first. */
+  specFile?: string;
+}
+
+const SPEC_FILE_KEYS = [
+  'preset', 'resizeMode', 'resizeSize', 'cropSize', 'scale', 'mean', 'std', 'channelOrder', 'layout',
+  'inputSize', 'resize',
+] as const;
+
+const RESIZE_MODES = ['shorter-side', 'direct'] as const;
+const LAYOUTS = ['NCHW', 'NHWC'] as const;
+const CHANNEL_ORDERS = ['RGB', 'BGR'] as const;
+/** Largest accepted resize/crop side; far above any classification backbone's input. */
+const MAX_SIDE = 8192;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Builds a spec from CLI flags and/or a JSON spec file over `base`. Order: base → `preset` → spec file → flags.
+ * Throws FinetuneError('INVALID_OPTION') quoting the bad value; the result always passes
+ * {@link validatePreprocessSpec}.
+ *
+ * @param base the spec the flags modify. @defaultValue {@link IMAGENET_SPEC}
+ */
+export function parsePreprocessSpec(flags: PreprocessFlags, base: PreprocessSpec = IMAGENET_SPEC): PreprocessSpec {
+  let spec: Mutable<PreprocessSpec> = { ...base };
+  if (flags.preset !== undefined) spec = { ...presetNamed(flags.preset, '--preprocess') };
+  if (flags.specFile !== undefined) {
+    const fromFile = readSpecFile(flags.specFile);
+    spec = applyFlags(fromFile.preset !== undefined ? { ...presetNamed(fromFile.preset, `"preset" in ${flags.specFile}`) } : spec,
+      fromFile, `in ${flags.specFile}`);
+  }
+  spec = applyFlags(spec, { ...flags, preset: undefined, specFile: undefined }, '');
+  return validatePreprocessSpec(spec);
+}
+
+/**
+ * Checks every field of a spec and returns it frozen. Throws FinetuneError('INVALID_OPTION') naming the field.
+ * Use it on specs read from JSON (run manifests, catalog entries) before trusting them.
+ */
+export function validatePreprocessSpec(spec: PreprocessSpec): PreprocessSpec {
+  const where = 'preprocessing spec';
+  const problems: string[] = [];
+  if (!(RESIZE_MODES as readonly string[]).includes(spec.resizeMode))
+    problems.push(`resizeMode "${String(spec.resizeMode)}" is not one of ${RESIZE_MODES.join(', ')}`);
+  for (const key of ['resizeSize', 'cropSize'] as const) {
+    const value = spec[key];
+    if (!Number.isInteger(value) || value < 1 || value > MAX_SIDE)
+      problems.push(`${key} ${JSON.stringify(value)} is not an integer in [1, ${MAX_SIDE}]`);
+  }
+  if (problems.length === 0 && spec.cropSize > spec.resizeSize)
+    problems.push(`cropSize ${spec.cropSize} is larger than resizeSize ${spec.resizeSize} (the crop must fit in the resized image)`);
+  if (typeof spec.scale !== 'number' || !Number.isFinite(spec.scale) || spec.scale <= 0)
+    problems.push(`scale ${JSON.stringify(spec.scale)} is not a positive finite number`);
+  for (const key of ['mean', 'std'] as const) {
+    const values = spec[key] as unknown;
+    if (!Array.isArray(values) || values.length !== 3 || !values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+      problems.push(`${key} ${JSON.stringify(values)} is not three finite numbers`);
+    else if (key === 'std' && !values.every((v: number) => v > 0))
+      problems.push(`std ${JSON.stringify(values)} has a value ≤ 0`);
+  }
+  if (!(CHANNEL_ORDERS as readonly string[]).includes(spec.channelOrder))
+    problems.push(`channelOrder "${String(spec.channelOrder)}" is not one of ${CHANNEL_ORDERS.join(', ')}`);
+  if (!(LAYOUTS as readonly string[]).includes(spec.layout))
+    problems.push(`layout "${String(spec.layout)}" is not one of ${LAYOUTS.join(', ')}`);
+  if (problems.length > 0)
+    throw new FinetuneError('INVALID_OPTION', `Invalid ${where}: ${problems.join('; ')}.`,
+      'Fix the value (see `finetune --help` for --input-size, --resize, --mean, --std, --scale, --layout) or pass --preprocess imagenet.');
+  return Object.freeze({
+    resizeMode: spec.resizeMode,
+    resizeSize: spec.resizeSize,
+    cropSize: spec.cropSize,
+    scale: spec.scale,
+    mean: Object.freeze([spec.mean[0], spec.mean[1], spec.mean[2]] as const),
+    std: Object.freeze([spec.std[0], spec.std[1], spec.std[2]] as const),
+    channelOrder: spec.channelOrder,
+    layout: spec.layout,
+  });
+}
+
+/**
+ * One line for logs and `finetune inspect`, e.g.
+ * `resize shorter side to 256, center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW`.
+ */
+export function describePreprocessSpec(spec: PreprocessSpec): string {
+  const resize = spec.resizeMode === 'shorter-side'
+    ? `resize shorter side to ${spec.resizeSize}`
+    : `resize to ${spec.resizeSize}×${spec.resizeSize}`;
+  const crop = spec.cropSize === spec.resizeSize && spec.resizeMode === 'direct'
+    ? '' : `, center crop ${spec.cropSize}×${spec.cropSize}`;
+  return `${resize}${crop}, x*${formatScale(spec.scale)}, mean [${spec.mean.join(', ')}], std [${spec.std.join(', ')}], ` +
+    `${spec.channelOrder}, ${spec.layout}`;
+}
+
+function formatScale(scale: number): string {
+  const inverse = 1 / scale;
+  if (scale < 1 && Math.abs(inverse - Math.round(inverse)) < 1e-9 * inverse) return `1/${Math.round(inverse)}`;
+  return String(scale);
+}
+
+function presetNamed(name: string, where: string): PreprocessSpec {
+  const preset = PREPROCESS_PRESETS[name.toLowerCase()];
+  if (preset === undefined)
+    throw new FinetuneError('INVALID_OPTION', `Unknown preprocessing preset "${name}" (${where}).`,
+      `Use one of: ${Object.keys(PREPROCESS_PRESETS).join(', ')}.`);
+  return preset;
+}
+
+/** The fields of a spec file, as loose as flags (numbers may be strings). */
+type SpecFileContent = PreprocessFlags & {
+  resizeSize?: number | string; cropSize?: number | string;
+};
+
+function readSpecFile(path: string): SpecFileContent {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new FinetuneError('INVALID_OPTION', `Cannot read preprocessing spec file "${path}".`,
+      'Check the path given to --preprocess-file.', { cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new FinetuneError('INVALID_OPTION', `Preprocessing spec file "${path}" is not valid JSON: ${(cause as Error).message}`,
+      'Write a JSON object such as {"resizeSize": 256, "cropSize": 224, "mean": [0.485, 0.456, 0.406]}.', { cause });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new FinetuneError('INVALID_OPTION', `Preprocessing spec file "${path}" holds ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}, not an object.`,
+      'Write a JSON object such as {"resizeSize": 256, "cropSize": 224, "mean": [0.485, 0.456, 0.406]}.');
+  const unknown = Object.keys(parsed).filter((key) => !(SPEC_FILE_KEYS as readonly string[]).includes(key));
+  if (unknown.length > 0)
+    throw new FinetuneError('INVALID_OPTION',
+      `Preprocessing spec file "${path}" has unknown key(s) ${unknown.map((k) => `"${k}"`).join(', ')}.`,
+      `Known keys: ${SPEC_FILE_KEYS.join(', ')}` +
+      `${unknown[0] !== undefined ? ` (did you mean "${nearestNames(unknown[0], SPEC_FILE_KEYS, 1)[0]}"?)` : ''}.`);
+  return parsed as SpecFileContent;
+}
+
+function applyFlags(spec: Mutable<PreprocessSpec>, flags: SpecFileContent, where: string): Mutable<PreprocessSpec> {
+  const suffix = where ? ` ${where}` : '';
+  const out = { ...spec };
+  const resizeSize = flags.resizeSize ?? flags.resize;
+  const cropSize = flags.cropSize ?? flags.inputSize;
+  if (cropSize !== undefined) out.cropSize = parseSide(cropSize, flags.cropSize !== undefined ? 'cropSize' : '--input-size', suffix);
+  if (resizeSize !== undefined) out.resizeSize = parseSide(resizeSize, flags.resizeSize !== undefined ? 'resizeSize' : '--resize', suffix);
+  else if (cropSize !== undefined) {
+    // Keep the base recipe's resize/crop ratio (torchvision's 0.875 crop for ImageNet); direct resize keeps no margin.
+    out.resizeSize = Math.round((out.cropSize * spec.resizeSize) / spec.cropSize);
+  }
+  if (flags.resizeMode !== undefined) out.resizeMode = parseChoice(flags.resizeMode, RESIZE_MODES, '--resize-mode', suffix, false);
+  if (flags.scale !== undefined) out.scale = parseScale(flags.scale, suffix);
+  if (flags.mean !== undefined) out.mean = parseTriple(flags.mean, '--mean', suffix, false);
+  if (flags.std !== undefined) out.std = parseTriple(flags.std, '--std', suffix, true);
+  if (flags.layout !== undefined) out.layout = parseChoice(flags.layout, LAYOUTS, '--layout', suffix, true);
+  if (flags.channelOrder !== undefined) out.channelOrder = parseChoice(flags.channelOrder, CHANNEL_ORDERS, '--channel-order', suffix, true);
+  return out;
+}
+
+function invalid(flag: string, value: unknown, suffix: string, expected: string): FinetuneError {
+  return new FinetuneError('INVALID_OPTION', `Invalid ${flag} ${JSON.stringify(value)}${suffix}: expected ${expected}.`,
+    `Pass ${flag} ${expectedExample(flag)}.`);
+}
+
+function expectedExample(flag: string): string {
+  switch (flag) {
+    case '--mean': return '0.485,0.456,0.406';
+    case '--std': return '0.229,0.224,0.225';
+    case '--scale': return '1/255';
+    case '--layout': return 'NCHW or NHWC';
+    case '--channel-order': return 'RGB or BGR';
+    case '--resize-mode': return 'shorter-side or direct';
+    default: return 'a whole number such as 224';
+  }
+}
+
+function parseNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string' || value.trim() === '') return Number.NaN;
+  const fraction = /^\s*([+-]?[\d.]+(?:e[+-]?\d+)?)\s*\/\s*([+-]?[\d.]+(?:e[+-]?\d+)?)\s*$/i.exec(value);
+  if (fraction) return Number(fraction[1]) / Number(fraction[2]);
+  return Number(value);
+}
+
+function parseSide(value: unknown, flag: string, suffix: string): number {
+  const number = parseNumber(value);
+  if (!Number.isInteger(number) || number < 1 || number > MAX_SIDE)
+    throw invalid(flag, value, suffix, `a whole number of pixels in [1, ${MAX_SIDE}]`);
+  return number;
+}
+
+function parseScale(value: unknown, suffix: string): number {
+  const number = parseNumber(value);
+  if (!Number.isFinite(number) || number <= 0) throw invalid('--scale', value, suffix, 'a positive number or fraction such as 1/255');
+  return number;
+}
+
+function parseTriple(value: unknown, flag: string, suffix: string, positive: boolean):
+    readonly [number, number, number] {
+  let parts: unknown[];
+  if (Array.isArray(value)) parts = value;
+  else if (typeof value === 'number') parts = [value];
+  else if (typeof value === 'string') parts = value.split(/[\s,;]+/).filter((p) => p !== '');
+  else parts = [];
+  const numbers = parts.map(parseNumber);
+  if (numbers.length === 1) numbers.push(numbers[0]!, numbers[0]!);
+  const expected = `three numbers in RGB order (or one for all channels)${positive ? ', all greater than 0' : ''}`;
+  if (numbers.length !== 3 || !numbers.every(Number.isFinite) || (positive && !numbers.every((n) => n > 0)))
+    throw invalid(flag, value, suffix, expected);
+  return [numbers[0]!, numbers[1]!, numbers[2]!];
+}
+
+function parseChoice<T extends string>(value: unknown, choices: readonly T[], flag: string, suffix: string,
+    upperCase: boolean): T {
+  const text = typeof value === 'string' ? (upperCase ? value.trim().toUpperCase() : value.trim().toLowerCase()) : '';
+  const match = choices.find((choice) => choice === text);
+  if (match === undefined) throw invalid(flag, value, suffix, `one of ${choices.join(', ')}`);
+  return match;
+}
