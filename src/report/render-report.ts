@@ -116,20 +116,20 @@ function renderCurves(data: ReportData): string {
     ...(hasValidation ? [{ name: 'validation', values: history.map(validation), color: '#ea580c', dashed: true }] : []),
   ];
   const loss = lineChart({
-    title: 'Loss per epoch (train and validation)', x: epochs, markers, yLabel: 'loss',
+    title: 'Loss per epoch (train and validation)', x: epochs, width: 540, markers, yLabel: 'loss',
     series: seriesFor((entry) => entry.loss, (entry) => entry.valLoss),
   });
   const accuracyValues = history.flatMap((entry) => [entry.accuracy, entry.valAccuracy ?? Number.NaN]).filter(Number.isFinite);
   const lowest = accuracyValues.length > 0 ? Math.min(...accuracyValues) : 0;
   const accuracy = lineChart({
-    title: 'Accuracy per epoch (train and validation)', x: epochs, markers, yLabel: 'accuracy',
+    title: 'Accuracy per epoch (train and validation)', x: epochs, width: 540, markers, yLabel: 'accuracy',
     yDomain: [lowest >= 0.5 ? Math.floor(lowest * 10) / 10 : 0, 1], formatY: (value) => `${Math.round(value * 1000) / 10}%`,
     series: seriesFor((entry) => entry.accuracy, (entry) => entry.valAccuracy),
   });
   const learningRates = history.map((entry) => entry.learningRate);
   const changingRate = new Set(learningRates.filter((rate) => rate != null)).size > 1;
   const rate = changingRate ? lineChart({
-    title: 'Learning rate per epoch', x: epochs, markers, yLabel: 'learning rate',
+    title: 'Learning rate per epoch', x: epochs, width: 540, markers, yLabel: 'learning rate',
     series: [{ name: 'learning rate', values: learningRates, color: '#16a34a' }],
   }) : '';
   const note = markers.length > 0
