@@ -23,7 +23,8 @@ export function tensorFloat32(tensor: TensorProto): Float32Array {
   const raw = tensor.raw_data;
   if (raw && raw.byteLength > 0) {
     if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    return new Float32Array(raw.slice().buffer);
+    // Copy to an aligned buffer (new Uint8Array(view) copies; Buffer#slice would not).
+    return new Float32Array(new Uint8Array(raw).buffer);
   }
   return Float32Array.from(tensor.float_data);
 }
