@@ -120,24 +120,22 @@ export function normalizePixels(rgb: Uint8Array, spec: PreprocessSpec, out?: Flo
   if (!Number.isInteger(outOffset) || outOffset < 0 || outOffset + valueCount > output.length)
     throw new RangeError(`normalizePixels: 'outOffset' ${outOffset} + ${valueCount} values exceeds out.length (${output.length}).`);
   const table = lookupTable(spec);
-  // Output channel k reads RGB channel source[k]; table offsets are per RGB channel.
-  const bgr = spec.channelOrder === 'BGR';
-  const first = bgr ? 512 : 0, third = bgr ? 0 : 512;
+  // Output channel 0 reads RGB channel `first` (R, or B for BGR), channel 2 reads `third`; the table is per RGB channel.
+  const first = spec.channelOrder === 'BGR' ? 2 : 0, third = 2 - first;
+  const firstTable = first * 256, thirdTable = third * 256;
   if (spec.layout === 'NCHW') {
-    const plane0 = outOffset, plane1 = outOffset + pixelCount, plane2 = outOffset + 2 * pixelCount;
+    const plane1 = outOffset + pixelCount, plane2 = outOffset + 2 * pixelCount;
     for (let pixel = 0, byte = 0; pixel < pixelCount; pixel++, byte += 3) {
-      const r = rgb[byte]!, g = rgb[byte + 1]!, b = rgb[byte + 2]!;
-      output[plane0 + pixel] = table[first + (bgr ? b : r)]!;
-      output[plane1 + pixel] = table[256 + g]!;
-      output[plane2 + pixel] = table[third + (bgr ? r : b)]!;
+      output[outOffset + pixel] = table[firstTable + rgb[byte + first]!]!;
+      output[plane1 + pixel] = table[256 + rgb[byte + 1]!]!;
+      output[plane2 + pixel] = table[thirdTable + rgb[byte + third]!]!;
     }
   } else {
-    for (let pixel = 0, byte = 0; pixel < pixelCount; pixel++, byte += 3) {
-      const r = rgb[byte]!, g = rgb[byte + 1]!, b = rgb[byte + 2]!;
+    for (let byte = 0; byte < valueCount; byte += 3) {
       const index = outOffset + byte;
-      output[index] = table[first + (bgr ? b : r)]!;
-      output[index + 1] = table[256 + g]!;
-      output[index + 2] = table[third + (bgr ? r : b)]!;
+      output[index] = table[firstTable + rgb[byte + first]!]!;
+      output[index + 1] = table[256 + rgb[byte + 1]!]!;
+      output[index + 2] = table[thirdTable + rgb[byte + third]!]!;
     }
   }
   return output;
