@@ -1,0 +1,463 @@
+/**
+ * The embedding store: content-addressed feature vectors in one SQLite file (better-sqlite3, WAL).
+ *
+ * Key = (extractor key, sha256 of the image bytes, variant). The extractor key is
+ * sha256(stableStringify(FeatureExtractorSpec)): the backbone file's hash, the cut layer, the pooling and the
+ * preprocessing spec. Renaming or moving an image still hits; changing any part of the spec misses. `variant`
+ * tells augmented views apart (augment-spec hash + view index); `''` is the original image.
+ *
+ * Why SQLite in WAL mode is crash-safe here: every batch is written in one transaction, and a committed
+ * transaction is in the WAL file before `putMany` returns. `kill -9` cannot lose data the OS already has, so it
+ * loses at most the uncommitted batch in flight, and SQLite's journal guarantees the file is never left half
+ * written. (`synchronous = NORMAL` only trades durability against power loss, never consistency.) Several
+ * processes may read and write the same file: writers take the lock with BEGIN IMMEDIATE and wait up to
+ * `busyTimeoutMs` for each other.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { FinetuneError, nearestNames } from '../errors.js';
+import type { FeatureExtractorSpec } from '../types.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { sha256, stableStringify } from '../util/hash.js';
+import { embeddingsDir } from '../util/paths.js';
+import { encodeNpy } from './encode-npy.js';
+
+/** File name of the store inside its directory. */
+export const CACHE_FILE_NAME = 'embeddings.sqlite';
+const SCHEMA_VERSION = 1;
+
+/** sha256 of the extractor spec in canonical JSON: the non-image half of every cache key. */
+export function extractorKey(spec: FeatureExtractorSpec): string {
+  return sha256(stableStringify(spec));
+}
+
+/** Where the store lives by default: `<finetuneHome>/embeddings/embeddings.sqlite`, or inside `cacheDir`. */
+export function defaultCachePath(cacheDir?: string): string {
+  return join(cacheDir === undefined ? embeddingsDir() : resolve(cacheDir), CACHE_FILE_NAME);
+}
+
+export interface EmbeddingCacheOptions {
+  /** Directory holding `embeddings.sqlite` (`--cache-dir`). @defaultValue `<finetuneHome>/embeddings` */
+  readonly cacheDir?: string;
+  /** Exact file to use instead (one file per shard). Wins over `cacheDir`. */
+  readonly path?: string;
+  /** Open without writing; the file must exist. @defaultValue `false` */
+  readonly readonly?: boolean;
+  /** How long a writer waits for another process's transaction. @defaultValue `30000` */
+  readonly busyTimeoutMs?: number;
+}
+
+export interface VariantOption {
+  /** Augmented-view discriminator; `''` is the original image. @defaultValue `''` */
+  readonly variant?: string;
+}
+
+export interface CacheEntry {
+  readonly imageSha: string;
+  readonly vector: Float32Array;
+}
+
+/** One feature extractor in the store, JSON-friendly for `finetune cache ls --json`. */
+export interface ExtractorInfo {
+  readonly key: string;
+  readonly spec: FeatureExtractorSpec;
+  readonly embeddingDim: number;
+  /** Vectors stored for this extractor, all variants. */
+  readonly vectors: number;
+  /** Of which augmented views (variant ≠ ''). */
+  readonly variantVectors: number;
+  /** Approximate payload in bytes (vectors × embeddingDim × 4). */
+  readonly sizeBytes: number;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601: the last time an extraction registered this extractor. */
+  readonly lastUsedAt: string;
+}
+
+export interface CacheStats {
+  readonly path: string;
+  readonly schemaVersion: number;
+  /** The database file plus its WAL. */
+  readonly sizeBytes: number;
+  readonly extractors: number;
+  readonly vectors: number;
+}
+
+export interface PruneOptions {
+  /** Remove this extractor (full key or a unique prefix of at least 6 characters). */
+  readonly extractor?: string;
+  /** Remove extractors not used for more than this many days. */
+  readonly olderThanDays?: number;
+  /** Remove everything. @defaultValue `false` */
+  readonly all?: boolean;
+  /** Rewrite the file afterwards so it shrinks on disk. @defaultValue `true` */
+  readonly vacuum?: boolean;
+}
+
+export interface PruneResult {
+  readonly removedExtractors: readonly string[];
+  readonly removedVectors: number;
+  readonly sizeBytesBefore: number;
+  readonly sizeBytesAfter: number;
+}
+
+/** One row of `exportNpy`: which image, its class index and the name written to files.txt. */
+export interface ExportRow {
+  readonly imageSha: string;
+  readonly label: number;
+  readonly file: string;
+}
+
+export interface ExportResult {
+  readonly extractor: string;
+  readonly count: number;
+  readonly embeddingDim: number;
+  readonly featuresPath: string;
+  readonly labelsPath: string;
+  readonly filesPath: string;
+  /** `file` of every row whose vector is not in the store (left out of the export). */
+  readonly missing: readonly string[];
+}
+
+interface ExtractorRow {
+  key: string;
+  spec: string;
+  embedding_dim: number;
+  created_at: number;
+  last_used_at: number;
+}
+
+const toIso = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString();
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+function fileSize(path: string): number {
+  let total = 0;
+  for (const suffix of ['', '-wal']) {
+    try { total += statSync(path + suffix).size; } catch { /* absent */ }
+  }
+  return total;
+}
+
+/** A BLOB from SQLite → a Float32Array that owns its (aligned) memory. */
+function blobToVector(blob: Buffer): Float32Array {
+  const vector = new Float32Array(blob.byteLength / 4);
+  new Uint8Array(vector.buffer).set(blob);
+  return vector;
+}
+
+const vectorToBlob = (vector: Float32Array): Buffer => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+
+function wrapSqliteError(path: string, cause: unknown, doing: string): FinetuneError {
+  const code = (cause as { code?: string }).code ?? '';
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" is damaged (${reason}) while ${doing}.`,
+      `Move the file away (it only holds recomputable vectors) or point --cache-dir elsewhere; the next run rebuilds it.`,
+      { cause });
+  }
+  if (code === 'SQLITE_BUSY') {
+    return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" stayed locked by another process while ${doing}.`,
+      'Wait for the other finetune process to finish, or raise busyTimeoutMs.', { cause });
+  }
+  return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" failed while ${doing}: ${reason}`,
+    'Check free disk space and permissions of the cache directory (--cache-dir).', { cause });
+}
+
+export class EmbeddingCache {
+  readonly path: string;
+  readonly readonly: boolean;
+  #db: Database.Database;
+  readonly #dims = new Map<string, number>();
+  readonly #select: Database.Statement<[string, string, string], { vector: Buffer }>;
+  readonly #insert: Database.Statement<[string, string, string, Buffer, number]> | null;
+
+  private constructor(path: string, db: Database.Database, readonlyMode: boolean) {
+    this.path = path;
+    this.#db = db;
+    this.readonly = readonlyMode;
+    this.#select = db.prepare('SELECT vector FROM vectors WHERE extractor = ? AND image_sha = ? AND variant = ?');
+    this.#insert = readonlyMode ? null : db.prepare(
+      'INSERT OR IGNORE INTO vectors (extractor, image_sha, variant, vector, created_at) VALUES (?, ?, ?, ?, ?)');
+  }
+
+  /** Opens (creating when needed) the store. Throws CACHE_CORRUPT when the file is not a usable store. */
+  static open(options: EmbeddingCacheOptions = {}): EmbeddingCache {
+    if (endianness() !== 'LE') {
+      throw new FinetuneError('RUNTIME_UNAVAILABLE', 'The embedding cache stores little-endian float32 and needs a little-endian CPU.');
+    }
+    const path = options.path === undefined ? defaultCachePath(options.cacheDir) : resolve(options.path);
+    const readonlyMode = options.readonly ?? false;
+    const busyTimeoutMs = options.busyTimeoutMs ?? 30_000;
+    if (!Number.isFinite(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new RangeError(`EmbeddingCache.open: 'busyTimeoutMs' must be a non-negative number, got ${busyTimeoutMs}.`);
+    }
+    if (readonlyMode && !existsSync(path)) {
+      throw new FinetuneError('FILE_NOT_FOUND', `No embedding cache at "${path}".`,
+        'Run `finetune embed` first, or pass the --cache-dir that holds embeddings.sqlite.');
+    }
+    let db: Database.Database | undefined;
+    try {
+      if (!readonlyMode) mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { readonly: readonlyMode, timeout: busyTimeoutMs });
+      db.pragma(`busy_timeout = ${Math.round(busyTimeoutMs)}`);
+      if (!readonlyMode) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        EmbeddingCache.#createSchema(db);
+      }
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version !== SCHEMA_VERSION) {
+        throw new FinetuneError('CACHE_CORRUPT',
+          `The embedding cache "${path}" has schema version ${version}, this finetune reads version ${SCHEMA_VERSION}.`,
+          'Use the finetune version that wrote it, or move the file away and let the next run rebuild it.');
+      }
+      return new EmbeddingCache(path, db, readonlyMode);
+    } catch (cause) {
+      db?.close();
+      if (cause instanceof FinetuneError) throw cause;
+      throw wrapSqliteError(path, cause, 'opening it');
+    }
+  }
+
+  static #createSchema(db: Database.Database): void {
+    db.transaction(() => {
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS extractors (
+          key TEXT PRIMARY KEY,
+          spec TEXT NOT NULL,
+          embedding_dim INTEGER NOT NULL,
+          created_at INTEGER NOT NULL,
+          last_used_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS vectors (
+          extractor TEXT NOT NULL REFERENCES extractors(key),
+          image_sha TEXT NOT NULL,
+          variant TEXT NOT NULL DEFAULT '',
+          vector BLOB NOT NULL,
+          created_at INTEGER NOT NULL,
+          PRIMARY KEY (extractor, image_sha, variant)
+        );`);
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+  }
+
+  #writable(method: string): Database.Statement<[string, string, string, Buffer, number]> {
+    if (this.#insert === null) throw new TypeError(`EmbeddingCache.${method}: the cache was opened read-only.`);
+    return this.#insert;
+  }
+
+  /** The width of an extractor's vectors, or throws when the extractor is unknown. */
+  #dimOf(key: string): number {
+    const known = this.#dims.get(key);
+    if (known !== undefined) return known;
+    const row = this.#db.prepare('SELECT embedding_dim FROM extractors WHERE key = ?').get(key) as { embedding_dim: number } | undefined;
+    if (row === undefined) {
+      throw new FinetuneError('CACHE_MISMATCH', `Extractor "${key}" is not registered in "${this.path}".`,
+        'Call registerExtractor(spec, embeddingDim) first (extractEmbeddings does).');
+    }
+    this.#dims.set(key, row.embedding_dim);
+    return row.embedding_dim;
+  }
+
+  /**
+   * Records an extractor (idempotent) and marks it used now; returns its key. Throws CACHE_MISMATCH when the
+   * store already knows the same spec with another embeddingDim.
+   */
+  registerExtractor(spec: FeatureExtractorSpec, embeddingDim: number): string {
+    if (!Number.isInteger(embeddingDim) || embeddingDim <= 0) {
+      throw new RangeError(`registerExtractor: 'embeddingDim' must be a positive integer, got ${embeddingDim}.`);
+    }
+    const key = extractorKey(spec);
+    if (this.readonly) {
+      this.#dimOf(key);
+      return key;
+    }
+    const now = nowSeconds();
+    try {
+      this.#db.transaction(() => {
+        this.#db.prepare('INSERT OR IGNORE INTO extractors (key, spec, embedding_dim, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)')
+          .run(key, stableStringify(spec), embeddingDim, now, now);
+        this.#db.prepare('UPDATE extractors SET last_used_at = ? WHERE key = ?').run(now, key);
+      }).immediate();
+    } catch (cause) {
+      throw wrapSqliteError(this.path, cause, 'registering an extractor');
+    }
+    const stored = this.#dimOf(key);
+    if (stored !== embeddingDim) {
+      throw new FinetuneError('CACHE_MISMATCH',
+        `The cache holds ${stored}-d vectors for this extractor, but the model now yields ${embeddingDim}-d.`,
+        'The backbone file changed without changing its hash; move the cache away (--cache-dir) and re-embed.');
+    }
+    return key;
+  }
+
+  /** Vectors found for `imageShas` (keyed by sha; absent shas are simply missing from the map). */
+  getMany(key: string, imageShas: readonly string[], options: VariantOption = {}): Map<string, Float32Array> {
+    const variant = options.variant ?? '';
+    const found = new Map<string, Float32Array>();
+    try {
+      this.#db.transaction(() => {
+        for (const imageSha of imageShas) {
+          const row = this.#select.get(key, imageSha, variant);
+          if (row !== undefined) found.set(imageSha, blobToVector(row.vector));
+        }
+      })();
+    } catch (cause) {
+      throw wrapSqliteError(this.path, cause, 'reading vectors');
+    }
+    return found;
+  }
+
+  /**
+   * Stores vectors in ONE transaction (all or nothing). Existing keys are kept (content-addressed: the same key
+   * means the same vector). Returns how many rows were new.
+   */
+  putMany(key: string, entries: readonly CacheEntry[], options: VariantOption = {}): number {
+    const insert = this.#writable('putMany');
+    const embeddingDim = this.#dimOf(key);
+    const variant = options.variant ?? '';
+    for (const entry of entries) {
+      if (entry.vector.length !== embeddingDim) {
+        throw new RangeError(`putMany: vector for ${entry.imageSha} has ${entry.vector.length} values, the extractor's embeddingDim is ${embeddingDim}.`);
+      }
+    }
+    const now = nowSeconds();
+    let inserted = 0;
+    try {
+      this.#db.transaction(() => {
+        for (const entry of entries) inserted += insert.run(key, entry.imageSha, variant, vectorToBlob(entry.vector), now).changes;
+      }).immediate();
+    } catch (cause) {
+      throw wrapSqliteError(this.path, cause, 'writing vectors');
+    }
+    return inserted;
+  }
+
+  /** Number of vectors stored for an extractor and variant. */
+  count(key: string, options: VariantOption = {}): number {
+    const row = this.#db.prepare('SELECT COUNT(*) AS n FROM vectors WHERE extractor = ? AND variant = ?')
+      .get(key, options.variant ?? '') as { n: number };
+    return row.n;
+  }
+
+  /** Every image sha stored for an extractor and variant, sorted. */
+  imageShas(key: string, options: VariantOption = {}): string[] {
+    return (this.#db.prepare('SELECT image_sha FROM vectors WHERE extractor = ? AND variant = ? ORDER BY image_sha')
+      .pluck().all(key, options.variant ?? '') as string[]);
+  }
+
+  stats(): CacheStats {
+    const extractors = (this.#db.prepare('SELECT COUNT(*) FROM extractors').pluck().get() as number);
+    const vectors = (this.#db.prepare('SELECT COUNT(*) FROM vectors').pluck().get() as number);
+    return { path: this.path, schemaVersion: SCHEMA_VERSION, sizeBytes: fileSize(this.path), extractors, vectors };
+  }
+
+  listExtractors(): ExtractorInfo[] {
+    const rows = this.#db.prepare(`
+      SELECT e.key, e.spec, e.embedding_dim, e.created_at, e.last_used_at,
+             COUNT(v.image_sha) AS vectors, COALESCE(SUM(v.variant <> ''), 0) AS variant_vectors
+      FROM extractors e LEFT JOIN vectors v ON v.extractor = e.key
+      GROUP BY e.key ORDER BY e.last_used_at DESC, e.key`).all() as Array<ExtractorRow & { vectors: number; variant_vectors: number }>;
+    return rows.map((row) => ({
+      key: row.key,
+      spec: JSON.parse(row.spec) as FeatureExtractorSpec,
+      embeddingDim: row.embedding_dim,
+      vectors: row.vectors,
+      variantVectors: row.variant_vectors,
+      sizeBytes: row.vectors * row.embedding_dim * 4,
+      createdAt: toIso(row.created_at),
+      lastUsedAt: toIso(row.last_used_at),
+    }));
+  }
+
+  /** The extractor with this key or unique key prefix (≥ 6 characters); INVALID_OPTION naming the candidates otherwise. */
+  resolveExtractor(keyOrPrefix: string): ExtractorInfo {
+    const extractors = this.listExtractors();
+    const exact = extractors.find((info) => info.key === keyOrPrefix);
+    if (exact) return exact;
+    const matches = keyOrPrefix.length >= 6 ? extractors.filter((info) => info.key.startsWith(keyOrPrefix)) : [];
+    if (matches.length === 1) return matches[0]!;
+    const keys = extractors.map((info) => info.key.slice(0, 12));
+    throw new FinetuneError('INVALID_OPTION',
+      matches.length > 1
+        ? `Extractor prefix "${keyOrPrefix}" matches ${matches.length} extractors in "${this.path}".`
+        : `No extractor "${keyOrPrefix}" in "${this.path}".`,
+      keys.length === 0 ? 'The cache is empty; run `finetune embed` first.'
+        : `Known extractors (see \`finetune cache ls\`): ${nearestNames(keyOrPrefix, keys).join(', ')}.`);
+  }
+
+  /** Deletes extractors and their vectors. At least one of `extractor`, `olderThanDays`, `all` is required. */
+  prune(options: PruneOptions): PruneResult {
+    this.#writable('prune');
+    if (options.extractor === undefined && options.olderThanDays === undefined && options.all !== true) {
+      throw new TypeError(`prune: pass 'extractor', 'olderThanDays' or 'all: true'.`);
+    }
+    if (options.olderThanDays !== undefined && !(options.olderThanDays >= 0)) {
+      throw new RangeError(`prune: 'olderThanDays' must be a non-negative number, got ${options.olderThanDays}.`);
+    }
+    const sizeBytesBefore = fileSize(this.path);
+    const candidates = new Set<string>();
+    if (options.all === true) for (const info of this.listExtractors()) candidates.add(info.key);
+    if (options.extractor !== undefined) candidates.add(this.resolveExtractor(options.extractor).key);
+    if (options.olderThanDays !== undefined) {
+      const cutoff = nowSeconds() - options.olderThanDays * 86_400;
+      const old = this.#db.prepare('SELECT key FROM extractors WHERE last_used_at < ?').pluck().all(cutoff) as string[];
+      for (const key of old) candidates.add(key);
+    }
+    let removedVectors = 0;
+    this.#db.transaction(() => {
+      for (const key of candidates) {
+        removedVectors += this.#db.prepare('DELETE FROM vectors WHERE extractor = ?').run(key).changes;
+        this.#db.prepare('DELETE FROM extractors WHERE key = ?').run(key);
+        this.#dims.delete(key);
+      }
+    }).immediate();
+    if (candidates.size > 0 && (options.vacuum ?? true)) {
+      this.#db.exec('VACUUM');
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    }
+    return { removedExtractors: [...candidates], removedVectors, sizeBytesBefore, sizeBytesAfter: fileSize(this.path) };
+  }
+
+  /**
+   * Writes `features.npy` (float32 [n, embeddingDim]), `labels.npy` (int32 [n]) and `files.txt` (one name per
+   * line) to `outDir`, for `np.load`. Without `rows`, exports every vector of the extractor with labels −1 and
+   * the image sha256s as names. Rows missing from the store are left out and listed in `missing`.
+   */
+  async exportNpy(key: string, rows: readonly ExportRow[] | undefined, outDir: string,
+    options: VariantOption = {}): Promise<ExportResult> {
+    const embeddingDim = this.#dimOf(key);
+    const wanted: readonly ExportRow[] = rows
+      ?? this.imageShas(key, options).map((imageSha) => ({ imageSha, label: -1, file: imageSha }));
+    const found = this.getMany(key, wanted.map((row) => row.imageSha), options);
+    const present = wanted.filter((row) => found.has(row.imageSha));
+    const features = new Float32Array(present.length * embeddingDim);
+    const labels = new Int32Array(present.length);
+    for (let row = 0; row < present.length; row++) {
+      features.set(found.get(present[row]!.imageSha)!, row * embeddingDim);
+      labels[row] = present[row]!.label;
+    }
+    const featuresPath = join(outDir, 'features.npy');
+    const labelsPath = join(outDir, 'labels.npy');
+    const filesPath = join(outDir, 'files.txt');
+    await writeFileAtomic(featuresPath, encodeNpy(features, [present.length, embeddingDim]));
+    await writeFileAtomic(labelsPath, encodeNpy(labels, [present.length]));
+    await writeFileAtomic(filesPath, present.map((row) => `${row.file.replace(/[\r\n]/g, ' ')}\n`).join(''));
+    return {
+      extractor: key, count: present.length, embeddingDim, featuresPath, labelsPath, filesPath,
+      missing: wanted.filter((row) => !found.has(row.imageSha)).map((row) => row.file),
+    };
+  }
+
+  /** The underlying connection, for mergeCaches. @internal */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
