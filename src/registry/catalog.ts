@@ -1,0 +1,207 @@
+/**
+ * The model zoo registry: typed entries read from `models/zoo.json` (data, not code), looked up by id or alias.
+ * Every fact in an entry (path, sha256, size, I/O, feature tensor) is checked against the zoo's
+ * ONNX_HUB_MANIFEST.json by test/registry/catalog.test.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { FinetuneError, nearestNames } from '../errors.js';
+import type { Pooling, PreprocessSpec } from '../types.js';
+
+/** A tensor's name and dims as the graph declares them; symbolic dims are strings (`'N'`, `'batch_size'`). */
+export interface ZooTensor {
+  readonly name: string;
+  readonly dims: readonly (number | string)[];
+}
+
+export interface ZooInput extends ZooTensor {
+  readonly layout: 'NCHW' | 'NHWC';
+}
+
+/** Where to cut the backbone for embeddings, and how to turn that tensor into a vector. */
+export interface ZooFeature {
+  /** Name of the tensor that feeds the classifier (the cut point). */
+  readonly tensor: string;
+  /** Its dims as declared or inferred; symbolic batch as a string. */
+  readonly dims: readonly (number | string)[];
+  /** `uint8` for quantized tensors: the cut must append a DequantizeLinear. */
+  readonly dtype: 'float32' | 'uint8';
+  /** Pooling that turns the tensor into [N, embeddingDim]. */
+  readonly pooling: Pooling;
+  /** Width of the feature vector after pooling. */
+  readonly embeddingDim: number;
+  /** `manifest`: the zoo manifest's `extra_ports.features`. `notes`: our research (see `note`). */
+  readonly source: 'manifest' | 'notes';
+  readonly note?: string;
+}
+
+/** One pretrained backbone of the ONNX Model Zoo. Plain JSON data: safe to print with `--json`. */
+export interface ZooEntry {
+  /** The zoo's file name without `.onnx`, e.g. `vgg16-7`. */
+  readonly id: string;
+  /** Short names accepted wherever an id is (`vgg16`, `resnet50`, `mobilenetv2-int8`). */
+  readonly aliases: readonly string[];
+  /** The manifest's display name. */
+  readonly name: string;
+  readonly family: string;
+  readonly description: string;
+  /** Path inside the zoo repository; also the layout under a mirror and under the cache. */
+  readonly path: string;
+  /** Download URLs in the order they are tried (Hugging Face mirror first, GitHub LFS media second). */
+  readonly urls: readonly string[];
+  /** Hex sha256 of the file (equals the manifest's `model_sha` and the Git-LFS oid). */
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly opset: number;
+  readonly license: string;
+  readonly quantized: boolean;
+  readonly input: ZooInput;
+  readonly output: ZooTensor;
+  /** True when the graph input declares batch 1 (VGG, SqueezeNet, EfficientNet-Lite4). */
+  readonly fixedBatch: boolean;
+  readonly batchNote: string;
+  readonly preprocess: PreprocessSpec;
+  readonly feature: ZooFeature;
+}
+
+/** Where the catalog data lives in the repository. */
+export const catalogPath: string = fileURLToPath(new URL('../../models/zoo.json', import.meta.url));
+
+let cachedEntries: readonly ZooEntry[] | undefined;
+let cachedIndex: ReadonlyMap<string, ZooEntry> | undefined;
+
+/** Every entry of the built-in catalog, in catalog order. */
+export function listModels(): readonly ZooEntry[] {
+  cachedEntries ??= parseCatalog(JSON.parse(readFileSync(catalogPath, 'utf8')) as unknown);
+  return cachedEntries;
+}
+
+function index(): ReadonlyMap<string, ZooEntry> {
+  if (!cachedIndex) {
+    const map = new Map<string, ZooEntry>();
+    for (const entry of listModels()) {
+      for (const name of [entry.id, ...entry.aliases]) map.set(name.toLowerCase(), entry);
+    }
+    cachedIndex = map;
+  }
+  return cachedIndex;
+}
+
+/** The entry with this id or alias (case-insensitive), or `undefined`. */
+export function findModel(idOrAlias: string): ZooEntry | undefined {
+  return index().get(idOrAlias.trim().toLowerCase());
+}
+
+/** The entry with this id or alias (case-insensitive); throws MODEL_NOT_FOUND naming the nearest ids. */
+export function getModel(idOrAlias: string): ZooEntry {
+  const entry = findModel(idOrAlias);
+  if (entry) return entry;
+  const names = listModels().flatMap((e) => [e.id, ...e.aliases]);
+  const nearest = nearestNames(idOrAlias, names, 5);
+  throw new FinetuneError(
+    'MODEL_NOT_FOUND',
+    `Unknown model "${idOrAlias}". Nearest ids: ${nearest.join(', ')}.`,
+    'Run `finetune models list` to see every zoo model, or pass your own file with --backbone ./file.onnx.',
+  );
+}
+
+// #region validation
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Checks a parsed `zoo.json` (`{ models: [...] }` or a bare array) and returns typed entries.
+ * Throws a TypeError naming the entry and field on the first malformed value, and on duplicate ids or aliases.
+ */
+export function parseCatalog(json: unknown): ZooEntry[] {
+  const models = Array.isArray(json) ? json : (json as { models?: unknown } | null)?.models;
+  if (!Array.isArray(models)) throw new TypeError('zoo catalog: expected { "models": [...] }.');
+  const seen = new Map<string, string>();
+  const entries: ZooEntry[] = [];
+  for (let i = 0; i < models.length; i++) {
+    const entry = validateEntry(models[i], `models[${i}]`);
+    for (const name of [entry.id, ...entry.aliases]) {
+      const key = name.toLowerCase();
+      const owner = seen.get(key);
+      if (owner !== undefined) throw new TypeError(`zoo catalog: name "${name}" of "${entry.id}" is already used by "${owner}".`);
+      seen.set(key, entry.id);
+    }
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/**
+ * Checks one entry object (from the catalog, or built by a caller for its own host) and returns it typed.
+ * `where` names it in error messages.
+ */
+export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
+  const fail = (field: string, expected: string): never => {
+    throw new TypeError(`zoo catalog: ${where}.${field} must be ${expected}.`);
+  };
+  if (value === null || typeof value !== 'object') fail('', 'an object');
+  const e = value as Record<string, unknown>;
+  const str = (field: string): string => (typeof e[field] === 'string' && e[field] !== '' ? (e[field] as string) : fail(field, 'a non-empty string'));
+  str('id');
+  str('name');
+  str('family');
+  str('description');
+  str('license');
+  str('batchNote');
+  const path = str('path');
+  if (path.startsWith('/') || path.includes('\\') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+    fail('path', 'a relative zoo path without "..", "." or empty segments');
+  }
+  if (!SHA256.test(str('sha256'))) fail('sha256', '64 lowercase hex digits');
+  if (!Number.isSafeInteger(e['sizeBytes']) || (e['sizeBytes'] as number) <= 0) fail('sizeBytes', 'a positive integer');
+  if (!Number.isInteger(e['opset'])) fail('opset', 'an integer');
+  if (typeof e['quantized'] !== 'boolean') fail('quantized', 'a boolean');
+  if (typeof e['fixedBatch'] !== 'boolean') fail('fixedBatch', 'a boolean');
+  const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string' && s !== '');
+  if (!isStringArray(e['aliases'])) fail('aliases', 'an array of strings');
+  if (!isStringArray(e['urls']) || (e['urls'] as string[]).length === 0) fail('urls', 'a non-empty array of URLs');
+  for (const url of e['urls'] as string[]) if (!/^https?:\/\//.test(url)) fail('urls', `http(s) URLs (got "${url}")`);
+  const isDims = (v: unknown): boolean =>
+    Array.isArray(v) && v.every((d) => (typeof d === 'string' && d !== '') || (Number.isInteger(d) && (d as number) >= 0));
+  const input = e['input'] as Record<string, unknown> | undefined;
+  if (typeof input?.['name'] !== 'string' || !isDims(input['dims'])) fail('input', '{ name, dims, layout }');
+  if (input?.['layout'] !== 'NCHW' && input?.['layout'] !== 'NHWC') fail('input.layout', '"NCHW" or "NHWC"');
+  const output = e['output'] as Record<string, unknown> | undefined;
+  if (typeof output?.['name'] !== 'string' || !isDims(output['dims'])) fail('output', '{ name, dims }');
+  validatePreprocess(e['preprocess'], `${where}.preprocess`);
+  const feature = e['feature'] as Record<string, unknown> | undefined;
+  if (typeof feature?.['tensor'] !== 'string' || feature['tensor'] === '') fail('feature.tensor', 'a tensor name');
+  if (!isDims(feature?.['dims'])) fail('feature.dims', 'an array of dims');
+  if (feature?.['dtype'] !== 'float32' && feature?.['dtype'] !== 'uint8') fail('feature.dtype', '"float32" or "uint8"');
+  if (!['none', 'avg', 'max', 'flatten'].includes(feature?.['pooling'] as string)) fail('feature.pooling', 'none | avg | max | flatten');
+  if (!Number.isInteger(feature?.['embeddingDim']) || (feature?.['embeddingDim'] as number) <= 0) {
+    fail('feature.embeddingDim', 'a positive integer');
+  }
+  if (feature?.['source'] !== 'manifest' && feature?.['source'] !== 'notes') fail('feature.source', '"manifest" or "notes"');
+  return value as ZooEntry;
+}
+
+function validatePreprocess(value: unknown, where: string): void {
+  const p = value as Record<string, unknown> | undefined;
+  const fail = (field: string, expected: string): never => {
+    throw new TypeError(`zoo catalog: ${where}.${field} must be ${expected}.`);
+  };
+  if (p === null || typeof p !== 'object') fail('', 'an object');
+  if (p!['resizeMode'] !== 'shorter-side' && p!['resizeMode'] !== 'direct') fail('resizeMode', '"shorter-side" or "direct"');
+  for (const field of ['resizeSize', 'cropSize'] as const) {
+    if (!Number.isInteger(p![field]) || (p![field] as number) <= 0) fail(field, 'a positive integer');
+  }
+  if ((p!['cropSize'] as number) > (p!['resizeSize'] as number)) fail('cropSize', 'at most resizeSize');
+  if (typeof p!['scale'] !== 'number' || !((p!['scale'] as number) > 0)) fail('scale', 'a positive number');
+  for (const field of ['mean', 'std'] as const) {
+    const v = p![field];
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      fail(field, 'three numbers (RGB order)');
+    }
+  }
+  if (!(p!['std'] as number[]).every((x) => x > 0)) fail('std', 'positive');
+  if (p!['channelOrder'] !== 'RGB' && p!['channelOrder'] !== 'BGR') fail('channelOrder', '"RGB" or "BGR"');
+  if (p!['layout'] !== 'NCHW' && p!['layout'] !== 'NHWC') fail('layout', '"NCHW" or "NHWC"');
+}
+
+// #endregion

@@ -1,0 +1,30 @@
+import { FinetuneError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+
+/** Why one URL failed. `checksum`/`size`: it served other bytes than the catalog expects. */
+export type DownloadFailureReason = 'unreachable' | 'timeout' | 'dropped' | 'http' | 'checksum' | 'size';
+
+/** One URL's failure, as collected by downloadModel. */
+export interface DownloadFailure {
+  readonly url: string;
+  readonly reason: DownloadFailureReason;
+  readonly message: string;
+  /** HTTP status, when the failure was one. */
+  readonly status?: number;
+}
+
+/**
+ * Every URL of a model failed. `failures` lists each URL and what it did; `code` is CHECKSUM_MISMATCH when every
+ * URL served wrong bytes, DOWNLOAD_TIMEOUT when every URL stalled, DOWNLOAD_FAILED otherwise.
+ */
+export class DownloadError extends FinetuneError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    hint: string,
+    readonly failures: readonly DownloadFailure[],
+    options?: ErrorOptions,
+  ) {
+    super(code, message, hint, options);
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * `--backbone <zoo id | alias | path.onnx>` → a local, hashed ONNX file plus its catalog entry when known.
+ */
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { FinetuneError } from '../errors.js';
+import { sha256File } from '../util/hash.js';
+import { findModel, listModels } from './catalog.js';
+import type { ZooEntry } from './catalog.js';
+import { downloadModel } from './download.js';
+import type { DownloadOptions } from './download.js';
+
+export interface ResolvedBackbone {
+  /** The catalog id; for a local file that is not a known zoo file, its file name. */
+  readonly id: string;
+  /** Absolute path of the .onnx file. */
+  readonly path: string;
+  readonly sha256: string;
+  /**
+   * The catalog entry (preprocessing, feature tensor...). For a local file this is the entry whose sha256 equals
+   * the file's, so a zoo file passed by path gets its registry facts; null for any other file.
+   */
+  readonly entry: ZooEntry | null;
+}
+
+export type ResolveBackboneOptions = DownloadOptions;
+
+/** True when `value` should be read as a file path rather than a zoo id. */
+export function looksLikePath(value: string): boolean {
+  return value.includes('/') || value.includes('\\') || value.toLowerCase().endsWith('.onnx') || value.startsWith('.') || value.startsWith('~');
+}
+
+/**
+ * An existing file is used as is (hashed with sha256File); a value that looks like a path but does not exist fails
+ * with FILE_NOT_FOUND; anything else is a zoo id or alias, downloaded (or found in the cache) by downloadModel.
+ */
+export async function resolveBackbone(idOrPath: string, options: ResolveBackboneOptions = {}): Promise<ResolvedBackbone> {
+  if (typeof idOrPath !== 'string' || idOrPath.trim() === '') {
+    throw new TypeError(`resolveBackbone: 'idOrPath' must be a zoo id or a path, got ${JSON.stringify(idOrPath)}.`);
+  }
+  const value = idOrPath.trim();
+  const path = resolve(value);
+  const info = await stat(path).catch(() => null);
+  if (info?.isFile()) {
+    const sha256 = await sha256File(path);
+    const entry = listModels().find((candidate) => candidate.sha256 === sha256) ?? null;
+    return { id: entry?.id ?? basename(path), path, sha256, entry };
+  }
+  if (info?.isDirectory()) {
+    throw new FinetuneError('FILE_NOT_FOUND', `Backbone "${value}" is a directory, not an .onnx file.`,
+      'Pass the model file itself, e.g. --backbone ./models/backbone.onnx, or a zoo id from `finetune models list`.');
+  }
+  if (looksLikePath(value) && !findModel(value)) {
+    throw new FinetuneError('FILE_NOT_FOUND', `Backbone file "${value}" does not exist (looked at ${path}).`,
+      'Check the path, or pass a zoo id such as mobilenetv2 or resnet50 (see `finetune models list`).');
+  }
+  const downloaded = await downloadModel(value, options);
+  const entry = findModel(value)!;
+  return { id: entry.id, path: downloaded.path, sha256: downloaded.sha256, entry };
+}
