@@ -1,12 +1,14 @@
 /** Shared helpers for the ONNX tests: running models in onnxruntime-node and reading tensors out of them. */
 import * as ort from 'onnxruntime-node';
-import { makeValueInfo } from '../../src/onnx/graph-builder.js';
+import { makeValueInfo, opsetVersion } from '../../src/onnx/graph-builder.js';
+import { inferShapes } from '../../src/onnx/infer-shapes.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
 
-/** A copy of `model` whose graph also outputs `tensor` (weights shared). */
-export function withExtraOutput(model: ModelProto, tensor: string, elemType = 1): ModelProto {
+/** A copy of `model` whose graph also outputs `tensor` (weights shared); its element type comes from shape inference. */
+export function withExtraOutput(model: ModelProto, tensor: string): ModelProto {
   const graph = model.graph!;
+  const elemType = inferShapes(graph, { opset: opsetVersion(model) }).get(tensor)?.elemType ?? 1;
   return { ...model, graph: { ...graph, output: [...graph.output, makeValueInfo(tensor, elemType, undefined)] } };
 }
 
