@@ -165,6 +165,15 @@ function wrapSqliteError(path: string, cause: unknown, doing: string): FinetuneE
     'Check free disk space and permissions of the cache directory (--cache-dir).', { cause });
 }
 
+/** CACHE_MISMATCH when the store's width for an extractor differs from the model's. */
+export function checkEmbeddingDim(stored: number, embeddingDim: number): void {
+  if (stored !== embeddingDim) {
+    throw new FinetuneError('CACHE_MISMATCH',
+      `The cache holds ${stored}-d vectors for this extractor, but the model yields ${embeddingDim}-d.`,
+      'The backbone changed without its hash changing, or the embeddingDim passed is wrong; check the cut model, or move the cache away (--cache-dir) and re-embed.');
+  }
+}
+
 export class EmbeddingCache {
   readonly path: string;
   readonly readonly: boolean;
@@ -251,13 +260,20 @@ export class EmbeddingCache {
 
   /** The width of an extractor's vectors, or throws when the extractor is unknown. */
   #dimOf(key: string): number {
-    const known = this.#dims.get(key);
-    if (known !== undefined) return known;
-    const row = this.#db.prepare('SELECT embedding_dim FROM extractors WHERE key = ?').get(key) as { embedding_dim: number } | undefined;
-    if (row === undefined) {
+    const dim = this.embeddingDimOf(key);
+    if (dim === null) {
       throw new FinetuneError('CACHE_MISMATCH', `Extractor "${key}" is not registered in "${this.path}".`,
         'Call registerExtractor(spec, embeddingDim) first (extractEmbeddings does).');
     }
+    return dim;
+  }
+
+  /** The embeddingDim stored for an extractor key, or null when the store does not know it. */
+  embeddingDimOf(key: string): number | null {
+    const known = this.#dims.get(key);
+    if (known !== undefined) return known;
+    const row = this.#db.prepare('SELECT embedding_dim FROM extractors WHERE key = ?').get(key) as { embedding_dim: number } | undefined;
+    if (row === undefined) return null;
     this.#dims.set(key, row.embedding_dim);
     return row.embedding_dim;
   }
@@ -271,6 +287,8 @@ export class EmbeddingCache {
       throw new RangeError(`registerExtractor: 'embeddingDim' must be a positive integer, got ${embeddingDim}.`);
     }
     const key = extractorKey(spec);
+    const stored = this.embeddingDimOf(key);
+    if (stored !== null) checkEmbeddingDim(stored, embeddingDim);
     if (this.readonly) {
       this.#dimOf(key);
       return key;
@@ -285,12 +303,7 @@ export class EmbeddingCache {
     } catch (cause) {
       throw wrapSqliteError(this.path, cause, 'registering an extractor');
     }
-    const stored = this.#dimOf(key);
-    if (stored !== embeddingDim) {
-      throw new FinetuneError('CACHE_MISMATCH',
-        `The cache holds ${stored}-d vectors for this extractor, but the model now yields ${embeddingDim}-d.`,
-        'The backbone file changed without changing its hash; move the cache away (--cache-dir) and re-embed.');
-    }
+    checkEmbeddingDim(this.#dimOf(key), embeddingDim);
     return key;
   }
 

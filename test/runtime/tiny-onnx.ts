@@ -164,15 +164,15 @@ export function seededFloats(count: number, seed: number): Float32Array {
  * A tiny "backbone": image [N, 3, size, size] float → Flatten → MatMul(W [3·size², embeddingDim]) → Relu →
  * `features` [N, embeddingDim]. Distinct images give distinct features.
  */
-export function tinyBackbone(options: { size?: number; embeddingDim?: number; inputName?: string; seed?: number } = {}):
+export function tinyBackbone(options: { size?: number; embeddingDim?: number; inputName?: string; seed?: number; batch?: number | string } = {}):
   { bytes: Uint8Array; inputName: string; outputName: string; embeddingDim: number; size: number } {
   const size = options.size ?? 8;
   const embeddingDim = options.embeddingDim ?? 16;
   const inputName = options.inputName ?? 'input';
   const flat = 3 * size * size;
   const bytes = buildModel({
-    inputs: [{ name: inputName, elemType: DataType.FLOAT, dims: ['batch', 3, size, size] }],
-    outputs: [{ name: 'features', elemType: DataType.FLOAT, dims: ['batch', embeddingDim] }],
+    inputs: [{ name: inputName, elemType: DataType.FLOAT, dims: [options.batch ?? 'batch', 3, size, size] }],
+    outputs: [{ name: 'features', elemType: DataType.FLOAT, dims: [options.batch ?? 'batch', embeddingDim] }],
     initializers: [{ name: 'W', dims: [flat, embeddingDim], floats: seededFloats(flat * embeddingDim, options.seed ?? 7) }],
     nodes: [
       { op: 'Flatten', inputs: [inputName], outputs: ['flat'], attributes: [{ name: 'axis', int: 1 }] },
