@@ -6,6 +6,7 @@
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { openTunnel } from './proxy.js';
@@ -104,7 +105,7 @@ async function requestOnce(target: URL, options: HttpGetOptions): Promise<Incomi
   };
   if (tunnel) {
     const socket = tunnel;
-    requestOptions.createConnection = () => (isHttps ? tlsConnect({ socket, servername: host }) : socket);
+    requestOptions.createConnection = () => (isHttps ? tlsConnect({ socket, ...(isIP(host) ? {} : { servername: host }) }) : socket);
   }
   return new Promise<IncomingMessage>((resolve, reject) => {
     const req = (isHttps ? httpsRequest : httpRequest)(requestOptions);
