@@ -290,7 +290,8 @@ export class ReduceLrOnPlateau extends Callback {
       this.wait++;
       if (this.wait >= this.patience) {
         const from = this.run.learningRate;
-        if (from > Math.fround(this.minLearningRate)) {
+        // Keras compares the float32 variable with np.float32(min_lr); do the same so a rate already at the floor stays put.
+        if (Math.fround(from) > Math.fround(this.minLearningRate)) {
           const to = Math.max(from * this.factor, this.minLearningRate);
           this.run.learningRate = to;
           this.reductions.push({ epoch, from, to });

@@ -508,7 +508,7 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
   const order = Int32Array.from({ length: train.numSamples }, (_, i) => i);
   const history: EpochLogs[] = [];
   let lastGood: { epoch: number; weights: Float32Array[] } | null = null;
-  let diverged = false, epoch = 0;
+  let diverged = false, divergence = '', epoch = 0;
   await callbacks.onTrainBegin(run);
   while (epoch < epochs && stopReason === null) {
     epoch++;
@@ -527,8 +527,8 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
         diverged = true;
         const value = Number.isNaN(batch.weightedLossSum) ? 'NaN' : 'infinite';
         const kept = earlyStopping?.restoreBestWeights && earlyStopping.bestEpoch !== null ? earlyStopping.bestEpoch : lastGood?.epoch;
-        stopReason = `diverged: loss is ${value} at epoch ${epoch} (batch ${start / batchSize + 1}); `
-          + (kept === undefined ? '' : `kept the weights of epoch ${kept}; `)
+        divergence = `loss is ${value} at epoch ${epoch} (batch ${start / batchSize + 1})`;
+        stopReason = `diverged: ${divergence}; ` + (kept === undefined ? '' : `kept the weights of epoch ${kept}; `)
           + `try a lower --learning-rate than ${learningRate}`;
         break;
       }
@@ -557,7 +557,7 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
 
   if (diverged) {
     if (lastGood === null)
-      throw new FinetuneError('TRAINING_DIVERGED', `Training diverged: ${stopReason}.`,
+      throw new FinetuneError('TRAINING_DIVERGED', `Training diverged: ${divergence}, before any epoch completed.`,
         `Lower --learning-rate (now ${resolved.learningRate}), e.g. to ${resolved.learningRate / 10}, or keep --standardize on.`);
     network.setWeights(lastGood.weights);
   }
