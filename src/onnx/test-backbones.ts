@@ -36,9 +36,12 @@ export interface TestBackbone {
   /** e.g. `['N', 3, 32, 32]` or `[1, 3, 32, 32]`. */
   inputShape: Array<number | string>;
   outputName: string;
-  /** The tensor that feeds the final classifier Gemm: what an automatic cut must find. */
+  /**
+   * The tensor an automatic cut picks: the classifier's input with Dropout stepped over (VGG: the last
+   * dense ReLU), or for ResNet the [N, C, 1, 1] pooling output before the Flatten that feeds the classifier.
+   */
   featureTensor: string;
-  /** Width of `featureTensor`. */
+  /** Width of the features (C for ResNet). */
   embeddingDim: number;
   /** The last spatial feature map ([N, C, H, W]), for cuts with pooling. */
   spatialTensor: string;
@@ -66,13 +69,13 @@ export function buildVggBackbone(options: TestBackboneOptions = {}): TestBackbon
   const spatialTensor = x;
   x = b.flatten('vgg/flatten0', x, config);
   let inDim = channels * size * size;
+  let featureTensor = x;
   for (let layer = 0; layer < 2; layer++) {
     x = b.gemm(`vgg/dense${layer}`, x, inDim, hiddenDim);
-    x = b.op('Relu', `vgg/dense${layer}_relu`, [x]);
+    x = featureTensor = b.op('Relu', `vgg/dense${layer}_relu`, [x]);
     x = b.dropout(`vgg/dropout${layer}`, x);
     inDim = hiddenDim;
   }
-  const featureTensor = x;
   const output = b.classifier('vgg/dense2', x, hiddenDim, config);
   return b.finish(config, output, {
     featureTensor, embeddingDim: hiddenDim, spatialTensor, spatialShape: [channels, size, size],
@@ -113,8 +116,8 @@ export function buildResnetBackbone(options: TestBackboneOptions = {}): TestBack
   }
   const spatialTensor = x;
   x = b.op('GlobalAveragePool', 'resnet/pool', [x]);
-  x = b.flatten('resnet/flatten', x, config);
   const featureTensor = x;
+  x = b.flatten('resnet/flatten', x, config);
   const output = b.classifier('resnet/dense', x, channels, config);
   return b.finish(config, output, {
     featureTensor, embeddingDim: channels, spatialTensor, spatialShape: [channels, size, size],

@@ -48,7 +48,7 @@ async function crossCheck(full: ModelProto, cut: CutBackbone, options: {
 async function readFeatures(probe: ModelProto, cut: CutBackbone, input: ort.Tensor,
   dequantize?: { scale: number; zeroPoint: number }): Promise<Float32Array> {
   const tensor = (await runModel(probe, { [cut.inputName]: input }))[cut.featureTensor]!;
-  let data = Float32Array.from(tensor.data as ArrayLike<number>);
+  let data: Float32Array = Float32Array.from(tensor.data as ArrayLike<number>);
   if (dequantize) for (let i = 0; i < data.length; i++) data[i] = (data[i]! - dequantize.zeroPoint) * dequantize.scale;
   if (cut.pooling === 'avg' || cut.pooling === 'max') data = poolSpatial(data, tensor.dims, cut.pooling);
   return data;
@@ -75,7 +75,9 @@ for (const [title, build, options] of cases) {
     const cut = cutBackbone(backbone.model);
     const size = options.inputSize ?? 32;
     const fixedBatch = options.batch === 1;
+    assert.equal(cut.featureTensor, backbone.featureTensor);
     assert.equal(cut.embeddingDim, backbone.embeddingDim);
+    assert.equal(cut.pooling, build === buildResnetBackbone ? 'flatten' : 'none');
     assert.equal(cut.batchMadeSymbolic, fixedBatch);
     assert.deepEqual(cut.inputShape, ['N', 3, size, size]);
     assert.equal(cut.dequantized, false);
