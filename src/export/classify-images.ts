@@ -1,0 +1,100 @@
+import { FinetuneError } from '../errors.js';
+import type { HostTensor, ModelSession } from '../runtime/model-session.js';
+import { batchSizeFor, loadImageBatch } from './image-batch.js';
+import type { FailedImage } from './image-batch.js';
+import { EXPORT_NAMES } from './metadata-keys.js';
+import type { ExportedModelInfo } from './read-exported-model-info.js';
+
+export interface ClassifyImagesOptions {
+  /** Images per run when the model's batch is symbolic. @defaultValue `16` */
+  batchSize?: number;
+  /** Throw on the first image that cannot be decoded instead of listing it. @defaultValue `false` */
+  failFast?: boolean;
+  /** Called after each batch with the number of images done (decoded or failed) so far. */
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface ClassifiedImages {
+  /** Images that were classified, in input order. */
+  readonly paths: readonly string[];
+  /** [paths.length × numClasses] row-major, from the model's `probabilities` output. */
+  readonly probabilities: Float32Array;
+  /** The model's `label` output per image (the top-1 class name), when the model has it. */
+  readonly labels: readonly string[] | null;
+  /** The model's `labels` output (all class names), when it has it. */
+  readonly classNamesOutput: readonly string[] | null;
+  readonly failed: readonly FailedImage[];
+}
+
+/**
+ * Runs an exported model over image files in batches. A model with a fixed batch dimension gets batches of
+ * exactly that size (the last one padded with zeros, whose rows are dropped).
+ */
+export async function classifyImages(session: ModelSession, info: ExportedModelInfo, paths: readonly string[],
+  options: ClassifyImagesOptions = {}): Promise<ClassifiedImages> {
+  const numClasses = info.classNames.length;
+  const fixedBatch = typeof info.inputShape[0] === 'number' && info.inputShape[0] > 0;
+  const batchSize = batchSizeFor(info, options.batchSize ?? 16);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`classifyImages: 'batchSize' must be a positive integer, got ${batchSize}.`);
+  const outputNames = [EXPORT_NAMES.probabilities, EXPORT_NAMES.label, EXPORT_NAMES.labels]
+    .filter((name) => session.outputNames.includes(name));
+  const done: string[] = [];
+  const failed: FailedImage[] = [];
+  const probabilityChunks: Float32Array[] = [];
+  let labels: string[] | null = outputNames.includes(EXPORT_NAMES.label) ? [] : null;
+  let classNamesOutput: string[] | null = null;
+  for (let start = 0; start < paths.length; start += batchSize) {
+    const batch = await loadImageBatch(info, paths.slice(start, start + batchSize), { failFast: options.failFast ?? false });
+    failed.push(...batch.failed);
+    const n = batch.paths.length;
+    if (n > 0) {
+      const feed = fixedBatch && n < batchSize ? padBatch(batch.tensor, batchSize) : batch.tensor;
+      const outputs = await session.run({ [info.inputName]: feed }, { outputNames });
+      const probabilities = outputs[EXPORT_NAMES.probabilities];
+      if (probabilities?.type !== 'float32' || probabilities.data.length < n * numClasses) {
+        throw new FinetuneError('INFERENCE_FAILED',
+          `The model's "${EXPORT_NAMES.probabilities}" output is ${probabilities?.type ?? 'missing'}[${probabilities?.dims.join(', ') ?? ''}], ` +
+          `expected float32[${n}, ${numClasses}].`,
+          'The class-name metadata does not match the graph; re-export the model.');
+      }
+      probabilityChunks.push(probabilities.data.slice(0, n * numClasses));
+      const label = outputs[EXPORT_NAMES.label];
+      if (labels !== null) labels = label?.type === 'string' ? [...labels, ...label.data.slice(0, n)] : null;
+      const names = outputs[EXPORT_NAMES.labels];
+      if (classNamesOutput === null && names?.type === 'string') classNamesOutput = [...names.data];
+      done.push(...batch.paths);
+    }
+    options.onBatch?.(Math.min(start + batchSize, paths.length), paths.length);
+  }
+  const probabilities = new Float32Array(done.length * numClasses);
+  let offset = 0;
+  for (const chunk of probabilityChunks) {
+    probabilities.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { paths: done, probabilities, labels, classNamesOutput, failed };
+}
+
+function padBatch(tensor: HostTensor, batchSize: number): HostTensor {
+  const perImage = tensor.data.length / (tensor.dims[0] ?? 1);
+  const dims = [batchSize, ...tensor.dims.slice(1)];
+  if (tensor.type === 'uint8') {
+    const data = new Uint8Array(batchSize * perImage);
+    data.set(tensor.data);
+    return { type: 'uint8', dims, data };
+  }
+  if (tensor.type === 'float32') {
+    const data = new Float32Array(batchSize * perImage);
+    data.set(tensor.data);
+    return { type: 'float32', dims, data };
+  }
+  throw new TypeError(`padBatch: unexpected input type ${tensor.type}.`);
+}
+
+/** Index of the largest value in row `row` of a [rows × numClasses] matrix (first one on ties). */
+export function argmaxRow(values: Float32Array, row: number, numClasses: number): number {
+  const offset = row * numClasses;
+  let best = 0;
+  for (let k = 1; k < numClasses; k++) if (values[offset + k]! > values[offset + best]!) best = k;
+  return best;
+}
