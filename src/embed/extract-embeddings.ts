@@ -13,7 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { FinetuneError } from '../errors.js';
 import { preprocessImage } from '../image/preprocess-image.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
-import { createSession } from '../runtime/session.js';
 import type { Device, FeatureExtractorSpec, PreprocessSpec, ProgressCallback } from '../types.js';
 import { sha256 } from '../util/hash.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
@@ -242,10 +241,11 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
   let sessionPromise: Promise<ModelSession> | undefined = options.session ? Promise.resolve(options.session) : undefined;
   const ensureSession = (): Promise<ModelSession> => {
     if (sessionPromise === undefined) {
-      sessionPromise = createSession(extractor.modelBytes, {
+      // onnxruntime-node (a large native library) loads only when something needs computing.
+      sessionPromise = import('../runtime/session.js').then(({ createSession }) => createSession(extractor.modelBytes, {
         device: options.device ?? 'auto',
         ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }),
-      });
+      }));
       sessionPromise.catch(() => undefined);   // awaited by the inference loop; avoid an unhandled rejection meanwhile
     }
     return sessionPromise;
