@@ -1,0 +1,92 @@
+// Pure preprocessing for the browser demo: the same geometry and arithmetic as src/image/preprocess-image.ts
+// (resizeGeometry, normalizePixels), written as plain JavaScript so the page can load it without a build step.
+// The Node tests import this file and compare it with the library functions.
+
+/**
+ * The resize target and center crop for a width × height image, as in src/image/preprocess-image.ts:
+ * `shorter-side` keeps the aspect ratio (longer side = round(long × resizeSize / short)), `direct` stretches;
+ * the crop's top-left corner is floor((resized − crop) / 2) on each axis.
+ * @param {number} width
+ * @param {number} height
+ * @param {{ resizeMode: string, resizeSize: number, cropSize: number }} spec
+ */
+export function resizeGeometry(width, height, spec) {
+  if (!(width >= 1 && height >= 1)) throw new RangeError(`resizeGeometry: invalid image size ${width}×${height}.`);
+  const { resizeSize, cropSize } = spec;
+  if (!Number.isInteger(resizeSize) || !Number.isInteger(cropSize) || cropSize < 1 || cropSize > resizeSize)
+    throw new RangeError(`resizeGeometry: need integers 1 ≤ cropSize (${cropSize}) ≤ resizeSize (${resizeSize}).`);
+  let resizeWidth = resizeSize, resizeHeight = resizeSize;
+  if (spec.resizeMode === 'shorter-side') {
+    if (width <= height) resizeHeight = Math.max(resizeSize, Math.round((height * resizeSize) / width));
+    else resizeWidth = Math.max(resizeSize, Math.round((width * resizeSize) / height));
+  } else if (spec.resizeMode !== 'direct') {
+    throw new RangeError(`resizeGeometry: unknown resizeMode ${String(spec.resizeMode)}.`);
+  }
+  return {
+    resizeWidth,
+    resizeHeight,
+    cropLeft: Math.floor((resizeWidth - cropSize) / 2),
+    cropTop: Math.floor((resizeHeight - cropSize) / 2),
+    cropSize,
+  };
+}
+
+/** RGBA bytes (canvas ImageData) → RGB bytes, HWC. Alpha is dropped: the page draws over white first. */
+export function rgbaToRgb(rgba) {
+  const pixelCount = rgba.length / 4;
+  const rgb = new Uint8Array(pixelCount * 3);
+  for (let pixel = 0, source = 0, target = 0; pixel < pixelCount; pixel++, source += 4, target += 3) {
+    rgb[target] = rgba[source];
+    rgb[target + 1] = rgba[source + 1];
+    rgb[target + 2] = rgba[source + 2];
+  }
+  return rgb;
+}
+
+/**
+ * cropSize² × 3 RGB bytes → the model's float input: (pixel × scale − mean[c]) / std[c], computed in double
+ * precision once per (channel, byte) and rounded to float32, reordered to spec.channelOrder, laid out per
+ * spec.layout (NCHW or NHWC). Same arithmetic as normalizePixels in src/image/preprocess-image.ts.
+ */
+export function normalizePixels(rgb, spec) {
+  const pixelCount = spec.cropSize * spec.cropSize;
+  const valueCount = 3 * pixelCount;
+  if (rgb.length !== valueCount) throw new RangeError(`normalizePixels: rgb.length (${rgb.length}) is not 3 × cropSize² (${valueCount}).`);
+  const table = new Float32Array(3 * 256);
+  for (let channel = 0; channel < 3; channel++) {
+    for (let byte = 0; byte < 256; byte++) {
+      table[channel * 256 + byte] = (byte * spec.scale - spec.mean[channel]) / spec.std[channel];
+    }
+  }
+  const output = new Float32Array(valueCount);
+  const first = spec.channelOrder === 'BGR' ? 2 : 0, third = 2 - first;
+  if (spec.layout === 'NCHW') {
+    for (let pixel = 0, byte = 0; pixel < pixelCount; pixel++, byte += 3) {
+      output[pixel] = table[first * 256 + rgb[byte + first]];
+      output[pixelCount + pixel] = table[256 + rgb[byte + 1]];
+      output[2 * pixelCount + pixel] = table[third * 256 + rgb[byte + third]];
+    }
+  } else {
+    for (let byte = 0; byte < valueCount; byte += 3) {
+      output[byte] = table[first * 256 + rgb[byte + first]];
+      output[byte + 1] = table[256 + rgb[byte + 1]];
+      output[byte + 2] = table[third * 256 + rgb[byte + third]];
+    }
+  }
+  return output;
+}
+
+/**
+ * The `k` most probable classes of one row, highest first (ties keep class order).
+ * @param {ArrayLike<number>} probabilities
+ * @param {readonly string[]} classNames
+ * @param {number} k
+ */
+export function topK(probabilities, classNames, k) {
+  const ranked = [];
+  for (let index = 0; index < probabilities.length; index++) {
+    ranked.push({ index, className: classNames[index] ?? `class ${index}`, probability: probabilities[index] });
+  }
+  ranked.sort((a, b) => b.probability - a.probability || a.index - b.index);
+  return ranked.slice(0, Math.max(1, k));
+}

@@ -1,0 +1,270 @@
+/**
+ * `finetune serve <model.onnx>`: a static page on localhost that runs an exported model in the browser with
+ * onnxruntime-web (WebAssembly). Everything the page loads comes from this server: the page itself
+ * (src/serve/page), onnxruntime-web's script and .wasm files (from node_modules/onnxruntime-web/dist, never a
+ * CDN), the model file, and `/model-info.json` (class names, preprocessing and input, read from the model's
+ * metadata here because onnxruntime-web cannot read metadata).
+ *
+ * This module only serves onnxruntime-web's files; it does not import onnxruntime.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FinetuneError } from '../errors.js';
+import { readExportedModelInfo } from '../export/read-exported-model-info.js';
+import type { ExportedModelInfo } from '../export/read-exported-model-info.js';
+import { METADATA_KEYS } from '../export/metadata-keys.js';
+import { describePreprocessSpec } from '../image/preprocess-spec.js';
+import type { PreprocessSpec } from '../types.js';
+
+export interface StartServerOptions {
+  /** TCP port; `0` picks a free one (read it back from the returned `url`). @defaultValue `8080` */
+  port?: number;
+  /** Interface to listen on. Keep the loopback default unless you mean to share the page. @defaultValue `'127.0.0.1'` */
+  host?: string;
+  /** How many classes the page lists per image. @defaultValue `5` */
+  topK?: number;
+}
+
+/** What `/model-info.json` returns: everything the page needs to feed the model and label its outputs. */
+export interface ServedModelInfo {
+  /** File name of the model, for display. */
+  readonly modelName: string;
+  readonly sizeBytes: number;
+  readonly classNames: readonly string[];
+  readonly preprocess: PreprocessSpec;
+  /** One line, e.g. `resize shorter side to 256, center crop 224×224, …`. */
+  readonly preprocessDescription: string;
+  readonly inputName: string;
+  /** `uint8-image`: the page feeds RGB bytes [N, H, W, 3]; `float`: the page normalises per `preprocess`. */
+  readonly inputType: 'uint8-image' | 'float';
+  readonly inputShape: ReadonlyArray<number | string | null>;
+  readonly outputNames: readonly string[];
+  readonly topK: number;
+  readonly backboneId: string | null;
+}
+
+export interface RunningServer {
+  /** e.g. `http://127.0.0.1:8080/`. */
+  readonly url: string;
+  readonly port: number;
+  readonly modelInfo: ServedModelInfo;
+  /** Stops accepting connections, ends open ones and resolves once the server is closed. */
+  close(): Promise<void>;
+}
+
+const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
+/** Page files by URL path. */
+const PAGE_FILES: Readonly<Record<string, string>> = {
+  '/': 'index.html',
+  '/index.html': 'index.html',
+  '/app.js': 'app.js',
+  '/preprocess.js': 'preprocess.js',
+  '/style.css': 'style.css',
+};
+/** The onnxruntime-web files the page needs: the wasm-only ESM build, its glue module and the binary. */
+const ORT_FILES = ['ort.wasm.min.mjs', 'ort.wasm.min.mjs.map', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'] as const;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+};
+
+/**
+ * Everything from this origin only; 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly.
+ * The browser itself refuses any request to another host.
+ */
+const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
+  "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * Serves the browser demo for an exported model and resolves once the server listens.
+ * @throws FinetuneError FILE_NOT_FOUND for a missing model; MODEL_INVALID when it is not an image classifier exported by
+ *   finetune (head-only models take features and cannot be fed images); INVALID_OPTION when the port is taken or not allowed;
+ *   RUNTIME_UNAVAILABLE when onnxruntime-web is not installed.
+ */
+export async function startServer(modelPath: string, options: StartServerOptions = {}): Promise<RunningServer> {
+  const port = options.port ?? 8080;
+  const host = options.host ?? '127.0.0.1';
+  const topK = options.topK ?? 5;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new FinetuneError('INVALID_OPTION', `Invalid port ${JSON.stringify(port)}.`, 'Pass --port with a number from 1 to 65535, or 0 for any free port.');
+  if (!Number.isInteger(topK) || topK < 1)
+    throw new FinetuneError('INVALID_OPTION', `Invalid top-k ${JSON.stringify(topK)}.`, 'Pass --top-k with a whole number of at least 1.');
+
+  const modelInfo = await describeModel(modelPath, topK);
+  const ortDir = findOrtDist();
+  const modelInfoJson = JSON.stringify(modelInfo);
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `Internal error: ${(error as Error).message}`);
+      else response.destroy(error as Error);
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      send(response, 405, 'text/plain; charset=utf-8', 'Method not allowed');
+      return;
+    }
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const pageFile = PAGE_FILES[path];
+    if (pageFile !== undefined) {
+      const body = await readFile(join(PAGE_DIR, pageFile));
+      send(response, 200, contentType(pageFile), body, request.method === 'HEAD', { 'Content-Security-Policy': PAGE_CSP });
+      return;
+    }
+    if (path === '/model-info.json') {
+      send(response, 200, CONTENT_TYPES['.json']!, modelInfoJson, request.method === 'HEAD');
+      return;
+    }
+    if (path === '/model.onnx') {
+      await sendFile(request, response, modelPath, CONTENT_TYPES['.onnx']!);
+      return;
+    }
+    if (path.startsWith('/ort/')) {
+      const name = path.slice('/ort/'.length);
+      if ((ORT_FILES as readonly string[]).includes(name)) {
+        await sendFile(request, response, join(ortDir, name), contentType(name), 'public, max-age=3600');
+        return;
+      }
+    }
+    send(response, 404, 'text/plain; charset=utf-8', `Not found: ${path}`, request.method === 'HEAD');
+  }
+
+  await listen(server, port, host);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${urlHost}:${address.port}/`,
+    port: address.port,
+    modelInfo,
+    close: () => new Promise<void>((resolvePromise, reject) => {
+      server.close((error) => (error ? reject(error) : resolvePromise()));
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/** Reads the model's metadata into the page's {@link ServedModelInfo}. */
+export async function describeModel(modelPath: string, topK = 5): Promise<ServedModelInfo> {
+  let sizeBytes: number;
+  try {
+    const info = await stat(modelPath);
+    if (info.isDirectory())
+      throw new FinetuneError('FILE_NOT_FOUND', `"${modelPath}" is a folder, not a model.`, 'Pass model.onnx inside the run folder.');
+    sizeBytes = info.size;
+  } catch (error) {
+    if (error instanceof FinetuneError) throw error;
+    throw new FinetuneError('FILE_NOT_FOUND', `Model file "${modelPath}" does not exist.`,
+      'Pass the model.onnx written by `finetune` (it is in the run folder).', { cause: error });
+  }
+  const info: ExportedModelInfo = await readExportedModelInfo(modelPath);
+  if (info.inputType === 'features' || info.preprocess === null) {
+    throw new FinetuneError('MODEL_INVALID', `Model "${modelPath}" takes feature vectors ("${info.inputName}"), not images.`,
+      'Serve model.onnx (backbone + head) rather than head.onnx.');
+  }
+  return {
+    modelName: basename(modelPath),
+    sizeBytes,
+    classNames: info.classNames,
+    preprocess: info.preprocess,
+    preprocessDescription: describePreprocessSpec(info.preprocess),
+    inputName: info.inputName,
+    inputType: info.inputType,
+    inputShape: info.inputShape,
+    outputNames: info.outputNames,
+    topK,
+    backboneId: info.metadata[METADATA_KEYS.backboneId] ?? null,
+  };
+}
+
+/** node_modules/onnxruntime-web/dist, found through the package's exported .wasm file. */
+function findOrtDist(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  } catch (cause) {
+    throw new FinetuneError('RUNTIME_UNAVAILABLE', 'onnxruntime-web is not installed, so the page has no runtime to serve.',
+      'Run `npm install` in the finetune folder (onnxruntime-web is a dependency).', { cause });
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (error.code === 'EADDRINUSE') {
+        reject(new FinetuneError('INVALID_OPTION', `Port ${port} on ${host} is already in use.`,
+          'Stop the other server or pass --port with another number (0 picks a free one).', { cause: error }));
+      } else if (error.code === 'EACCES') {
+        reject(new FinetuneError('INVALID_OPTION', `Not allowed to listen on port ${port} of ${host}.`,
+          'Ports below 1024 need privileges; pass --port 8080 or another number above 1023.', { cause: error }));
+      } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+        reject(new FinetuneError('INVALID_OPTION', `Cannot listen on host "${host}": it is not an address of this machine.`,
+          'Leave --host at its default 127.0.0.1.', { cause: error }));
+      } else {
+        reject(error);
+      }
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolvePromise();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function contentType(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return CONTENT_TYPES[dot === -1 ? '' : name.slice(dot)] ?? 'application/octet-stream';
+}
+
+function send(response: ServerResponse, status: number, type: string, body: string | Uint8Array, headOnly = false,
+  headers: Readonly<Record<string, string>> = {}): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  response.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': bytes.byteLength,
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  response.end(headOnly ? undefined : bytes);
+}
+
+async function sendFile(request: IncomingMessage, response: ServerResponse, path: string, type: string,
+  cacheControl = 'no-store'): Promise<void> {
+  const info = await stat(path);
+  response.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': info.size,
+    'Cache-Control': cacheControl,
+    'X-Content-Type-Options': 'nosniff',
+  });
+  if (request.method === 'HEAD') {
+    response.end();
+    return;
+  }
+  await new Promise<void>((resolvePromise, reject) => {
+    const stream = createReadStream(path);
+    stream.on('error', reject);
+    response.on('close', () => { stream.destroy(); resolvePromise(); });
+    stream.pipe(response);
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * The browser demo end to end: `startServer` on an exported model, headless chromium uploads an image, and the
+ * top-1 class and probability shown on the page must match the Node prediction (onnxruntime-node, sharp decode)
+ * to 1e-4. Test images are at the model's resize size (only center-cropped), where the page's canvas and
+ * sharp produce the same pixels; see src/serve/page/index.html on resized images.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
+import { readExportedModelInfo } from '../../src/export/read-exported-model-info.js';
+import { decodeToRgb, normalizePixels } from '../../src/image/preprocess-image.js';
+import { startServer } from '../../src/serve/start-server.js';
+import type { RunningServer } from '../../src/serve/start-server.js';
+import type { PreprocessSpec } from '../../src/types.js';
+import { launchChromium, skipWithoutChromium } from '../report/chromium.js';
+import type { Chromium } from '../report/chromium.js';
+import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
+
+const CLASSES = ['cat', 'dog', 'bird', 'fish'];
+
+interface NodePrediction {
+  className: string;
+  probability: number;
+  probabilities: number[];
+}
+
+/**
+ * What `finetune predict` computes, from the project's pieces: the model's own metadata, sharp decoding per the
+ * PreprocessSpec (decodeToRgb), normalisation for float inputs, and onnxruntime-node.
+ * TODO(lead): switch to src/workflows/predict.ts once it lands.
+ */
+async function predictInNode(modelPath: string, imagePath: string): Promise<NodePrediction> {
+  const info = await readExportedModelInfo(modelPath);
+  const spec = info.preprocess!;
+  const { data: rgb } = await decodeToRgb(imagePath, spec);
+  const size = spec.cropSize;
+  const tensor = info.inputType === 'uint8-image'
+    ? new ort.Tensor('uint8', rgb, [1, size, size, 3])
+    : new ort.Tensor('float32', normalizePixels(rgb, spec), spec.layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]);
+  const session = await ort.InferenceSession.create(modelPath);
+  try {
+    const outputs = await session.run({ [info.inputName]: tensor });
+    const probabilities = Array.from(outputs['probabilities']!.data as Float32Array);
+    const classNames = outputs['labels']!.data as string[];
+    let best = 0;
+    for (let k = 1; k < probabilities.length; k++) if (probabilities[k]! > probabilities[best]!) best = k;
+    return { className: classNames[best]!, probability: probabilities[best]!, probabilities };
+  } finally {
+    await session.release();
+  }
+}
+
+interface PageResult {
+  className: string;
+  /** Parsed from the text shown, e.g. "60.3172%". */
+  shownProbability: number;
+  /** Full precision, from the row's data-probability. */
+  probability: number;
+  rows: number;
+  label: string | undefined;
+  requests: string[];
+  failedRequests: string[];
+  consoleErrors: string[];
+  screenshot: Buffer;
+}
+
+async function classifyInPage(browser: Chromium, server: RunningServer, imagePath: string): Promise<PageResult> {
+  const page = await browser.context.newPage();
+  const requests: string[] = [], failedRequests: string[] = [], consoleErrors: string[] = [];
+  page.on('request', (request) => requests.push(request.url()));
+  page.on('requestfailed', (request) => failedRequests.push(`${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => { if (response.status() >= 400) failedRequests.push(`${response.url()}: HTTP ${response.status()}`); });
+  page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()); });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  try {
+    await page.goto(server.url);
+    await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 30_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', await page.textContent('#status') ?? '');
+    await page.setInputFiles('#file', imagePath);
+    await page.waitForSelector('#status[data-state="done"], #status[data-state="error"]', { timeout: 30_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status') ?? '');
+    const top = page.locator('#results li.result').first();
+    const shownText = (await top.locator('.probability').textContent()) ?? '';
+    return {
+      className: (await top.locator('.class-name').textContent()) ?? '',
+      shownProbability: Number(shownText.replace('%', '')) / 100,
+      probability: Number(await top.getAttribute('data-probability')),
+      rows: await page.locator('#results li.result').count(),
+      label: await page.getAttribute('#results', 'data-label') ?? undefined,
+      requests, failedRequests, consoleErrors,
+      screenshot: await page.screenshot({ fullPage: true }),
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+/** Not blank: the PNG decodes and has many distinct colours and real contrast. */
+async function assertNotBlank(png: Buffer): Promise<void> {
+  const image = sharp(png);
+  const { width, height } = await image.metadata();
+  assert.ok((width ?? 0) >= 400 && (height ?? 0) >= 300, `screenshot is ${width}×${height}`);
+  const stats = await image.stats();
+  for (const channel of stats.channels.slice(0, 3)) assert.ok(channel.stdev > 10, `channel stdev ${channel.stdev}: the screenshot looks blank`);
+  const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const colours = new Set<number>();
+  for (let i = 0; i < data.length; i += 3) colours.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+  assert.ok(colours.size > 100, `only ${colours.size} distinct colours`);
+}
+
+const cases: Array<{ name: string; spec: PreprocessSpec; withPreprocessing: boolean; width: number; height: number; weightScale: number }> = [
+  {
+    name: 'uint8 image input (preprocessing baked in), portrait image center-cropped',
+    spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW' },
+    withPreprocessing: true, width: 32, height: 47, weightScale: 2,
+  },
+  {
+    name: 'float input (--no-preprocessing), BGR, normalised in the page, landscape image center-cropped',
+    spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1, mean: [103.9, 116.8, 123.7], std: [57.4, 57.1, 58.4], channelOrder: 'BGR', layout: 'NCHW' },
+    withPreprocessing: false, width: 45, height: 32, weightScale: 0.1,
+  },
+];
+
+describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, () => {
+  let root: string;
+  let browser: Chromium;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'finetune-serve-'));
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  cases.forEach((testCase, index) => {
+    it(`shows the same top-1 class and probability as Node, to 1e-4: ${testCase.name}`, async () => {
+      const dir = join(root, `case-${index}`);
+      const modelPath = join(dir, 'model.onnx');
+      await writeTinyClassifier(modelPath, { classNames: CLASSES, preprocess: testCase.spec, withPreprocessing: testCase.withPreprocessing, seed: index + 1,
+        weightScale: testCase.weightScale });
+      const imagePath = join(dir, 'test-image.png');
+      await writeTestImage(imagePath, testCase.width, testCase.height, 11 + index);
+      const expected = await predictInNode(modelPath, imagePath);
+      assert.ok(expected.probability < 0.999 && expected.probability > 1 / CLASSES.length + 0.05,
+        `the test model should give a clear but not saturated top-1, got ${expected.probability}`);
+
+      const server = await startServer(modelPath, { port: 0 });
+      let result: PageResult;
+      try {
+        result = await classifyInPage(browser, server, imagePath);
+      } finally {
+        await server.close();
+      }
+      assert.equal(result.className, expected.className);
+      assert.equal(result.label, expected.className, "the model's own `label` output agrees");
+      assert.ok(Math.abs(result.shownProbability - expected.probability) <= 1e-4,
+        `shown ${result.shownProbability}, Node ${expected.probability}`);
+      assert.ok(Math.abs(result.probability - expected.probability) <= 1e-4, `page ${result.probability}, Node ${expected.probability}`);
+      assert.equal(result.rows, CLASSES.length, 'top-k (5) capped at the number of classes');
+
+      const origin = new URL(server.url).origin;
+      assert.ok(origin.startsWith('http://127.0.0.1:'));
+      const outside = result.requests.filter((url) => !url.startsWith(`${origin}/`));
+      assert.deepEqual(outside, [], 'the page requested something outside 127.0.0.1');
+      assert.ok(result.requests.some((url) => url.endsWith('.wasm')), 'onnxruntime-web loaded its wasm from the server');
+      assert.deepEqual(result.failedRequests, []);
+      assert.deepEqual(result.consoleErrors, []);
+
+      await assertNotBlank(result.screenshot);
+      const screenshotDir = process.env.FINETUNE_SCREENSHOT_DIR ?? dir;
+      await mkdir(screenshotDir, { recursive: true });
+      await writeFile(join(screenshotDir, `serve-${index}.png`), result.screenshot);
+    });
+  });
+});

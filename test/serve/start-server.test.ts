@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isFinetuneError } from '../../src/errors.js';
+import { exportHead } from '../../src/export/export-classifier.js';
+import { encodeModel } from '../../src/onnx/write-model.js';
+import { startServer } from '../../src/serve/start-server.js';
+import type { RunningServer } from '../../src/serve/start-server.js';
+import type { PreprocessSpec } from '../../src/types.js';
+import { writeTinyClassifier } from './tiny-classifier.js';
+
+const SPEC: PreprocessSpec = {
+  resizeMode: 'shorter-side', resizeSize: 36, cropSize: 32, scale: 1 / 255,
+  mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
+};
+
+describe('startServer', () => {
+  let root: string;
+  let modelPath: string;
+  let modelBytes: Uint8Array;
+  let server: RunningServer;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'finetune-serve-'));
+    modelPath = join(root, 'model.onnx');
+    modelBytes = await writeTinyClassifier(modelPath, { classNames: ['<b>cat</b>', 'dog'], preprocess: SPEC });
+    server = await startServer(modelPath, { port: 0, topK: 3 });
+  });
+  after(async () => {
+    await server?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const get = (path: string, init?: RequestInit) => fetch(new URL(path, server.url), init);
+
+  it('listens on 127.0.0.1 at the port it picked', () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.ok(server.port > 0);
+  });
+
+  it('serves the page with a CSP that allows only its own origin', async () => {
+    const response = await get('/');
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+    const html = await response.text();
+    assert.match(html, /<script type="module" src="\/app.js">/);
+    assert.ok(!/https?:\/\//.test(html), 'the page references an absolute URL');
+    const app = await (await get('/app.js')).text();
+    assert.match(app, /from '\/ort\/ort\.wasm\.min\.mjs'/);
+    assert.ok(!/https?:\/\//.test(app), 'app.js references an absolute URL');
+  });
+
+  it('describes the model from its metadata in /model-info.json', async () => {
+    const info = await (await get('/model-info.json')).json() as Record<string, unknown>;
+    assert.deepEqual(info.classNames, ['<b>cat</b>', 'dog']);
+    assert.deepEqual(info.preprocess, SPEC);
+    assert.equal(info.inputName, 'image');
+    assert.equal(info.inputType, 'uint8-image');
+    assert.deepEqual(info.inputShape, ['N', 32, 32, 3]);
+    assert.deepEqual(info.outputNames, ['probabilities', 'label', 'labels']);
+    assert.equal(info.topK, 3);
+    assert.equal(info.backboneId, 'test-vgg');
+    assert.match(String(info.preprocessDescription), /resize shorter side to 36, center crop 32×32/);
+  });
+
+  it('serves the model bytes unchanged, and onnxruntime-web files from node_modules', async () => {
+    const model = new Uint8Array(await (await get('/model.onnx')).arrayBuffer());
+    assert.ok(Buffer.from(model).equals(Buffer.from(modelBytes)), `served ${model.length} bytes, file has ${modelBytes.length}`);
+    const wasm = await get('/ort/ort-wasm-simd-threaded.wasm');
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    const bytes = new Uint8Array(await wasm.arrayBuffer());
+    assert.deepEqual([...bytes.subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d], 'a WebAssembly module');
+    const ort = await get('/ort/ort.wasm.min.mjs');
+    assert.match(ort.headers.get('content-type') ?? '', /^text\/javascript/);
+    assert.match(await ort.text(), /InferenceSession/);
+  });
+
+  it('answers 404 for anything else, including paths that try to leave the served folders', async () => {
+    for (const path of ['/nope', '/ort/package.json', '/ort/../package.json', '/ort/%2e%2e/package.json', '/page/app.js',
+      '/../src/serve/start-server.ts', '/ort/ort.webgpu.min.mjs']) {
+      const response = await get(path);
+      assert.equal(response.status, 404, path);
+      await response.arrayBuffer();
+    }
+    const post = await get('/model.onnx', { method: 'POST' });
+    assert.equal(post.status, 405);
+    const head = await get('/model.onnx', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(Number(head.headers.get('content-length')), modelBytes.length);
+  });
+
+  it('reports a taken port as INVALID_OPTION with a hint', async () => {
+    await assert.rejects(startServer(modelPath, { port: server.port }), (error) =>
+      isFinetuneError(error) && error.code === 'INVALID_OPTION' && error.message.includes(String(server.port)) &&
+      /--port/.test(error.hint ?? ''));
+  });
+
+  it('refuses missing files, head-only models, models not exported by finetune and bad options', async () => {
+    await assert.rejects(startServer(join(root, 'missing.onnx'), { port: 0 }),
+      (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND');
+    const headPath = join(root, 'head.onnx');
+    const kernel = new Float32Array(4 * 2), bias = new Float32Array(2);
+    await writeFile(headPath, encodeModel(exportHead({ embeddingDim: 4, numClasses: 2, standardization: null,
+      layers: [{ inputDim: 4, outputDim: 2, kernel, bias, activation: 'linear' }] }, { classNames: ['a', 'b'], preprocess: SPEC })));
+    await assert.rejects(startServer(headPath, { port: 0 }),
+      (error) => isFinetuneError(error) && error.code === 'MODEL_INVALID' && /head\.onnx/.test(error.hint ?? ''));
+    const notAModel = join(root, 'text.onnx');
+    await writeFile(notAModel, await readFile(new URL(import.meta.url)));
+    await assert.rejects(startServer(notAModel, { port: 0 }), (error) => isFinetuneError(error) && error.code === 'MODEL_INVALID');
+    await assert.rejects(startServer(modelPath, { port: 70000 }), (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION');
+    await assert.rejects(startServer(modelPath, { port: 0, topK: 0 }), (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION');
+  });
+
+  it('closes: the port is free again afterwards', async () => {
+    const other = await startServer(modelPath, { port: 0 });
+    const port = other.port;
+    await other.close();
+    await new Promise<void>((resolvePromise, reject) => {
+      const probe = createServer();
+      probe.once('error', reject);
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePromise()));
+    });
+  });
+});
