@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { FinetuneError } from '../../src/errors.js';
+import { cutBackbone } from '../../src/onnx/cut-backbone.js';
+import { readModel } from '../../src/onnx/read-model.js';
 import { findModel, getModel, listModels, parseCatalog, validateEntry } from '../../src/registry/catalog.js';
 import type { ZooEntry } from '../../src/registry/catalog.js';
 import { manifestPath, mobilenetInt8Path, skipWithoutShared } from '../helpers/shared.js';
@@ -139,5 +141,19 @@ describe('catalog', () => {
     for (const name of [entry.input.name, entry.output.name, entry.feature.tensor, '464_scale', '464_zero_point']) {
       assert.ok(bytes.includes(Buffer.from(name)), `"${name}" not found in the model`);
     }
+  });
+
+  test('the cut algorithm finds the catalog feature tensor, width and pooling in the real mobilenetv2-12-int8', { skip: skipWithoutShared }, async () => {
+    const entry = getModel('mobilenetv2-int8');
+    const model = await readModel(mobilenetInt8Path);
+    const auto = cutBackbone(model);
+    assert.equal(auto.featureTensor, entry.feature.tensor);
+    assert.deepEqual(auto.featureShape, entry.feature.dims);
+    assert.equal(auto.embeddingDim, entry.feature.embeddingDim);
+    assert.equal(auto.pooling, entry.feature.pooling);
+    assert.equal(auto.dequantized, entry.feature.dtype === 'uint8');
+    assert.equal(auto.inputName, entry.input.name);
+    const explicit = cutBackbone(model, { layer: entry.feature.tensor, pooling: entry.feature.pooling });
+    assert.equal(explicit.embeddingDim, entry.feature.embeddingDim);
   });
 });
