@@ -1,0 +1,24 @@
+/** Worker-thread side of `sweep`: trains the configs it is sent on the shared feature matrices. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { isFinetuneError } from '../errors.js';
+import { fit } from './fit.js';
+import type { SweepJob, SweepReply, SweepWorkerData } from './sweep.js';
+
+const { train, validation } = workerData as SweepWorkerData;
+const port = parentPort;
+if (port === null) throw new Error('sweep-worker must run in a worker thread.');
+
+port.on('message', (job: SweepJob) => {
+  fit(train, { ...job.options, validation }).then(
+    (result) => {
+      const transfer = result.head.layers.flatMap((layer) => [layer.kernel.buffer, layer.bias.buffer]) as ArrayBuffer[];
+      port.postMessage({ index: job.index, result } satisfies SweepReply, transfer);
+    },
+    (error: unknown) => {
+      const reply: SweepReply = isFinetuneError(error)
+        ? { index: job.index, error: { name: error.name, code: error.code, message: error.message, ...(error.hint === undefined ? {} : { hint: error.hint }) } }
+        : { index: job.index, error: { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) } };
+      port.postMessage(reply);
+    },
+  );
+});

@@ -1,0 +1,259 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { FinetuneError } from '../errors.js';
+import type { ProgressCallback } from '../types.js';
+import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
+import { fit, resolveFitOptions, type FitOptions, type FitResult, type LabelledFeatures } from './fit.js';
+
+/** Values to try per hyperparameter; the sweep trains every combination. Omitted keys use the base options. */
+export interface SweepGrid {
+  learningRate?: readonly number[];
+  weightDecay?: readonly number[];
+  hidden?: readonly (readonly number[])[];
+  dropout?: readonly number[];
+  seed?: readonly number[];
+}
+
+export interface SweepConfig {
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly hidden: readonly number[];
+  readonly dropout: number;
+  readonly seed: number;
+}
+
+export interface SweepOptions extends Omit<FitOptions, 'validation' | 'callbacks' | 'onProgress' | 'kernels'> {
+  /** Validation metric that ranks the configs, read at each config's kept epoch. @defaultValue `'valLoss'` */
+  rankBy?: 'valLoss' | 'valAccuracy';
+  /**
+   * Worker threads (each trains whole configs; the feature matrix is shared, not copied, when it lives in a
+   * SharedArrayBuffer). `0` trains in this thread. Each worker takes 1–2 s to start (Node plus tsx).
+   * @defaultValue all cores (`os.availableParallelism()`) capped at the number of configs, or 0 when the sweep
+   * is estimated to take under ~8 s in one thread
+   */
+  workers?: number;
+  /** Reports one `info` message per finished config. */
+  onProgress?: ProgressCallback;
+}
+
+export interface SweepResult {
+  /** 1 = best. */
+  readonly rank: number;
+  /** Position in the grid's expansion order (learningRate × weightDecay × hidden × dropout × seed). */
+  readonly index: number;
+  readonly config: SweepConfig;
+  readonly rankBy: MetricName;
+  /** Metrics of the kept epoch. */
+  readonly valLoss: number;
+  readonly valAccuracy: number;
+  readonly keptEpoch: number;
+  readonly stoppedEpoch: number;
+  readonly stopReason: string;
+  readonly seconds: number;
+  readonly fit: FitResult;
+}
+
+/** Every combination of the grid, in a fixed order; keys not in the grid take the base options' value. */
+export function expandGrid(grid: SweepGrid, base: FitOptions = {}): SweepConfig[] {
+  const axis = <T>(name: keyof SweepGrid, values: readonly T[] | undefined, fallback: T): readonly T[] => {
+    if (values !== undefined && values.length === 0)
+      throw new FinetuneError('INVALID_OPTION', `The sweep grid gives no values for ${name}.`, `List at least one value for ${name}, or leave it out.`);
+    return values ?? [fallback];
+  };
+  const configs: SweepConfig[] = [];
+  for (const learningRate of axis('learningRate', grid.learningRate, base.learningRate ?? 0.001))
+    for (const weightDecay of axis('weightDecay', grid.weightDecay, base.weightDecay ?? 0))
+      for (const hidden of axis('hidden', grid.hidden, base.hidden ?? []))
+        for (const dropout of axis('dropout', grid.dropout, base.dropout ?? 0))
+          for (const seed of axis('seed', grid.seed, base.seed ?? 42))
+            configs.push({ learningRate, weightDecay, hidden: [...hidden], dropout, seed });
+  return configs;
+}
+
+/** `lr=0.001 wd=0 hidden=[256] dropout=0.2 seed=42` */
+export function formatSweepConfig(config: SweepConfig): string {
+  return `lr=${config.learningRate} wd=${config.weightDecay} hidden=[${config.hidden.join(',')}] dropout=${config.dropout} seed=${config.seed}`;
+}
+
+/** The same rows and labels in SharedArrayBuffers (a copy only when they are not shared already). */
+export function toSharedFeatures(data: LabelledFeatures): LabelledFeatures {
+  const share = <T extends Float32Array | Int32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T => {
+    if (array.buffer instanceof SharedArrayBuffer) return array;
+    const copy = make(new SharedArrayBuffer(array.byteLength));
+    copy.set(array);
+    return copy;
+  };
+  return {
+    ...data,
+    features: share(data.features, (buffer) => new Float32Array(buffer)),
+    labels: share(data.labels, (buffer) => new Int32Array(buffer)),
+  };
+}
+
+/** Messages between the sweep and its workers. */
+export type SweepJob = { readonly index: number; readonly options: FitOptions };
+export type SweepReply =
+  | { readonly index: number; readonly result: FitResult }
+  | { readonly index: number; readonly error: { readonly name: string; readonly code?: string; readonly message: string; readonly hint?: string } };
+export interface SweepWorkerData {
+  readonly entry: string;
+  readonly train: LabelledFeatures;
+  readonly validation: LabelledFeatures;
+}
+
+function toSweepResult(index: number, config: SweepConfig, rankBy: MetricName, result: FitResult, seconds: number): Omit<SweepResult, 'rank'> {
+  const kept = result.history.find((logs) => logs.epoch === result.keptEpoch);
+  return {
+    index, config, rankBy, valLoss: kept?.valLoss ?? NaN, valAccuracy: kept?.valAccuracy ?? NaN, keptEpoch: result.keptEpoch,
+    stoppedEpoch: result.stoppedEpoch, stopReason: result.stopReason, seconds, fit: result,
+  };
+}
+
+/**
+ * The parent's Node flags minus tsx's loader flags: a worker registers tsx itself (see the bootstrap), and
+ * loading it twice costs about a second per worker.
+ */
+function workerExecArgv(): string[] {
+  const result: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const [name, inlineValue] = flag.includes('=') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
+    if (['--import', '--require', '-r', '--loader', '--experimental-loader'].includes(name)) {
+      const value = inlineValue ?? argv[i + 1] ?? '';
+      if (inlineValue === undefined) i++;
+      if (/(^|[\\/])tsx($|[\\/])/.test(value)) continue;
+      result.push(name, value);
+      continue;
+    }
+    result.push(flag);
+  }
+  return result;
+}
+
+/** Rough single-thread seconds for a sweep (≈ 4e8 multiply-adds per second, forward + two backward passes). */
+function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[], epochs: number, numClasses: number): number {
+  let multiplyAdds = 0;
+  for (const config of configs) {
+    const widths = [train.embeddingDim, ...config.hidden, numClasses];
+    let perSample = 0;
+    for (let l = 0; l + 1 < widths.length; l++) perSample += widths[l]! * widths[l + 1]!;
+    multiplyAdds += 3 * perSample * train.numSamples * epochs;
+  }
+  return multiplyAdds / 4e8;
+}
+
+async function runInWorkers(train: LabelledFeatures, validation: LabelledFeatures, jobs: readonly SweepJob[], workerCount: number,
+  onResult: (index: number, result: FitResult, seconds: number) => void): Promise<void> {
+  const workerData: SweepWorkerData = {
+    entry: new URL('./sweep-worker.ts', import.meta.url).href,
+    train: toSharedFeatures(train),
+    validation: toSharedFeatures(validation),
+  };
+  const bootstrap = new URL('./sweep-worker-bootstrap.mjs', import.meta.url);
+  let next = 0;
+  const workers: Worker[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let pending = jobs.length, failed = false;
+      const started = new Map<number, number>();
+      const dispatch = (worker: Worker): void => {
+        const job = jobs[next++];
+        if (job === undefined) return;
+        started.set(job.index, performance.now());
+        worker.postMessage(job);
+      };
+      const fail = (error: unknown): void => {
+        if (!failed) { failed = true; reject(error); }
+      };
+      for (let w = 0; w < workerCount; w++) {
+        const worker = new Worker(bootstrap, { workerData, execArgv: workerExecArgv() });
+        workers.push(worker);
+        worker.on('message', (reply: SweepReply) => {
+          if ('error' in reply) {
+            const { code, message, hint, name } = reply.error;
+            fail(code === undefined ? Object.assign(new Error(message), { name }) : new FinetuneError(code as FinetuneError['code'], message, hint));
+            return;
+          }
+          onResult(reply.index, reply.result, (performance.now() - started.get(reply.index)!) / 1000);
+          if (--pending === 0) resolve();
+          else dispatch(worker);
+        });
+        worker.on('error', fail);
+        worker.on('exit', (code) => { if (pending > 0) fail(new Error(`A sweep worker exited with code ${code} before finishing.`)); });
+        dispatch(worker);
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+/**
+ * Trains one head per grid combination on the same cached features and ranks them by a validation metric
+ * (best first). Each config is trained exactly as `fit` would with the base options plus its overrides, so a
+ * config's result does not depend on the number of workers.
+ */
+export async function sweep(train: LabelledFeatures, validation: LabelledFeatures | null, grid: SweepGrid,
+  options: SweepOptions = {}): Promise<SweepResult[]> {
+  if (validation === null)
+    throw new FinetuneError('INVALID_OPTION', 'A sweep ranks heads by a validation metric, but no validation split was given.',
+      'Keep a validation split (e.g. --validation-split 0.2) when running `finetune sweep`.');
+  const rankBy: MetricName = options.rankBy ?? 'valLoss';
+  if (rankBy !== 'valLoss' && rankBy !== 'valAccuracy')
+    throw new FinetuneError('INVALID_OPTION', `Cannot rank a sweep by "${String(rankBy)}".`, 'Use --rank-by valLoss or --rank-by valAccuracy.');
+  const { rankBy: _rankBy, workers: requestedWorkers, onProgress, ...base } = options;
+  const configs = expandGrid(grid, base);
+  const jobs: SweepJob[] = configs.map((config, index) => ({ index, options: { ...base, ...config, validation: null } }));
+  // Fail before any work: validate every config against the data here, in this thread.
+  for (const job of jobs) resolveFitOptions(train, { ...job.options, validation });
+
+  // Starting a worker (Node + tsx) takes 1–2 s, so threads pay only for sweeps of several seconds or more.
+  const numClasses = resolveFitOptions(train, { ...base, validation }).numClasses;
+  const estimate = estimateSeconds(train, configs, base.epochs ?? 50, numClasses);
+  const automatic = configs.length >= 2 && estimate >= 8 ? Math.min(availableParallelism(), configs.length) : 0;
+  const workerCount = Math.min(requestedWorkers ?? automatic, configs.length);
+  if (!(Number.isInteger(workerCount) && workerCount >= 0))
+    throw new FinetuneError('INVALID_OPTION', `--workers must be a non-negative integer, got ${requestedWorkers}.`, 'Pass --workers 0 to train in one thread.');
+
+  const unranked: Array<Omit<SweepResult, 'rank'>> = [];
+  let done = 0;
+  const onResult = (index: number, result: FitResult, seconds: number): void => {
+    const entry = toSweepResult(index, configs[index]!, rankBy, result, seconds);
+    unranked.push(entry);
+    done++;
+    onProgress?.({ stage: 'info', status: 'message',
+      message: `sweep ${done}/${configs.length}: ${formatSweepConfig(entry.config)} → ${rankBy} ${entry[rankBy].toFixed(4)} (epoch ${entry.keptEpoch})` });
+  };
+  if (workerCount === 0) {
+    for (const job of jobs) {
+      const startedAt = performance.now();
+      const result = await fit(train, { ...job.options, validation });
+      onResult(job.index, result, (performance.now() - startedAt) / 1000);
+    }
+  } else {
+    await runInWorkers(train, validation, jobs, workerCount, onResult);
+  }
+  const higherIsBetter = HIGHER_IS_BETTER[rankBy];
+  const score = (entry: Omit<SweepResult, 'rank'>): number => {
+    const value = entry[rankBy];
+    return Number.isNaN(value) ? -Infinity : higherIsBetter ? value : -value;
+  };
+  unranked.sort((a, b) => score(b) - score(a) || a.index - b.index);
+  return unranked.map((entry, position) => ({ rank: position + 1, ...entry }));
+}
+
+/** A ranked, fixed-width table of sweep results, best first. */
+export function formatSweepTable(results: readonly SweepResult[]): string {
+  const header = ['rank', 'learningRate', 'weightDecay', 'hidden', 'dropout', 'seed', 'valLoss', 'valAccuracy', 'epoch', 'seconds'];
+  const rows = results.map((result) => [
+    String(result.rank), String(result.config.learningRate), String(result.config.weightDecay),
+    result.config.hidden.length === 0 ? 'linear' : result.config.hidden.join(','), String(result.config.dropout),
+    String(result.config.seed), result.valLoss.toFixed(4), result.valAccuracy.toFixed(4),
+    `${result.keptEpoch}/${result.stoppedEpoch}`, result.seconds.toFixed(2),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => (column >= 6 || column === 0 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const rankedBy = results[0] === undefined ? '' : `\nranked by ${results[0].rankBy} of the kept epoch; epoch = kept/stopped`;
+  return [line(header), ...rows.map(line)].join('\n') + rankedBy;
+}
