@@ -311,6 +311,23 @@ describe('downloadModel', () => {
     }
   });
 
+  test('an abort signal stops a running download and leaves nothing behind', { timeout: 10_000 }, async () => {
+    const data = fakeModelBytes(SIZE);
+    const server = await startTestServer({ '/m.onnx': (req, res) => sendBytes(req, res, data, { chunkSize: 8 * 1024, delayMs: 50 }) });
+    try {
+      const h = freshHome();
+      const controller = new AbortController();
+      const onProgress = (e: ProgressEvent): void => {
+        if (e.stage === 'download' && e.status === 'progress' && e.loadedBytes > 0) controller.abort();
+      };
+      await assert.rejects(downloadModel(syntheticEntry(data, [server.url('/m.onnx')]), fast(h, { signal: controller.signal, onProgress })),
+        (e: unknown) => (e as Error).name === 'AbortError');
+      assert.deepEqual(await listFiles(modelsDir(h)), []);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('goes through an HTTP CONNECT proxy', async () => {
     const data = fakeModelBytes(SIZE);
     const server = await startTestServer({ '/m.onnx': (req, res) => sendBytes(req, res, data) });
