@@ -5,7 +5,7 @@
  * sharp produce the same pixels; see src/serve/page/index.html on resized images.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -62,6 +62,8 @@ interface PageResult {
   probability: number;
   rows: number;
   label: string | undefined;
+  /** Top-1 after dropping the same file on the drop zone instead of picking it. */
+  dropped: { className: string; probability: number; status: string };
   requests: string[];
   failedRequests: string[];
   consoleErrors: string[];
@@ -85,15 +87,35 @@ async function classifyInPage(browser: Chromium, server: RunningServer, imagePat
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status') ?? '');
     const top = page.locator('#results li.result').first();
     const shownText = (await top.locator('.probability').textContent()) ?? '';
-    return {
+    const picked = {
       className: (await top.locator('.class-name').textContent()) ?? '',
       shownProbability: Number(shownText.replace('%', '')) / 100,
       probability: Number(await top.getAttribute('data-probability')),
       rows: await page.locator('#results li.result').count(),
       label: await page.getAttribute('#results', 'data-label') ?? undefined,
-      requests, failedRequests, consoleErrors,
-      screenshot: await page.screenshot({ fullPage: true }),
     };
+    const screenshot = await page.screenshot({ fullPage: true });
+
+    // Drop the same image, as a user dragging a file onto the page would.
+    // Browser-side code as strings: the project's TypeScript has no DOM lib.
+    await page.evaluate("document.getElementById('results').replaceChildren()");
+    const base64 = (await readFile(imagePath)).toString('base64');
+    const dataTransfer = await page.evaluateHandle(`(() => {
+      const bytes = Uint8Array.from(atob('${base64}'), (char) => char.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+      return transfer;
+    })()`);
+    await page.dispatchEvent('#drop', 'dragover', { dataTransfer });
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer });
+    await page.waitForSelector('#results li.result', { timeout: 30_000 });
+    const droppedTop = page.locator('#results li.result').first();
+    const dropped = {
+      className: (await droppedTop.locator('.class-name').textContent()) ?? '',
+      probability: Number(await droppedTop.getAttribute('data-probability')),
+      status: (await page.textContent('#status')) ?? '',
+    };
+    return { ...picked, dropped, requests, failedRequests, consoleErrors, screenshot };
   } finally {
     await page.close();
   }
@@ -162,6 +184,7 @@ describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, (
         `shown ${result.shownProbability}, Node ${expected.probability}`);
       assert.ok(Math.abs(result.probability - expected.probability) <= 1e-4, `page ${result.probability}, Node ${expected.probability}`);
       assert.equal(result.rows, CLASSES.length, 'top-k (5) capped at the number of classes');
+      assert.deepEqual(result.dropped, { className: result.className, probability: result.probability, status: 'dropped.png: done.' });
 
       const origin = new URL(server.url).origin;
       assert.ok(origin.startsWith('http://127.0.0.1:'));
