@@ -62,7 +62,8 @@ export function createProgressRenderer(options: ProgressRenderOptions = {}): Pro
         return;
       }
       case 'train':
-        if (event.message) line(event.message);
+        if (event.status === 'epoch') line(formatEpochEvent(event.epoch, event.epochs, event.logs));
+        else if (event.message) line(`Training stopped: ${event.message}`);
         return;
       case 'export':
       case 'parity':
@@ -71,6 +72,19 @@ export function createProgressRenderer(options: ProgressRenderOptions = {}): Pro
         return;
     }
   };
+}
+
+/** A Keras-like epoch line: `Epoch 3/50 - 0.04s - loss: 0.3456 - accuracy: 0.8900 - val_loss: … - lr: 0.001`. */
+function formatEpochEvent(epoch: number, epochs: number, logs: Readonly<Record<string, number>>): string {
+  const value = (key: string) => (typeof logs[key] === 'number' && Number.isFinite(logs[key]) ? logs[key]!.toFixed(4) : null);
+  const parts = [`Epoch ${String(epoch).padStart(String(epochs).length)}/${epochs}`];
+  if (typeof logs['seconds'] === 'number') parts.push(`${logs['seconds'].toFixed(2)}s`);
+  for (const [key, label] of [['loss', 'loss'], ['accuracy', 'accuracy'], ['valLoss', 'val_loss'], ['valAccuracy', 'val_accuracy']] as const) {
+    const formatted = value(key);
+    if (formatted !== null) parts.push(`${label}: ${formatted}`);
+  }
+  if (typeof logs['learningRate'] === 'number') parts.push(`lr: ${Number(logs['learningRate'].toPrecision(4))}`);
+  return dim(parts.join(' - '));
 }
 
 const downloadStarted = new Map<string, number>();

@@ -1,0 +1,81 @@
+/**
+ * `--backbone <zoo id | path.onnx>` → a cut feature extractor: resolve (download/cache/hash) → read → cut at the
+ * feature layer → the preprocessing spec that goes with it. The first step of `embed`, `train` and the one-shot run.
+ */
+import { FinetuneError } from '../errors.js';
+import { IMAGENET_SPEC, parsePreprocessSpec } from '../image/preprocess-spec.js';
+import type { PreprocessFlags } from '../image/preprocess-spec.js';
+import { cutBackbone } from '../onnx/cut-backbone.js';
+import type { CutBackbone } from '../onnx/cut-backbone.js';
+import { readModel } from '../onnx/read-model.js';
+import { encodeModel } from '../onnx/write-model.js';
+import { resolveBackbone } from '../registry/resolve-backbone.js';
+import type { ResolveBackboneOptions, ResolvedBackbone } from '../registry/resolve-backbone.js';
+import type { FeatureExtractor } from '../embed/extract-embeddings.js';
+import type { Pooling, PreprocessSpec } from '../types.js';
+
+export interface PrepareBackboneOptions extends ResolveBackboneOptions {
+  /** Tensor to cut at. @defaultValue the tensor that feeds the classifier (auto-detected) */
+  layer?: string;
+  /** Pooling for spatial feature maps. @defaultValue `avg` (see cutBackbone) */
+  pooling?: Pooling;
+  /**
+   * Preprocessing overrides (CLI flags or a JSON file). Zoo backbones start from their catalog spec; other
+   * models from the ImageNet recipe at the model's input size. @defaultValue none
+   */
+  preprocess?: PreprocessFlags;
+}
+
+export interface PreparedBackbone {
+  readonly resolved: ResolvedBackbone;
+  readonly cut: CutBackbone;
+  readonly preprocess: PreprocessSpec;
+  /** What extraction needs: the cut model's bytes, its input, the cache-key spec and the feature width. */
+  readonly extractor: FeatureExtractor;
+}
+
+export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
+  const resolved = await resolveBackbone(idOrPath, options);
+  const model = await readModel(resolved.path);
+  const cut = cutBackbone(model, {
+    ...(options.layer !== undefined ? { layer: options.layer } : {}),
+    ...(options.pooling !== undefined ? { pooling: options.pooling } : {}),
+  });
+  const base = resolved.entry?.preprocess ?? specForInputShape(cut.inputShape, resolved.id);
+  const preprocess = options.preprocess ? parsePreprocessSpec(options.preprocess, base) : base;
+  checkSpecFitsInput(preprocess, cut.inputShape, resolved.id);
+  const extractor: FeatureExtractor = {
+    modelBytes: encodeModel(cut.model),
+    inputName: cut.inputName,
+    embeddingDim: cut.embeddingDim,
+    spec: { backboneSha256: resolved.sha256, layer: cut.featureTensor, pooling: cut.pooling, preprocess },
+  };
+  return { resolved, cut, preprocess, extractor };
+}
+
+/** ImageNet normalisation at the model's own input size, for models the zoo catalog does not know. */
+function specForInputShape(inputShape: ReadonlyArray<number | string>, modelName: string): PreprocessSpec {
+  const [, second, third, fourth] = inputShape;
+  if (second === 3 && typeof third === 'number' && third === fourth) {
+    return { ...IMAGENET_SPEC, cropSize: third, resizeSize: Math.round((third * 256) / 224), layout: 'NCHW' };
+  }
+  if (fourth === 3 && typeof second === 'number' && second === third) {
+    return { ...IMAGENET_SPEC, cropSize: second, resizeSize: Math.round((second * 256) / 224), layout: 'NHWC' };
+  }
+  if (inputShape.length === 4) return IMAGENET_SPEC; // symbolic H/W: the ImageNet 224 recipe, overridable by flags
+  throw new FinetuneError('MODEL_INVALID',
+    `Backbone "${modelName}" has input shape [${inputShape.join(', ')}], not an image batch [N, 3, H, W] or [N, H, W, 3].`,
+    'Pass an image classifier, or check the model with `finetune inspect <model.onnx>`.');
+}
+
+function checkSpecFitsInput(spec: PreprocessSpec, inputShape: ReadonlyArray<number | string>, modelName: string): void {
+  const [height, width] = spec.layout === 'NCHW' ? [inputShape[2], inputShape[3]] : [inputShape[1], inputShape[2]];
+  const channels = spec.layout === 'NCHW' ? inputShape[1] : inputShape[3];
+  const mismatch = (typeof height === 'number' && height !== spec.cropSize) || (typeof width === 'number' && width !== spec.cropSize)
+    || (typeof channels === 'number' && channels !== 3);
+  if (mismatch) {
+    throw new FinetuneError('INVALID_OPTION',
+      `Preprocessing gives ${spec.layout} images of ${spec.cropSize}×${spec.cropSize}, but backbone "${modelName}" expects input [${inputShape.join(', ')}].`,
+      `Pass --input-size ${typeof height === 'number' ? height : '<size>'} and the right --layout (NCHW or NHWC).`);
+  }
+}

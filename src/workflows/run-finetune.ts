@@ -1,0 +1,295 @@
+/**
+ * The one-shot pipeline behind `finetune --backbone … --classes N --data …` and `finetune train`:
+ * scan + split the dataset → prepare the backbone → embed (cached) → fit the head → evaluate → export
+ * (with parity check) → write the run folder. Every check that can fail without backbone work runs first.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EmbeddingCache } from '../embed/embedding-cache.js';
+import { extractEmbeddings } from '../embed/extract-embeddings.js';
+import type { ExtractionResult } from '../embed/extract-embeddings.js';
+import { FinetuneError } from '../errors.js';
+import { checkParity } from '../export/check-parity.js';
+import type { ParityReport } from '../export/check-parity.js';
+import { exportClassifier, exportHead, toolVersion } from '../export/export-classifier.js';
+import { writeExportedModel } from '../export/write-exported-model.js';
+import { scanDataset, validateClassCount } from '../image/scan-dataset.js';
+import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
+import { splitDataset } from '../image/split-dataset.js';
+import { fit } from '../train/fit.js';
+import type { FitOptions, FitResult, LabelledFeatures } from '../train/fit.js';
+import { writeHistory } from '../train/history.js';
+import { argmaxRows, classificationReport, confusionMatrix } from '../train/metrics.js';
+import { predictProbabilities } from '../train/predict-probabilities.js';
+import type { Device, HeadWeights, ProgressCallback } from '../types.js';
+import { prepareBackbone } from './prepare-backbone.js';
+import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
+import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
+
+export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels'>;
+
+export interface RunFinetuneOptions extends PrepareBackboneOptions {
+  /** Backbone zoo id, alias or .onnx path. */
+  backbone: string;
+  /** Dataset folder (one sub-folder per class) or CSV/JSONL manifest. */
+  data: string;
+  /** Expected number of classes; a mismatch fails before any backbone work. @defaultValue not checked */
+  classes?: number;
+  /** Run folder. @defaultValue `runs/<UTC timestamp>` */
+  out?: string;
+  /** @defaultValue `0.2` */
+  validationSplit?: number;
+  /** Seeds the split and training. @defaultValue `42` */
+  seed?: number;
+  /** Separate test folder, evaluated with the final head. @defaultValue none */
+  test?: string;
+  /** @defaultValue `'auto'` */
+  device?: Device;
+  batchSize?: number;
+  /** Embedding cache folder. @defaultValue `<home>/embeddings` */
+  cacheDir?: string;
+  /** Fail on the first unreadable image. @defaultValue `false` */
+  strict?: boolean;
+  /** Trainer options (`seed` defaults to the run's seed). */
+  train?: TrainOptions;
+  /** Export model.onnx (backbone + head + softmax) with a parity check; `false` writes only head.onnx. @defaultValue `true` */
+  export?: boolean;
+  /** Bake preprocessing into model.onnx (uint8 `image` input). @defaultValue `true` */
+  withPreprocessing?: boolean;
+  /** ai.onnx opset of model.onnx. @defaultValue the backbone's */
+  opset?: number;
+  /** Also check parity in onnxruntime-web (WebAssembly). @defaultValue `true` */
+  webParity?: boolean;
+  /** The command line, recorded in run.json. */
+  args?: Readonly<Record<string, unknown>>;
+  onProgress?: ProgressCallback;
+}
+
+export interface EvaluationMetrics {
+  readonly accuracy: number;
+  readonly n: number;
+  readonly perClass: ReadonlyArray<{ className: string; precision: number; recall: number; f1: number; support: number }>;
+  readonly confusionMatrix: number[][];
+  readonly mostConfidentlyWrong: ReadonlyArray<{ path: string; trueClass: string; predictedClass: string; probability: number }>;
+}
+
+export interface RunFinetuneResult {
+  readonly runDir: string;
+  readonly files: Readonly<Record<string, string>>;
+  readonly backbone: { id: string; sha256: string; featureTensor: string; embeddingDim: number; pooling: string; provider: string | null };
+  readonly classNames: readonly string[];
+  readonly fit: FitResult;
+  readonly validation: EvaluationMetrics | null;
+  readonly test: EvaluationMetrics | null;
+  readonly parity: ParityReport | null;
+  readonly skipped: readonly SkippedFile[];
+  readonly cache: { hits: number; computed: number; backboneBatches: number };
+  readonly timings: { embedSeconds: number; trainSeconds: number; exportSeconds: number; totalSeconds: number };
+}
+
+export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinetuneResult> {
+  const started = performance.now();
+  const onProgress = options.onProgress ?? (() => undefined);
+  const seed = options.seed ?? 42;
+  const validationSplit = options.validationSplit ?? 0.2;
+  const doExport = options.export ?? true;
+  const withPreprocessing = options.withPreprocessing ?? true;
+
+  // 1. Everything that can fail without backbone work.
+  const dataset = await scanDataset(options.data);
+  if (options.classes !== undefined) validateClassCount(dataset, options.classes);
+  const split = splitDataset(dataset, { validationSplit, seed });
+  const testSet = options.test !== undefined ? await scanDataset(options.test, { classNames: dataset.classNames }) : null;
+  const runDir = resolve(options.out ?? defaultRunDir());
+  await mkdir(runDir, { recursive: true });
+  onProgress({ stage: 'info', status: 'message', message:
+    `Dataset: ${dataset.items.length} images in ${dataset.classNames.length} classes (${dataset.classNames.join(', ')}); ` +
+    `${split.description.trainCount} train / ${split.description.validationCount} validation (seed ${seed})` +
+    (dataset.skipped.length > 0 ? `; ${dataset.skipped.length} files skipped` : '') });
+
+  // 2. Backbone.
+  const backbone = await prepareBackbone(options.backbone, options);
+  onProgress({ stage: 'info', status: 'message', message:
+    `Backbone: ${backbone.resolved.id}, cut at "${backbone.cut.featureTensor}" → ${backbone.cut.embeddingDim}-d features` +
+    `${backbone.cut.pooling !== 'none' ? ` (${backbone.cut.pooling} pooling)` : ''}${backbone.cut.dequantized ? ', dequantized' : ''}` });
+
+  // 3. Embeddings (cached).
+  const embedStarted = performance.now();
+  const cache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
+  let extraction: ExtractionResult;
+  let testExtraction: ExtractionResult | null = null;
+  try {
+    const embedOptions = {
+      cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    };
+    extraction = await extractEmbeddings(dataset.items, backbone.extractor, embedOptions);
+    if (testSet) testExtraction = await extractEmbeddings(testSet.items, backbone.extractor, embedOptions);
+  } finally {
+    cache.close();
+  }
+  const embedSeconds = (performance.now() - embedStarted) / 1000;
+  const skipped: SkippedFile[] = [
+    ...dataset.skipped,
+    ...extraction.failed.map((f) => ({ path: f.path, reason: f.reason })),
+    ...(testSet?.skipped ?? []),
+    ...(testExtraction?.failed.map((f) => ({ path: f.path, reason: f.reason })) ?? []),
+  ];
+  for (const failed of extraction.failed) onProgress({ stage: 'warn', status: 'message', message: `skipped ${failed.path}: ${failed.reason}` });
+
+  // 4. Training.
+  const trainStarted = performance.now();
+  const validationIndexSet = new Set(split.validationIndices);
+  const trainRows: number[] = [];
+  const validationRows: number[] = [];
+  extraction.okIndices.forEach((itemIndex, row) => (validationIndexSet.has(itemIndex) ? validationRows : trainRows).push(row));
+  const numClasses = dataset.classNames.length;
+  checkEveryClassPresent(dataset, extraction, trainRows, 'training');
+  const trainData = gatherRows(extraction, dataset, trainRows);
+  const validationData = validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null;
+  const fitResult = await fit(trainData, {
+    seed, ...options.train, validation: validationData, numClasses, classNames: dataset.classNames, onProgress,
+  });
+  const trainSeconds = (performance.now() - trainStarted) / 1000;
+
+  const validationProbabilities = validationData ? predictProbabilities(fitResult.head, validationData.features, validationData.numSamples) : null;
+  const validationPaths = validationRows.map((row) => dataset.items[extraction.okIndices[row]!]!.path);
+  const validation = validationData && validationProbabilities
+    ? evaluateProbabilities(validationProbabilities, validationData.labels, validationPaths, dataset.classNames) : null;
+  let test: EvaluationMetrics | null = null;
+  if (testSet && testExtraction && testExtraction.okIndices.length > 0) {
+    const allRows = testExtraction.okIndices.map((_, row) => row);
+    const testData = gatherRows(testExtraction, testSet, allRows);
+    const probabilities = predictProbabilities(fitResult.head, testData.features, testData.numSamples);
+    test = evaluateProbabilities(probabilities, testData.labels,
+      testExtraction.okIndices.map((index) => testSet.items[index]!.path), dataset.classNames);
+  }
+
+  // 5. Files: head, labels, history, metrics, skipped.
+  const files: Record<string, string> = {};
+  const exportStarted = performance.now();
+  const trainingSummary = {
+    epochs: fitResult.epochs, bestEpoch: fitResult.bestEpoch, restoredEpoch: fitResult.restoredEpoch,
+    keptEpoch: fitResult.keptEpoch, stoppedEpoch: fitResult.stoppedEpoch, stopReason: fitResult.stopReason,
+    monitor: fitResult.monitor, validationAccuracy: validation?.accuracy ?? null,
+  };
+  const metadata = {
+    backboneId: backbone.resolved.id, backboneSha256: backbone.resolved.sha256, trainingSummary,
+  };
+  files['head'] = join(runDir, RUN_FILES.head);
+  await writeExportedModel(files['head'], exportHead(fitResult.head, {
+    classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata }));
+  files['labels'] = join(runDir, RUN_FILES.labels);
+  await writeJson(files['labels'], { classNames: dataset.classNames });
+  const history = await writeHistory(runDir, fitResult.history);
+  files['historyJson'] = history.json;
+  files['historyCsv'] = history.csv;
+  files['metrics'] = join(runDir, RUN_FILES.metrics);
+  await writeJson(files['metrics'], { training: trainingSummary, validation, ...(test ? { test } : {}) });
+  files['skipped'] = join(runDir, RUN_FILES.skipped);
+  await writeSkipped(files['skipped'], skipped);
+
+  // 6. The deployable model, verified before it is renamed into place.
+  let parity: ParityReport | null = null;
+  if (doExport) {
+    const exported = exportClassifier(backbone.cut.model, fitResult.head, {
+      classNames: dataset.classNames, preprocess: backbone.preprocess, withPreprocessing,
+      ...(options.opset !== undefined ? { opset: options.opset } : {}), ...metadata,
+    });
+    files['model'] = join(runDir, RUN_FILES.model);
+    const parityImages = validationProbabilities ? validationPaths : [];
+    await writeExportedModel(files['model'], exported, {
+      verify: async (tmpPath) => {
+        if (!validationProbabilities || parityImages.length === 0) return;
+        parity = await checkParity(tmpPath, parityImages, validationProbabilities, {
+          preprocess: backbone.preprocess, withPreprocessing, numClasses, web: options.webParity ?? true, onProgress,
+        });
+      },
+    });
+  }
+  const exportSeconds = (performance.now() - exportStarted) / 1000;
+  const timings = { embedSeconds, trainSeconds, exportSeconds, totalSeconds: (performance.now() - started) / 1000 };
+
+  // 7. The manifest: enough to reproduce the run.
+  files['manifest'] = join(runDir, RUN_FILES.manifest);
+  await writeJson(files['manifest'], {
+    tool: { name: 'finetune', version: toolVersion() },
+    createdAt: new Date().toISOString(),
+    args: options.args ?? null,
+    data: { source: dataset.root, kind: dataset.source, classNames: dataset.classNames, images: dataset.items.length, skipped: skipped.length },
+    backbone: describeBackbone(backbone),
+    preprocess: backbone.preprocess,
+    split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
+    hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
+    training: trainingSummary,
+    export: doExport ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
+    timings,
+    cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
+      extractorKey: extraction.extractorKey, provider: extraction.provider },
+    versions: { node: process.versions.node, platform: `${process.platform}/${process.arch}` },
+  });
+  await linkLatest(runDir);
+
+  return {
+    runDir, files,
+    backbone: { ...describeBackbone(backbone), provider: extraction.provider },
+    classNames: dataset.classNames, fit: fitResult, validation, test, parity, skipped,
+    cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches },
+    timings,
+  };
+}
+
+function describeBackbone(backbone: PreparedBackbone) {
+  return {
+    id: backbone.resolved.id, sha256: backbone.resolved.sha256, path: backbone.resolved.path,
+    featureTensor: backbone.cut.featureTensor, embeddingDim: backbone.cut.embeddingDim, pooling: backbone.cut.pooling,
+    dequantized: backbone.cut.dequantized,
+  };
+}
+
+/** Copies the chosen feature rows (and their labels) into one contiguous matrix. */
+export function gatherRows(extraction: ExtractionResult, dataset: Dataset, rows: readonly number[]): LabelledFeatures {
+  const embeddingDim = extraction.embeddingDim;
+  const features = new Float32Array(rows.length * embeddingDim);
+  const labels = new Int32Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    features.set(extraction.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), r * embeddingDim);
+    labels[r] = dataset.items[extraction.okIndices[row]!]!.label;
+  }
+  return { features, labels, numSamples: rows.length, embeddingDim };
+}
+
+function checkEveryClassPresent(dataset: Dataset, extraction: ExtractionResult, rows: readonly number[], what: string): void {
+  const seen = new Set(rows.map((row) => dataset.items[extraction.okIndices[row]!]!.label));
+  const missing = dataset.classNames.filter((_, label) => !seen.has(label));
+  if (missing.length > 0) {
+    throw new FinetuneError('DATASET_INVALID',
+      `No readable ${what} images left for class(es) ${missing.map((name) => `"${name}"`).join(', ')} after skipping unreadable files.`,
+      'Add images to those class folders (see skipped.txt for the files that could not be read).');
+  }
+}
+
+/** Accuracy, per-class P/R/F1, confusion matrix and the 10 most confidently wrong images. */
+export function evaluateProbabilities(probabilities: Float32Array, labels: Int32Array, paths: readonly string[],
+  classNames: readonly string[]): EvaluationMetrics {
+  const numClasses = classNames.length;
+  const predicted = argmaxRows(probabilities, numClasses);
+  const matrix = confusionMatrix(labels, predicted, numClasses);
+  const report = classificationReport(matrix, classNames);
+  const wrong: Array<{ path: string; trueClass: string; predictedClass: string; probability: number }> = [];
+  for (let row = 0; row < labels.length; row++) {
+    const guess = predicted[row]!;
+    if (guess === labels[row]) continue;
+    wrong.push({ path: paths[row]!, trueClass: classNames[labels[row]!]!, predictedClass: classNames[guess]!,
+      probability: probabilities[row * numClasses + guess]! });
+  }
+  wrong.sort((a, b) => b.probability - a.probability);
+  return {
+    accuracy: report.accuracy, n: labels.length,
+    perClass: report.perClass.map((c) => ({ className: c.name, precision: c.precision, recall: c.recall, f1: c.f1, support: c.support })),
+    confusionMatrix: matrix, mostConfidentlyWrong: wrong.slice(0, 10),
+  };
+}
+
+export type { HeadWeights };
