@@ -144,3 +144,24 @@ export async function writeImageFolder(dir: string, classNames: readonly string[
   }
   return paths;
 }
+
+/**
+ * A "backbone" whose features are the mean of each input channel: input [N, 3, size, size] → GlobalAveragePool →
+ * Flatten → features [N, 3]. With {@link colorHead} it classifies the tinted images of {@link writeImageFolder}.
+ */
+export function colorBackbone(size: number, opset = 13): ModelProto {
+  const graph = makeGraph([
+    makeNode('GlobalAveragePool', ['input'], ['pooled'], { name: 'pool' }),
+    makeNode('Flatten', ['pooled'], ['features'], { name: 'flatten' }),
+  ], [makeValueInfo('input', 'float32', ['N', 3, size, size])], [makeValueInfo('features', 'float32', ['N', 3])]);
+  return makeModel(graph, { opset });
+}
+
+/** Class k = the channel with the largest mean (red, green, blue). */
+export function colorHead(): HeadWeights {
+  const kernel = new Float32Array([8, 0, 0, 0, 8, 0, 0, 0, 8]);
+  return {
+    embeddingDim: 3, numClasses: 3, standardization: null,
+    layers: [{ inputDim: 3, outputDim: 3, kernel, bias: new Float32Array(3), activation: 'linear' }],
+  };
+}
