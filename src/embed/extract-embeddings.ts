@@ -420,6 +420,9 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
   };
 }
 
+/** Images per onnxruntime run on the CPU provider (see runBackbone). */
+const CPU_ROWS_PER_RUN = 8;
+
 /**
  * Runs `rows` preprocessed images through the backbone and returns [rows × embeddingDim] features.
  * A model with a fixed batch dimension (e.g. 1) is run in slices of that size, the last one zero-padded.
@@ -431,7 +434,10 @@ async function runBackbone(session: ModelSession, extractor: FeatureExtractor, t
   if (outputName === undefined) throw new FinetuneError('MODEL_INVALID', 'The cut backbone has no outputs.');
   const declared = session.inputs.find((input) => input.name === inputName)?.shape[0];
   const fixedBatch = typeof declared === 'number' && declared > 0 ? declared : null;
-  const step = fixedBatch ?? rows;
+  // onnxruntime-node runs a session synchronously on the main thread. sharp needs the main thread between
+  // its steps (metadata → resize → buffer), so one long run would stall the decoding of the next batches.
+  // On the CPU, runs of a few images cost the same per image and give decoding a turn between them.
+  const step = fixedBatch ?? (session.provider === 'cpu' ? Math.min(rows, CPU_ROWS_PER_RUN) : rows);
   const features = new Float32Array(rows * embeddingDim);
   for (let start = 0; start < rows; start += step) {
     const count = Math.min(step, rows - start);
