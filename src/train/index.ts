@@ -1,0 +1,25 @@
+/**
+ * The head trainer: fit a softmax head on cached features (Keras-style Adam/SGD, EarlyStopping,
+ * ReduceLROnPlateau), predict with it, fold its standardization for export, sweep hyperparameters, and
+ * score predictions. Re-exports only.
+ */
+// Training
+export { fit, resolveFitOptions } from './fit.js';
+export type { FitOptions, FitResult, LabelledFeatures, ResolvedFitOptions } from './fit.js';
+export { Adam, Sgd } from './optimizers.js';
+export type { AdamOptions, Optimizer, OptimizerOptions, SgdOptions } from './optimizers.js';
+export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';
+export type { EarlyStoppingOptions, EpochLogs, MetricName, MonitorMode, ReduceLrOnPlateauOptions, TrainingRun } from './callbacks.js';
+// History and console text
+export { formatEpochLine, formatTrainingSummary, historyToCsv, writeHistory } from './history.js';
+// Sweeps
+export { expandGrid, formatSweepConfig, formatSweepTable, sweep, toSharedFeatures } from './sweep.js';
+export type { SweepConfig, SweepGrid, SweepOptions, SweepResult } from './sweep.js';
+// Inference, export support and metrics
+export { predictProbabilities } from './predict-probabilities.js';
+export { fitStandardization, foldStandardization } from './standardization.js';
+export type { Standardization } from './standardization.js';
+export { softmaxCrossEntropy, softmaxRows } from './loss.js';
+export { accuracy, argmaxRows, classificationReport, confusionMatrix } from './metrics.js';
+export type { AveragedMetrics, ClassMetrics, ClassificationReport } from './metrics.js';
+export { Rng } from './rng.js';
