@@ -2,6 +2,8 @@
 import * as ort from 'onnxruntime-node';
 import { makeValueInfo, opsetVersion } from '../../src/onnx/graph-builder.js';
 import { inferShapes } from '../../src/onnx/infer-shapes.js';
+import assert from 'node:assert/strict';
+import type { CutBackbone } from '../../src/onnx/cut-backbone.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
 
@@ -78,4 +80,60 @@ export function rowsDiffer(data: ArrayLike<number>, rows: number): boolean {
     for (let k = 0; k < width; k++) if (data[row * width + k] !== data[k]) return true;
   }
   return false;
+}
+
+/** Batch size the cut models are run at. */
+export const BATCH = 8;
+
+/** Runs the cut at batch 8 and checks it against `tensor` read from the full model (pooled/dequantized here). */
+export async function crossCheck(full: ModelProto, cut: CutBackbone, options: {
+  input: ort.Tensor;
+  /** Batch the full model accepts: with 1, the rows in `referenceRows` are checked one by one. */
+  fullBatch: number;
+  /** @defaultValue `[0, BATCH - 1]` */
+  referenceRows?: number[];
+  relative?: boolean;
+  tolerance?: number;
+  dequantize?: { scale: number; zeroPoint: number };
+}): Promise<Float32Array> {
+  const features = (await runModel(cut.model, { [cut.inputName]: options.input })).features!;
+  assert.equal(features.type, 'float32');
+  assert.deepEqual(features.dims, [BATCH, cut.embeddingDim]);
+  const cutData = features.data as Float32Array;
+  assert.ok(rowsDiffer(cutData, BATCH), 'features depend on the input image');
+
+  const probe = withExtraOutput(full, cut.featureTensor);
+  const rows: number[] = [];
+  const indices = options.fullBatch === 1 ? options.referenceRows ?? [0, BATCH - 1] : [...Array(BATCH).keys()];
+  let reference: Float32Array;
+  if (options.fullBatch === 1) {
+    const parts: Float32Array[] = [];
+    for (const i of indices) parts.push(await readFeatures(probe, cut, sliceBatch(options.input, i), options.dequantize));
+    reference = concat(parts);
+    for (const i of indices) rows.push(i);
+  } else {
+    reference = await readFeatures(probe, cut, options.input, options.dequantize);
+    rows.push(...indices);
+  }
+  const width = cut.embeddingDim;
+  const selected = concat(rows.map((row) => cutData.subarray(row * width, (row + 1) * width)));
+  const diff = maxDiff(selected, reference, options.relative);
+  assert.ok(diff <= (options.tolerance ?? 1e-5), `max ${options.relative ? 'relative' : 'abs'} diff ${diff}`);
+  return cutData;
+}
+
+async function readFeatures(probe: ModelProto, cut: CutBackbone, input: ort.Tensor,
+  dequantize?: { scale: number; zeroPoint: number }): Promise<Float32Array> {
+  const tensor = (await runModel(probe, { [cut.inputName]: input }))[cut.featureTensor]!;
+  let data: Float32Array = Float32Array.from(tensor.data as ArrayLike<number>);
+  if (dequantize) for (let i = 0; i < data.length; i++) data[i] = (data[i]! - dequantize.zeroPoint) * dequantize.scale;
+  if (cut.pooling === 'avg' || cut.pooling === 'max') data = poolSpatial(data, tensor.dims, cut.pooling);
+  return data;
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) { out.set(part, offset); offset += part.length; }
+  return out;
 }
