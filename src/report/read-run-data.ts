@@ -168,6 +168,8 @@ function parseMetrics(value: unknown, path: string): RunMetrics {
       training: {
         bestEpoch: optionalNumber(training.bestEpoch),
         restoredEpoch: optionalNumber(training.restoredEpoch),
+        keptEpoch: optionalNumber(training.keptEpoch),
+        monitor: typeof training.monitor === 'string' ? training.monitor : null,
         stoppedEpoch: optionalNumber(training.stoppedEpoch),
         stopReason: typeof training.stopReason === 'string' ? training.stopReason : null,
         epochs: optionalNumber(training.epochs),

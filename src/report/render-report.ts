@@ -91,8 +91,11 @@ function renderSummary(data: ReportData): string {
   const training = data.metrics?.training;
   if (validation) cards.push([formatPercent(validation.accuracy), `validation accuracy (n = ${validation.n})`]);
   if (test) cards.push([formatPercent(test.accuracy), `test accuracy (n = ${test.n})`]);
-  if (training?.bestEpoch != null) cards.push([String(training.bestEpoch), 'best epoch']);
-  if (training?.restoredEpoch != null) cards.push([String(training.restoredEpoch), 'restored epoch (weights exported)']);
+  if (training?.bestEpoch != null) cards.push([String(training.bestEpoch), `best epoch${training.monitor ? ` (${training.monitor})` : ''}`]);
+  const exportedEpoch = training?.restoredEpoch ?? training?.keptEpoch;
+  if (exportedEpoch != null) {
+    cards.push([String(exportedEpoch), training?.restoredEpoch != null ? 'restored epoch (weights exported)' : 'epoch of the exported weights']);
+  }
   const epochsRun = training?.stoppedEpoch ?? data.history[data.history.length - 1]?.epoch;
   if (epochsRun != null) cards.push([`${epochsRun}${training?.epochs != null ? ` / ${training.epochs}` : ''}`, 'epochs run']);
   if (data.classNames.length > 0) cards.push([String(data.classNames.length), 'classes']);
@@ -133,7 +136,8 @@ function renderCurves(data: ReportData): string {
     series: [{ name: 'learning rate', values: learningRates, color: '#16a34a' }],
   }) : '';
   const note = markers.length > 0
-    ? '<p class="muted">Dashed vertical lines: the best epoch (lowest monitored value) and the epoch whose weights were restored and exported.</p>'
+    ? `<p class="muted">Dashed vertical lines: the best epoch (best ${escapeHtml(data.metrics?.training?.monitor ?? 'monitored value')}) ` +
+      'and the epoch whose weights were restored and exported.</p>'
     : '';
   return `<section id="curves"><h2>Training curves</h2><div class="charts">` +
     `<div class="chart-box" id="loss-chart">${loss}</div><div class="chart-box" id="accuracy-chart">${accuracy}</div>` +
@@ -145,6 +149,9 @@ function epochMarkers(data: ReportData): ChartMarker[] {
   const markers: ChartMarker[] = [];
   if (training?.bestEpoch != null) markers.push({ x: training.bestEpoch, label: 'best', color: '#16a34a' });
   if (training?.restoredEpoch != null) markers.push({ x: training.restoredEpoch, label: 'restored', color: '#7c3aed' });
+  else if (training?.keptEpoch != null && training.keptEpoch !== training.bestEpoch) {
+    markers.push({ x: training.keptEpoch, label: 'exported', color: '#7c3aed' });
+  }
   return markers;
 }
 

@@ -45,8 +45,14 @@ export interface SplitMetrics {
 
 /** metrics.json `training`. */
 export interface TrainingSummary {
+  /** Epoch with the best monitored value. */
   readonly bestEpoch?: number | null;
+  /** Epoch whose weights were put back at the end (early stopping's best); null when none were. */
   readonly restoredEpoch?: number | null;
+  /** Epoch whose weights were exported: `restoredEpoch`, else the last completed epoch. */
+  readonly keptEpoch?: number | null;
+  /** The metric that picked the best epoch, e.g. `valLoss`. */
+  readonly monitor?: string | null;
   readonly stoppedEpoch?: number | null;
   readonly stopReason?: string | null;
   readonly epochs?: number | null;

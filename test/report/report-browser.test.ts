@@ -1,6 +1,6 @@
 /** Opens report.html in headless chromium: it must load with no failed requests and no console errors. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -62,5 +62,11 @@ describe('report.html in headless chromium', { skip: skipWithoutChromium }, () =
     assert.equal(images.length, fixture.imagePaths.length);
     for (const image of images) assert.ok(image.complete && image.width > 0, 'thumbnail did not decode');
     assert.ok(screenshot.length > 10_000, 'full-page screenshot is suspiciously small');
+  });
+
+  it('saves a screenshot when FINETUNE_SCREENSHOT_DIR is set (for the README)', { skip: process.env.FINETUNE_SCREENSHOT_DIR ? false : 'FINETUNE_SCREENSHOT_DIR is not set' }, async () => {
+    const dir = process.env.FINETUNE_SCREENSHOT_DIR!;
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'report.png'), screenshot);
   });
 });

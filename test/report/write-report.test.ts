@@ -100,6 +100,19 @@ describe('readRunData and renderReport', () => {
     assert.equal(renderReport(data), html, 'rendering is deterministic');
   });
 
+  it('marks the exported epoch when no weights were restored', async () => {
+    const runDir = join(root, 'no-restore');
+    await writeRunFixture(runDir, { epochs: 4, bestEpoch: 2 });
+    const metrics = JSON.parse(await readFile(join(runDir, 'metrics.json'), 'utf8')) as { training: Record<string, unknown> };
+    metrics.training = { ...metrics.training, restoredEpoch: null, keptEpoch: 4, monitor: 'valAccuracy' };
+    await writeFile(join(runDir, 'metrics.json'), JSON.stringify(metrics));
+    const html = renderReport(await readRunData(runDir));
+    assert.match(html, /<g class="marker" data-x="2" data-label="best"/);
+    assert.match(html, /<g class="marker" data-x="4" data-label="exported"/);
+    assert.match(html, /best epoch \(valAccuracy\)/);
+    assert.match(html, /epoch of the exported weights/);
+  });
+
   it('fails with FILE_NOT_FOUND for a folder that is not a run', async () => {
     await assert.rejects(readRunData(join(root, 'nope')), (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND');
     await assert.rejects(readRunData(root), (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND' &&
