@@ -1,7 +1,17 @@
-/** The explicit list of CLI commands. */
+/** The explicit list of CLI commands, in the order `finetune --help` shows them. */
 import type { CommandModule } from 'yargs';
+import { evaluateCommand } from './evaluate.js';
+import { inspectCommand } from './inspect.js';
+import { modelsCommand } from './models.js';
+import { predictCommand } from './predict.js';
+import { trainCommand } from './train.js';
 
 export { oneShotCommand } from './one-shot.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: ReadonlyArray<CommandModule<object, never>> = [
+  trainCommand as CommandModule<object, never>,
+  predictCommand as CommandModule<object, never>,
+  evaluateCommand as CommandModule<object, never>,
+  inspectCommand as CommandModule<object, never>,
+  modelsCommand as CommandModule<object, never>,
+];

@@ -1,0 +1,113 @@
+import type { Argv, CommandModule } from 'yargs';
+import { handleErrors } from '../handle-errors.js';
+import { withCommonOptions } from '../options.js';
+import type { CommonOptions } from '../options.js';
+import { createProgressRenderer } from '../progress.js';
+import { formatBytes, formatTable, green } from '../style.js';
+
+interface ModelsArgs extends CommonOptions {
+  home: string | undefined;
+  id?: string;
+  mirror?: string;
+  offline?: boolean;
+}
+
+const withHome = <T>(yargs: Argv<T>) => withCommonOptions(yargs)
+  .option('home', { type: 'string', describe: 'finetune home (default: $FINETUNE_HOME or ~/.cache/finetune).' });
+
+const listCommand: CommandModule<object, ModelsArgs> = {
+  command: 'list',
+  describe: 'The zoo backbones, their feature width and whether they are cached.',
+  builder: (yargs) => withHome(yargs).example('$0 models list', 'See what --backbone accepts') as never,
+  handler: async (args) => {
+    process.exitCode = await handleErrors(args.verbose, async () => {
+      const { listModels } = await import('../../registry/catalog.js');
+      const { modelInfo } = await import('../../registry/model-cache.js');
+      const infos = await Promise.all(listModels().map((entry) => modelInfo(entry.id, args.home)));
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify(infos.map((info) => ({ id: info.id, aliases: info.entry.aliases,
+          embeddingDim: info.entry.feature.embeddingDim, sizeBytes: info.entry.sizeBytes, cached: info.cached,
+          status: info.status, path: info.path })), null, 2)}\n`);
+        return;
+      }
+      const rows = infos.map((info) => [info.id, info.entry.aliases.join(', '), info.entry.feature.embeddingDim,
+        formatBytes(info.entry.sizeBytes), info.cached ? green(info.status, process.stdout) : '-', info.entry.license]);
+      process.stdout.write(`${formatTable(['id', 'aliases', 'features', 'size', 'cached', 'license'], rows)}\n`);
+    });
+  },
+};
+
+const infoCommand: CommandModule<object, ModelsArgs> = {
+  command: 'info <id>',
+  describe: 'Everything the registry knows about a backbone: URLs, sha256, input, preprocessing, feature tensor.',
+  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
+    .example('$0 models info resnet50', 'Show the catalog entry and cache status') as never,
+  handler: async (args) => {
+    process.exitCode = await handleErrors(args.verbose, async () => {
+      const { modelInfo } = await import('../../registry/model-cache.js');
+      const info = await modelInfo(args.id!, args.home);
+      if (args.json) { process.stdout.write(`${JSON.stringify(info, null, 2)}\n`); return; }
+      const e = info.entry;
+      const lines = [
+        `${e.id} (${e.name}) — ${e.description}`,
+        `aliases:      ${e.aliases.join(', ') || '-'}`,
+        `zoo path:     ${e.path}`,
+        `urls:         ${e.urls.join('\n              ')}`,
+        `sha256:       ${e.sha256}`,
+        `size:         ${formatBytes(e.sizeBytes)} (${e.sizeBytes} bytes), opset ${e.opset}, license ${e.license}`,
+        `input:        ${e.input.name} [${e.input.dims.join(', ')}] ${e.input.layout}${e.fixedBatch ? ' (fixed batch 1, made symbolic when cut)' : ''}`,
+        `preprocess:   ${e.preprocess.resizeMode} ${e.preprocess.resizeSize} → crop ${e.preprocess.cropSize}, scale ${e.preprocess.scale.toPrecision(4)}, mean [${e.preprocess.mean.join(', ')}], std [${e.preprocess.std.join(', ')}], ${e.preprocess.channelOrder}, ${e.preprocess.layout}`,
+        `features:     ${e.feature.tensor} [${e.feature.dims.join(', ')}] ${e.feature.dtype} → ${e.feature.pooling} → ${e.feature.embeddingDim}-d (${e.feature.source})`,
+        `cache:        ${info.status}${info.sizeBytes !== null ? `, ${formatBytes(info.sizeBytes)}` : ''} at ${info.path}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+  },
+};
+
+const pullCommand: CommandModule<object, ModelsArgs> = {
+  command: 'pull <id>',
+  describe: 'Download a backbone into the cache and verify its sha256.',
+  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
+    .option('mirror', { type: 'string', describe: 'Base URL of a zoo mirror (default: $FINETUNE_ZOO_MIRROR).' })
+    .option('offline', { type: 'boolean', default: false, describe: 'Only check the cache.' })
+    .example('$0 models pull vgg16', 'Fetch VGG16 (553 MB) from the Hugging Face zoo mirror')
+    .example('$0 models pull mobilenetv2-int8 --mirror http://127.0.0.1:8080/', 'Fetch through a local mirror') as never,
+  handler: async (args) => {
+    process.exitCode = await handleErrors(args.verbose, async () => {
+      const { downloadModel } = await import('../../registry/download.js');
+      const result = await downloadModel(args.id!, {
+        ...(args.home !== undefined ? { home: args.home } : {}),
+        ...(args.mirror !== undefined ? { mirror: args.mirror } : {}),
+        offline: args.offline ?? false,
+        onProgress: createProgressRenderer({ json: args.json, quiet: args.quiet }),
+      });
+      if (args.json) { process.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return; }
+      process.stdout.write(`${result.fromCache ? 'Already cached' : 'Downloaded'} ${result.id}: ${result.path}\n` +
+        `sha256 ${result.sha256} verified (${formatBytes(result.sizeBytes)})\n`);
+    });
+  },
+};
+
+const rmCommand: CommandModule<object, ModelsArgs> = {
+  command: 'rm <id>',
+  describe: 'Delete a cached backbone.',
+  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
+    .example('$0 models rm vgg16', 'Free 553 MB') as never,
+  handler: async (args) => {
+    process.exitCode = await handleErrors(args.verbose, async () => {
+      const { removeModel } = await import('../../registry/model-cache.js');
+      const result = await removeModel(args.id!, args.home);
+      if (args.json) { process.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return; }
+      process.stdout.write(result.removed ? `Removed ${result.id} (${formatBytes(result.freedBytes)} freed)\n` : `${result.id} was not cached\n`);
+    });
+  },
+};
+
+export const modelsCommand: CommandModule = {
+  command: 'models <command>',
+  describe: 'The model zoo registry: list | info <id> | pull <id> | rm <id>.',
+  builder: (yargs) => yargs.command(listCommand).command(infoCommand).command(pullCommand).command(rmCommand)
+    .demandCommand(1, 'Pick one of: list, info, pull, rm.'),
+  handler: () => undefined,
+};
