@@ -161,3 +161,21 @@ test('class weights by name and index are applied to the training loss only', as
   assert.ok(Math.abs(weighted.history[0]!.loss - 2 * plain.history[0]!.loss) < 1e-3 * plain.history[0]!.loss);
   assert.ok(Math.abs(weighted.history[0]!.valLoss! - plain.history[0]!.valLoss!) < 1e-3);
 });
+
+test('ReduceLROnPlateau inside fit: the history shows the rate used in each epoch', async () => {
+  // minDelta 10 makes every epoch after the first a non-improvement; patience 1 → halve after epochs 2, 3, 4.
+  const result = await fit(train, {
+    epochs: 5, earlyStopping: null, reduceLrOnPlateau: { monitor: 'loss', patience: 1, factor: 0.5, minDelta: 10 },
+  });
+  assert.deepEqual(result.history.map((logs) => logs.learningRate), [0.001, 0.001, 0.0005, 0.00025, 0.000125]);
+  assert.equal(result.optimizer.learningRate, 0.0000625);
+});
+
+test('dropout on a linear head drops standardized input features during training only', async () => {
+  const options = { validation, epochs: 5, learningRate: 0.02, earlyStopping: null, seed: 3 } as const;
+  const [plain, dropped] = await Promise.all([fit(train, options), fit(train, { ...options, dropout: 0.5 })]);
+  // Same init and shuffling (same seed), so the difference comes from the masks: a noisier, higher training loss.
+  assert.ok(dropped.history[0]!.loss > plain.history[0]!.loss, `${dropped.history[0]!.loss} vs ${plain.history[0]!.loss}`);
+  assert.ok(dropped.history.at(-1)!.valAccuracy! > 0.85, String(dropped.history.at(-1)!.valAccuracy));
+  assert.equal(dropped.head.layers.length, 1);
+});
