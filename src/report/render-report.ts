@@ -43,6 +43,9 @@ details { margin-top: 8px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 `;
 
+/** Above this many classes the heatmap (classes² cells) is left out: unreadable, and megabytes of SVG. */
+const MAX_HEATMAP_CLASSES = 100;
+
 /** The report page for one run. */
 export function renderReport(data: ReportData): string {
   const title = `Training report: ${data.title}`;
@@ -160,7 +163,10 @@ function renderEvaluation(splitName: 'Validation' | 'Test', split: SplitMetrics 
   const id = splitName.toLowerCase();
   const classNames = data.classNames.length === split.confusionMatrix.length
     ? data.classNames : split.perClass.map((entry) => entry.className);
-  const heatmap = split.confusionMatrix.length > 0 && classNames.length === split.confusionMatrix.length
+  const heatmap = split.confusionMatrix.length > MAX_HEATMAP_CLASSES
+    ? `<p class="muted">${split.confusionMatrix.length} classes are too many for a readable heatmap (the limit is ${MAX_HEATMAP_CLASSES}); ` +
+      'the full confusion matrix is in metrics.json.</p>'
+    : split.confusionMatrix.length > 0 && classNames.length === split.confusionMatrix.length
     ? `<div class="chart-box" id="${id}-confusion">${confusionHeatmap({
       title: `${splitName} confusion matrix (rows: true class, columns: predicted class)`,
       rowLabels: classNames, colLabels: classNames, values: split.confusionMatrix,

@@ -113,6 +113,17 @@ describe('readRunData and renderReport', () => {
     assert.match(html, /epoch of the exported weights/);
   });
 
+  it('leaves the heatmap out above 100 classes but keeps the per-class table', async () => {
+    const runDir = join(root, 'many-classes');
+    const classNames = Array.from({ length: 101 }, (_, k) => `class-${k}`);
+    await writeRunFixture(runDir, { epochs: 2, bestEpoch: 1, classNames });
+    const html = renderReport(await readRunData(runDir, { maxThumbnails: 0 }));
+    assert.equal(count(html, /<rect class="cell"/g), 0);
+    assert.match(html, /101 classes are too many for a readable heatmap/);
+    assert.equal(count(html, /<td>class-\d+<\/td>/g), 101);
+    assert.equal(count(html, /<img /g), 0, 'maxThumbnails: 0 makes no thumbnails');
+  });
+
   it('fails with FILE_NOT_FOUND for a folder that is not a run', async () => {
     await assert.rejects(readRunData(join(root, 'nope')), (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND');
     await assert.rejects(readRunData(root), (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND' &&
