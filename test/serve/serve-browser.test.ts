@@ -10,12 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import * as ort from 'onnxruntime-node';
-import { readExportedModelInfo } from '../../src/export/read-exported-model-info.js';
-import { decodeToRgb, normalizePixels } from '../../src/image/preprocess-image.js';
 import { startServer } from '../../src/serve/start-server.js';
 import type { RunningServer } from '../../src/serve/start-server.js';
 import type { PreprocessSpec } from '../../src/types.js';
+import { predict } from '../../src/workflows/predict.js';
 import { launchChromium, skipWithoutChromium } from '../report/chromium.js';
 import type { Chromium } from '../report/chromium.js';
 import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
@@ -25,33 +23,14 @@ const CLASSES = ['cat', 'dog', 'bird', 'fish'];
 interface NodePrediction {
   className: string;
   probability: number;
-  probabilities: number[];
 }
 
-/**
- * What `finetune predict` computes, from the project's pieces: the model's own metadata, sharp decoding per the
- * PreprocessSpec (decodeToRgb), normalisation for float inputs, and onnxruntime-node.
- * TODO(lead): switch to src/workflows/predict.ts once it lands.
- */
+/** `finetune predict` on the same image: the project's predict workflow (sharp decode, onnxruntime-node). */
 async function predictInNode(modelPath: string, imagePath: string): Promise<NodePrediction> {
-  const info = await readExportedModelInfo(modelPath);
-  const spec = info.preprocess!;
-  const { data: rgb } = await decodeToRgb(imagePath, spec);
-  const size = spec.cropSize;
-  const tensor = info.inputType === 'uint8-image'
-    ? new ort.Tensor('uint8', rgb, [1, size, size, 3])
-    : new ort.Tensor('float32', normalizePixels(rgb, spec), spec.layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]);
-  const session = await ort.InferenceSession.create(modelPath);
-  try {
-    const outputs = await session.run({ [info.inputName]: tensor });
-    const probabilities = Array.from(outputs['probabilities']!.data as Float32Array);
-    const classNames = outputs['labels']!.data as string[];
-    let best = 0;
-    for (let k = 1; k < probabilities.length; k++) if (probabilities[k]! > probabilities[best]!) best = k;
-    return { className: classNames[best]!, probability: probabilities[best]!, probabilities };
-  } finally {
-    await session.release();
-  }
+  const [prediction] = await predict(modelPath, [imagePath], { top: 1, device: 'cpu' });
+  assert.equal(prediction?.error, undefined);
+  const top = prediction!.top[0]!;
+  return { className: top.className, probability: top.probability };
 }
 
 interface PageResult {
