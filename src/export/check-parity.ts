@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { FinetuneError } from '../errors.js';
+import { decodeModel } from '../onnx/read-model.js';
 import { createSession } from '../runtime/session.js';
 import { createWebSession } from '../runtime/web-session.js';
 import type { ModelSession } from '../runtime/model-session.js';
@@ -12,6 +13,7 @@ import type { Device, PreprocessSpec, ProgressCallback } from '../types.js';
 import { stableStringify } from '../util/hash.js';
 import { argmaxRow, classifyImages } from './classify-images.js';
 import type { ClassifiedImages } from './classify-images.js';
+import { buildParityProbes } from './parity-probes.js';
 import { readExportedModelInfo } from './read-exported-model-info.js';
 import type { ExportedModelInfo } from './read-exported-model-info.js';
 
@@ -53,6 +55,26 @@ export interface RuntimeParity {
   readonly ok: boolean;
 }
 
+/**
+ * onnxruntime-web's result, located: the exported model's added parts are checked on their own (preprocessing
+ * output against onnxruntime-node's, the head against onnxruntime-node's head on the web features), so that a
+ * quantized backbone's runtime-dependent integer arithmetic does not hide or fake an export bug.
+ */
+export interface WebParity extends RuntimeParity {
+  /** Max |web − node| of the baked preprocessing's output; null when the model takes float input. */
+  readonly preprocessingMaxAbsDiff: number | null;
+  /** Max |web − node| of the features: the backbone's own runtime difference. */
+  readonly backboneMaxAbsDiff: number;
+  /** Max |web probabilities − onnxruntime-node's head on the web features|. */
+  readonly headMaxAbsDiff: number;
+  /**
+   * The backbone runs integer kernels, whose results differ between builds (x86 AVX2 u8s8 arithmetic saturates,
+   * wasm's does not): then end-to-end web probabilities are reported (`maxAbsDiff`, `argmaxAgreement`) but not
+   * required to be within the tolerance.
+   */
+  readonly quantizedBackbone: boolean;
+}
+
 export interface ParityReport {
   /** Images compared in onnxruntime-node. */
   readonly n: number;
@@ -70,7 +92,7 @@ export interface ParityReport {
   readonly webStatus: 'ok' | 'failed' | 'skipped' | `unsupported: ${string}`;
   readonly webMaxAbsDiff: number | null;
   readonly webOk: boolean | null;
-  readonly web: RuntimeParity | null;
+  readonly web: WebParity | null;
   /** nodeOk and web not failed. */
   readonly ok: boolean;
   /** One line for the run summary. */
@@ -88,7 +110,13 @@ export class ParityError extends FinetuneError {
 /**
  * Runs the exported model on the original image files through onnxruntime-node (all images) and
  * onnxruntime-web's wasm backend (up to `webMaxImages`), and compares with `expected`, the trainer's
- * probabilities [images.length × numClasses] on the cached features: max abs diff ≤ tolerance and the same argmax.
+ * probabilities [images.length × numClasses] on the cached features: max abs diff ≤ tolerance and the same argmax,
+ * and the `label` output equal to the class name at the argmax.
+ *
+ * In onnxruntime-web the preprocessing output and the head are also checked on their own against
+ * onnxruntime-node (see {@link WebParity}); for a quantized backbone only those are required, since integer
+ * kernels differ between runtime builds. A model onnxruntime-web cannot load is reported as
+ * `unsupported: <reason>` without failing.
  * Images that cannot be decoded are an error here: they were decodable when their features were cached.
  */
 export async function checkParity(model: string | Uint8Array, images: readonly string[], expected: Float32Array,
@@ -116,26 +144,46 @@ export async function checkParity(model: string | Uint8Array, images: readonly s
   }
   const node = compare(nodeResult, expected, info.classNames, tolerance);
 
-  let web: RuntimeParity | null = null;
+  let web: WebParity | null = null;
   let webStatus: ParityReport['webStatus'] = 'skipped';
   if (options.web ?? true) {
     const count = Math.min(images.length, options.webMaxImages ?? 32);
     progress(`onnxruntime-web (wasm): running ${count} images`);
+    const probes = buildParityProbes(decodeModel(bytes));
     let webSession: ModelSession | null = null;
     try {
-      webSession = await createWebSession(bytes);
+      webSession = await createWebSession(probes.probeModel);
     } catch (error) {
       if (!(error instanceof FinetuneError && error.code === 'RUNTIME_UNAVAILABLE')) throw error;
       webStatus = `unsupported: ${error.message}`;
     }
     if (webSession !== null) {
+      const sample = images.slice(0, count);
+      const extraOutputs = [probes.featureTensor, ...(probes.preprocessedTensor ? [probes.preprocessedTensor] : [])];
+      let webResult: ClassifiedImages;
       try {
-        const webResult = await classify(webSession, images.slice(0, count));
-        web = compare(webResult, expected.subarray(0, count * numClasses), info.classNames, tolerance);
-        webStatus = web.ok ? 'ok' : 'failed';
+        webResult = await classifyImages(webSession, info, sample, { batchSize: options.batchSize ?? 16, failFast: true, extraOutputs });
       } finally {
         await webSession.release();
       }
+      const probeSession = await createSession(probes.probeModel, { device: 'cpu' });
+      let nodeProbe: ClassifiedImages;
+      try {
+        nodeProbe = await classifyImages(probeSession, info, sample, { batchSize: options.batchSize ?? 16, failFast: true, extraOutputs });
+      } finally {
+        await probeSession.release();
+      }
+      const headOnWebFeatures = await runHead(probes.headModel, probes.featureTensor, webResult.extra[probes.featureTensor]!, webResult.paths.length);
+      const endToEnd = compare(webResult, expected.subarray(0, count * numClasses), info.classNames, tolerance);
+      const preprocessingMaxAbsDiff = probes.preprocessedTensor
+        ? maxAbsDifference(webResult.extra[probes.preprocessedTensor]!, nodeProbe.extra[probes.preprocessedTensor]!) : null;
+      const backboneMaxAbsDiff = maxAbsDifference(webResult.extra[probes.featureTensor]!, nodeProbe.extra[probes.featureTensor]!);
+      const headMaxAbsDiff = maxAbsDifference(webResult.probabilities, headOnWebFeatures);
+      // What export adds must match exactly; the backbone's own float kernels must too, its integer kernels need not.
+      const ok = (preprocessingMaxAbsDiff === null || preprocessingMaxAbsDiff <= tolerance) && headMaxAbsDiff <= tolerance &&
+        endToEnd.labelOutputOk && (probes.quantizedBackbone || endToEnd.ok);
+      web = { ...endToEnd, ok, preprocessingMaxAbsDiff, backboneMaxAbsDiff, headMaxAbsDiff, quantizedBackbone: probes.quantizedBackbone };
+      webStatus = ok ? 'ok' : 'failed';
     }
   }
   const ok = node.ok && webStatus !== 'failed';
@@ -143,7 +191,8 @@ export async function checkParity(model: string | Uint8Array, images: readonly s
     `max |Δp| ${parity.maxAbsDiff.toExponential(2)}, argmax agreement ${(parity.argmaxAgreement * 100).toFixed(1)}%` +
     (parity.labelOutputOk ? '' : ', `label` output disagrees with argmax');
   const summary = `onnxruntime-node on ${node.n} images: ${format(node)}${node.ok ? '' : ' (FAILED)'}; ` +
-    (web ? `onnxruntime-web on ${web.n} images: ${format(web)}${web.ok ? '' : ' (FAILED)'}` : `onnxruntime-web: ${webStatus}`) +
+    (web ? `onnxruntime-web on ${web.n} images: ${format(web)}${describeWeb(web, tolerance)}${web.ok ? '' : ' (FAILED)'}`
+      : `onnxruntime-web: ${webStatus}`) +
     ` (tolerance ${tolerance})`;
   const report: ParityReport = {
     n: node.n, numClasses, tolerance, maxAbsDiff: node.maxAbsDiff, argmaxAgreement: node.argmaxAgreement, nodeOk: node.ok, node,
@@ -152,6 +201,34 @@ export async function checkParity(model: string | Uint8Array, images: readonly s
   progress(summary);
   if (!ok && (options.throwOnMismatch ?? true)) throw new ParityError(report);
   return report;
+}
+
+function describeWeb(web: WebParity, tolerance: number): string {
+  const parts = [`head max |Δp| ${web.headMaxAbsDiff.toExponential(2)}`, `features max |Δ| ${web.backboneMaxAbsDiff.toExponential(2)}`];
+  if (web.preprocessingMaxAbsDiff !== null) parts.unshift(`preprocessing max |Δ| ${web.preprocessingMaxAbsDiff.toExponential(2)}`);
+  const note = web.quantizedBackbone && web.maxAbsDiff > tolerance
+    ? '; the int8 backbone computes differently in wasm than in onnxruntime-node, the added preprocessing and head match' : '';
+  return ` (${parts.join(', ')}${note})`;
+}
+
+async function runHead(headModel: Uint8Array, featureTensor: string, features: Float32Array, n: number): Promise<Float32Array> {
+  const session = await createSession(headModel, { device: 'cpu' });
+  try {
+    const outputs = await session.runFloat(featureTensor, features, [n, features.length / Math.max(n, 1)], { outputNames: ['probabilities'] });
+    return outputs['probabilities']!.data;
+  } finally {
+    await session.release();
+  }
+}
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const diff = Math.abs(a[i]! - b[i]!);
+    if (!(diff <= max)) max = Number.isNaN(diff) ? Infinity : diff;
+  }
+  return max;
 }
 
 function checkModelMatches(info: ExportedModelInfo, options: CheckParityOptions): void {

@@ -10,6 +10,8 @@ export interface ClassifyImagesOptions {
   batchSize?: number;
   /** Throw on the first image that cannot be decoded instead of listing it. @defaultValue `false` */
   failFast?: boolean;
+  /** Further float32 outputs to collect (e.g. intermediate tensors exposed for the parity check). @defaultValue `[]` */
+  extraOutputs?: readonly string[];
   /** Called after each batch with the number of images done (decoded or failed) so far. */
   onBatch?: (done: number, total: number) => void;
 }
@@ -24,6 +26,8 @@ export interface ClassifiedImages {
   /** The model's `labels` output (all class names), when it has it. */
   readonly classNamesOutput: readonly string[] | null;
   readonly failed: readonly FailedImage[];
+  /** The `extraOutputs`, each the rows of the classified images concatenated (row-major). */
+  readonly extra: Readonly<Record<string, Float32Array>>;
 }
 
 /**
@@ -38,6 +42,8 @@ export async function classifyImages(session: ModelSession, info: ExportedModelI
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`classifyImages: 'batchSize' must be a positive integer, got ${batchSize}.`);
   const outputNames = [EXPORT_NAMES.probabilities, EXPORT_NAMES.label, EXPORT_NAMES.labels]
     .filter((name) => session.outputNames.includes(name));
+  const extraNames = options.extraOutputs ?? [];
+  const extraChunks = new Map<string, Float32Array[]>(extraNames.map((name) => [name, []]));
   const done: string[] = [];
   const failed: FailedImage[] = [];
   const probabilityChunks: Float32Array[] = [];
@@ -49,7 +55,12 @@ export async function classifyImages(session: ModelSession, info: ExportedModelI
     const n = batch.paths.length;
     if (n > 0) {
       const feed = fixedBatch && n < batchSize ? padBatch(batch.tensor, batchSize) : batch.tensor;
-      const outputs = await session.run({ [info.inputName]: feed }, { outputNames });
+      const outputs = await session.run({ [info.inputName]: feed }, { outputNames: [...outputNames, ...extraNames] });
+      for (const name of extraNames) {
+        const tensor = outputs[name];
+        if (tensor?.type !== 'float32') throw new FinetuneError('INFERENCE_FAILED', `Output "${name}" is ${tensor?.type ?? 'missing'}, expected float32.`);
+        extraChunks.get(name)!.push(tensor.data.slice(0, (tensor.data.length / (tensor.dims[0] ?? 1)) * n));
+      }
       const probabilities = outputs[EXPORT_NAMES.probabilities];
       if (probabilities?.type !== 'float32' || probabilities.data.length < n * numClasses) {
         throw new FinetuneError('INFERENCE_FAILED',
@@ -66,13 +77,21 @@ export async function classifyImages(session: ModelSession, info: ExportedModelI
     }
     options.onBatch?.(Math.min(start + batchSize, paths.length), paths.length);
   }
-  const probabilities = new Float32Array(done.length * numClasses);
+  const extra: Record<string, Float32Array> = {};
+  for (const [name, chunks] of extraChunks) extra[name] = concat(chunks);
+  return { paths: done, probabilities: concat(probabilityChunks), labels, classNamesOutput, failed, extra };
+}
+
+function concat(chunks: readonly Float32Array[]): Float32Array {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Float32Array(length);
   let offset = 0;
-  for (const chunk of probabilityChunks) {
-    probabilities.set(chunk, offset);
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
     offset += chunk.length;
   }
-  return { paths: done, probabilities, labels, classNamesOutput, failed };
+  return out;
 }
 
 function padBatch(tensor: HostTensor, batchSize: number): HostTensor {

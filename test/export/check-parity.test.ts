@@ -68,6 +68,9 @@ describe('checkParity', () => {
         assert.equal(report.node.labelOutputOk, true);
         assert.equal(report.webStatus, 'ok');
         assert.ok(report.webMaxAbsDiff !== null && report.webMaxAbsDiff <= 1e-4, report.summary);
+        assert.equal(report.web?.quantizedBackbone, false);
+        assert.equal(report.web.preprocessingMaxAbsDiff === null, !withPreprocessing);
+        assert.ok(report.web.headMaxAbsDiff <= 1e-5 && report.web.backboneMaxAbsDiff <= 1e-4, report.summary);
         assert.match(messages.at(-1) ?? '', /onnxruntime-node on 6 images: max \|Δp\|/);
       });
     }
@@ -119,5 +122,32 @@ describe('checkParity', () => {
     });
     assert.deepEqual(await readdir(out), ['model.onnx']);
     assert.match(written.sha256, /^[0-9a-f]{64}$/);
+  });
+});
+
+describe('buildParityProbes', () => {
+  it('exposes the preprocessing output and features, and cuts out a head that reproduces the model', async () => {
+    const { buildParityProbes } = await import('../../src/export/parity-probes.js');
+    const ort = await import('onnxruntime-node');
+    const backbone = buildResnetBackbone({ opset: 7 });
+    const head = randomHead(backbone.embeddingDim, 3, { hidden: 5, seed: 2 });
+    const probes = buildParityProbes(exportClassifier(cutTestBackbone(backbone), head, { classNames: CLASSES, preprocess: SPEC }));
+    assert.equal(probes.quantizedBackbone, false);
+    assert.equal(probes.preprocessedTensor, 'input');
+    const probe = await ort.InferenceSession.create(probes.probeModel);
+    const pixels = new Uint8Array(2 * 32 * 32 * 3).map((_, index) => (index * 37) % 256);
+    const out = await probe.run({ image: new ort.Tensor('uint8', pixels, [2, 32, 32, 3]) });
+    const features = out[probes.featureTensor]!.data as Float32Array;
+    assert.equal(features.length, 2 * backbone.embeddingDim);
+    assert.deepEqual(out['input']!.dims, [2, 3, 32, 32]);
+    const headSession = await ort.InferenceSession.create(probes.headModel);
+    const headOut = await headSession.run({ [probes.featureTensor]: new ort.Tensor('float32', features, [2, backbone.embeddingDim]) });
+    const expected = predictProbabilities(head, features, 2);
+    const fromHead = headOut['probabilities']!.data as Float32Array;
+    const fromModel = out['probabilities']!.data as Float32Array;
+    for (let i = 0; i < 6; i++) {
+      assert.ok(Math.abs(fromHead[i]! - fromModel[i]!) <= 1e-6);
+      assert.ok(Math.abs(fromHead[i]! - expected[i]!) <= 1e-5);
+    }
   });
 });
