@@ -3,7 +3,8 @@
  * onnxruntime-web (WebAssembly). Everything the page loads comes from this server: the page itself
  * (src/serve/page), onnxruntime-web's script and .wasm files (from node_modules/onnxruntime-web/dist, never a
  * CDN), the model file, and `/model-info.json` (class names, preprocessing and input, read from the model's
- * metadata here because onnxruntime-web cannot read metadata).
+ * metadata here because onnxruntime-web cannot read metadata). `POST /preprocess` decodes an image with sharp as
+ * `finetune predict` does, for the page's optional exact mode.
  *
  * This module only serves onnxruntime-web's files; it does not import onnxruntime.
  */
@@ -19,6 +20,7 @@ import { FinetuneError } from '../errors.js';
 import { readExportedModelInfo } from '../export/read-exported-model-info.js';
 import type { ExportedModelInfo } from '../export/read-exported-model-info.js';
 import { METADATA_KEYS } from '../export/metadata-keys.js';
+import { decodeToRgb } from '../image/preprocess-image.js';
 import { describePreprocessSpec } from '../image/preprocess-spec.js';
 import type { PreprocessSpec } from '../types.js';
 
@@ -115,8 +117,12 @@ export async function startServer(modelPath: string, options: StartServerOptions
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (request.method === 'POST' && new URL(request.url ?? '/', 'http://localhost').pathname === '/preprocess') {
+      await preprocessUpload(request, response, modelInfo.preprocess);
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
+      response.setHeader('Allow', 'GET, HEAD (POST for /preprocess)');
       send(response, 405, 'text/plain; charset=utf-8', 'Method not allowed');
       return;
     }
@@ -157,6 +163,39 @@ export async function startServer(modelPath: string, options: StartServerOptions
       server.closeAllConnections();
     }),
   };
+}
+
+/** Largest image the page may post to `/preprocess`. */
+const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * `POST /preprocess` (body: the image file): decodes, resizes and crops it with sharp exactly as `finetune predict`
+ * does, and answers with the cropSize × cropSize × 3 RGB bytes. The page's "exact" mode uses it so that resized
+ * images give the CLI's numbers; the model still runs in the browser.
+ */
+async function preprocessUpload(request: IncomingMessage, response: ServerResponse, spec: PreprocessSpec): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_UPLOAD_BYTES) {
+      send(response, 413, 'text/plain; charset=utf-8', `The image is larger than ${MAX_UPLOAD_BYTES / (1024 * 1024)} MiB.`);
+      request.destroy();
+      return;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  let rgb: Awaited<ReturnType<typeof decodeToRgb>>;
+  try {
+    rgb = await decodeToRgb(new Uint8Array(Buffer.concat(chunks)), spec, { sourceName: 'the uploaded image' });
+  } catch (error) {
+    send(response, 422, 'text/plain; charset=utf-8', error instanceof Error ? error.message : String(error));
+    return;
+  }
+  send(response, 200, 'application/octet-stream', rgb.data, false, {
+    'X-Source-Size': `${rgb.sourceWidth}x${rgb.sourceHeight}`,
+    'X-Crop-Size': String(rgb.width),
+  });
 }
 
 /** Reads the model's metadata into the page's {@link ServedModelInfo}. */

@@ -1,8 +1,9 @@
 /**
  * The browser demo end to end: `startServer` on an exported model, headless chromium uploads an image, and the
  * top-1 class and probability shown on the page must match the Node prediction (onnxruntime-node, sharp decode)
- * to 1e-4. Test images are at the model's resize size (only center-cropped), where the page's canvas and
- * sharp produce the same pixels; see src/serve/page/index.html on resized images.
+ * to 1e-4. The first two test images are at the model's resize size (only center-cropped), where the page's canvas
+ * and sharp produce the same pixels; the third needs resizing and uses the page's exact mode (sharp on the server).
+ * See src/serve/page/index.html on resized images in the default (canvas) mode.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -49,7 +50,7 @@ interface PageResult {
   screenshot: Buffer;
 }
 
-async function classifyInPage(browser: Chromium, server: RunningServer, imagePath: string): Promise<PageResult> {
+async function classifyInPage(browser: Chromium, server: RunningServer, imagePath: string, exact: boolean): Promise<PageResult> {
   const page = await browser.context.newPage();
   const requests: string[] = [], failedRequests: string[] = [], consoleErrors: string[] = [];
   page.on('request', (request) => requests.push(request.url()));
@@ -61,6 +62,7 @@ async function classifyInPage(browser: Chromium, server: RunningServer, imagePat
     await page.goto(server.url);
     await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 30_000 });
     assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', await page.textContent('#status') ?? '');
+    if (exact) await page.check('#exact');
     await page.setInputFiles('#file', imagePath);
     await page.waitForSelector('#status[data-state="done"], #status[data-state="error"]', { timeout: 30_000 });
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status') ?? '');
@@ -113,16 +115,23 @@ async function assertNotBlank(png: Buffer): Promise<void> {
   assert.ok(colours.size > 100, `only ${colours.size} distinct colours`);
 }
 
-const cases: Array<{ name: string; spec: PreprocessSpec; withPreprocessing: boolean; width: number; height: number; weightScale: number }> = [
+const cases: Array<{
+  name: string; spec: PreprocessSpec; withPreprocessing: boolean; width: number; height: number; weightScale: number; exact: boolean;
+}> = [
   {
     name: 'uint8 image input (preprocessing baked in), portrait image center-cropped',
     spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW' },
-    withPreprocessing: true, width: 32, height: 47, weightScale: 2,
+    withPreprocessing: true, width: 32, height: 47, weightScale: 2, exact: false,
   },
   {
     name: 'float input (--no-preprocessing), BGR, normalised in the page, landscape image center-cropped',
     spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1, mean: [103.9, 116.8, 123.7], std: [57.4, 57.1, 58.4], channelOrder: 'BGR', layout: 'NCHW' },
-    withPreprocessing: false, width: 45, height: 32, weightScale: 0.1,
+    withPreprocessing: false, width: 45, height: 32, weightScale: 0.1, exact: false,
+  },
+  {
+    name: 'exact mode: an image that needs resizing, decoded with sharp by the server, model run in the page',
+    spec: { resizeMode: 'shorter-side', resizeSize: 36, cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
+    withPreprocessing: true, width: 61, height: 50, weightScale: 1, exact: true,
   },
 ];
 
@@ -153,7 +162,7 @@ describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, (
       const server = await startServer(modelPath, { port: 0 });
       let result: PageResult;
       try {
-        result = await classifyInPage(browser, server, imagePath);
+        result = await classifyInPage(browser, server, imagePath, testCase.exact);
       } finally {
         await server.close();
       }

@@ -10,7 +10,8 @@ import { encodeModel } from '../../src/onnx/write-model.js';
 import { startServer } from '../../src/serve/start-server.js';
 import type { RunningServer } from '../../src/serve/start-server.js';
 import type { PreprocessSpec } from '../../src/types.js';
-import { writeTinyClassifier } from './tiny-classifier.js';
+import { decodeToRgb } from '../../src/image/preprocess-image.js';
+import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
 
 const SPEC: PreprocessSpec = {
   resizeMode: 'shorter-side', resizeSize: 36, cropSize: 32, scale: 1 / 255,
@@ -94,6 +95,23 @@ describe('startServer', () => {
     const head = await get('/model.onnx', { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(Number(head.headers.get('content-length')), modelBytes.length);
+  });
+
+  it('POST /preprocess decodes, resizes and crops with sharp exactly like decodeToRgb', async () => {
+    const imagePath = join(root, 'photo.png');
+    await writeTestImage(imagePath, 50, 41, 3);
+    const bytes = await readFile(imagePath);
+    const response = await get('/preprocess', { method: 'POST', body: bytes });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('x-crop-size'), '32');
+    assert.equal(response.headers.get('x-source-size'), '50x41');
+    const served = Buffer.from(await response.arrayBuffer());
+    const expected = await decodeToRgb(imagePath, SPEC);
+    assert.equal(served.length, 32 * 32 * 3);
+    assert.ok(served.equals(Buffer.from(expected.data)), 'the served crop differs from decodeToRgb');
+    const broken = await get('/preprocess', { method: 'POST', body: new Uint8Array([1, 2, 3]) });
+    assert.equal(broken.status, 422);
+    assert.match(await broken.text(), /uploaded image/);
   });
 
   it('reports a taken port as INVALID_OPTION with a hint', async () => {

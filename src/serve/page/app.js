@@ -51,6 +51,28 @@ async function load() {
   setStatus('ready', 'Ready: pick or drop an image.');
 }
 
+/** Exact mode: the server decodes, resizes and crops with sharp (as `finetune predict`); shown in the canvas. */
+async function prepareOnServer(file) {
+  const response = await fetch('/preprocess', { method: 'POST', body: file });
+  if (!response.ok) throw new Error(await response.text());
+  const rgb = new Uint8Array(await response.arrayBuffer());
+  const cropSize = Number(response.headers.get('X-Crop-Size'));
+  const canvas = $('crop');
+  canvas.width = cropSize;
+  canvas.height = cropSize;
+  const rgba = new Uint8ClampedArray(cropSize * cropSize * 4);
+  for (let pixel = 0; pixel < cropSize * cropSize; pixel++) {
+    rgba[pixel * 4] = rgb[pixel * 3];
+    rgba[pixel * 4 + 1] = rgb[pixel * 3 + 1];
+    rgba[pixel * 4 + 2] = rgb[pixel * 3 + 2];
+    rgba[pixel * 4 + 3] = 255;
+  }
+  canvas.getContext('2d').putImageData(new ImageData(rgba, cropSize, cropSize), 0, 0);
+  $('crop-caption').textContent = `${(response.headers.get('X-Source-Size') ?? '?').replace('x', '×')} → ` +
+    `${cropSize}×${cropSize} crop (sharp, on the server)`;
+  return { rgb, cropSize };
+}
+
 /** Decodes, resizes and center-crops into the visible canvas; returns the crop as RGB bytes (HWC). */
 async function prepare(file) {
   const spec = info.preprocess;
@@ -125,7 +147,7 @@ async function classify(file) {
   busy = true;
   try {
     setStatus('running', `Classifying ${file.name}…`);
-    const { rgb, cropSize } = await prepare(file);
+    const { rgb, cropSize } = $('exact').checked ? await prepareOnServer(file) : await prepare(file);
     const feeds = { [info.inputName]: inputTensor(rgb, cropSize) };
     const started = performance.now();
     const outputs = await session.run(feeds);
