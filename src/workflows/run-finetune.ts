@@ -5,8 +5,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EmbeddingCache } from '../embed/embedding-cache.js';
+import { EmbeddingCache, defaultCachePath } from '../embed/embedding-cache.js';
 import { extractEmbeddings } from '../embed/extract-embeddings.js';
+import { mergeCaches } from '../embed/merge-caches.js';
 import type { ExtractionResult } from '../embed/extract-embeddings.js';
 import { FinetuneError } from '../errors.js';
 import { checkParity } from '../export/check-parity.js';
@@ -50,6 +51,11 @@ export interface RunFinetuneOptions extends PrepareBackboneOptions {
   cacheDir?: string;
   /** Fail on the first unreadable image. @defaultValue `false` */
   strict?: boolean;
+  /**
+   * Embedding caches written by sharded `finetune embed --shard K/N` workers. They are merged into the cache
+   * first (idempotent), so the run reuses their vectors. @defaultValue none
+   */
+  shardCaches?: readonly string[];
   /** Trainer options (`seed` defaults to the run's seed). */
   train?: TrainOptions;
   /** Export model.onnx (backbone + head + softmax) with a parity check; `false` writes only head.onnx. @defaultValue `true` */
@@ -115,6 +121,11 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
 
   // 3. Embeddings (cached).
   const embedStarted = performance.now();
+  if (options.shardCaches && options.shardCaches.length > 0) {
+    const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir));
+    onProgress({ stage: 'info', status: 'message', message:
+      `Merged ${options.shardCaches.length} shard cache(s): ${merged.inserted} new vectors, ${merged.alreadyPresent} already present` });
+  }
   const cache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
   let extraction: ExtractionResult;
   let testExtraction: ExtractionResult | null = null;

@@ -11,6 +11,7 @@ export interface OneShotArgs extends CommonOptions, BackboneOptions, PreprocessO
   withPreprocessing: boolean;
   opset: number | undefined;
   webParity: boolean;
+  shardCaches: string[] | undefined;
 }
 
 /** Options of the one-shot run, also used by `finetune train` (which skips the full-model export). */
@@ -21,6 +22,7 @@ export function withRunOptions<T>(yargs: Argv<T>): Argv<T & OneShotArgs> {
     .option('out', { alias: 'o', type: 'string', describe: 'Run folder (default runs/<timestamp>; runs/latest points at the newest).' })
     .option('with-preprocessing', { type: 'boolean', default: true, describe: 'Bake preprocessing into model.onnx (uint8 image input). --no-preprocessing keeps the float input.' })
     .option('opset', { type: 'number', describe: 'ai.onnx opset of model.onnx (default: the backbone\'s).' })
+    .option('shard-caches', { type: 'string', array: true, describe: 'Shard cache files from `finetune embed --shard K/N` workers, merged into the cache first.' })
     .option('web-parity', { type: 'boolean', default: true, describe: 'Also check the export in onnxruntime-web (WebAssembly).' }) as unknown as Argv<T & OneShotArgs>;
 }
 

@@ -22,6 +22,7 @@ export async function runOneShot(args: OneShotArgs, mode: { export: boolean }): 
     ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}),
     ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
     strict: args.strict,
+    ...(args.shardCaches !== undefined ? { shardCaches: args.shardCaches } : {}),
     ...(args.layer !== undefined ? { layer: args.layer } : {}),
     ...(args.pooling !== undefined ? { pooling: args.pooling } : {}),
     ...(args.mirror !== undefined ? { mirror: args.mirror } : {}),
