@@ -195,3 +195,25 @@ describe('exportHead', () => {
     });
   }
 });
+
+describe('writeExportedModel', () => {
+  it('writes nothing when the model cannot be encoded', async () => {
+    const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeExportedModel } = await import('../../src/export/write-exported-model.js');
+    const dir = await mkdtemp(join(tmpdir(), 'finetune-write-'));
+    try {
+      const model = exportHead(randomHead(4, 2), { classNames: ['a', 'b'] });
+      const broken = { ...model, graph: { ...model.graph!, node: [{ ...model.graph!.node[0]!, input: 42 as unknown as string[] }] } };
+      await assert.rejects(writeExportedModel(join(dir, 'model.onnx'), broken),
+        (error: unknown) => error instanceof FinetuneError && error.code === 'EXPORT_FAILED');
+      assert.deepEqual(await readdir(dir), []);
+      const written = await writeExportedModel(join(dir, 'model.onnx'), model);
+      assert.deepEqual(await readdir(dir), ['model.onnx']);
+      assert.equal((await readExportedModelInfo(written.path)).inputType, 'features');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
