@@ -23,6 +23,7 @@ import { writeHistory } from '../train/history.js';
 import { argmaxRows, classificationReport, confusionMatrix } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
 import type { Device, HeadWeights, ProgressCallback } from '../types.js';
+import { writeReport } from '../report/index.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
@@ -239,6 +240,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
       extractorKey: extraction.extractorKey, provider: extraction.provider },
     versions: { node: process.versions.node, platform: `${process.platform}/${process.arch}` },
   });
+  files['report'] = await writeReport(runDir);
   await linkLatest(runDir);
 
   return {

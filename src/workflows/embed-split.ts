@@ -1,0 +1,142 @@
+/**
+ * The shared front half of `train`, the one-shot run and `sweep`: scan and split the dataset, prepare the backbone,
+ * and embed every image through the cache. Checks that need no backbone work run first.
+ */
+import { EmbeddingCache, defaultCachePath } from '../embed/embedding-cache.js';
+import { extractEmbeddings } from '../embed/extract-embeddings.js';
+import type { ExtractionResult } from '../embed/extract-embeddings.js';
+import { mergeCaches } from '../embed/merge-caches.js';
+import { FinetuneError } from '../errors.js';
+import { scanDataset, validateClassCount } from '../image/scan-dataset.js';
+import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
+import { splitDataset } from '../image/split-dataset.js';
+import type { DatasetSplit } from '../image/split-dataset.js';
+import type { LabelledFeatures } from '../train/fit.js';
+import type { Device, ProgressCallback } from '../types.js';
+import { prepareBackbone } from './prepare-backbone.js';
+import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
+
+export interface EmbedSplitOptions extends PrepareBackboneOptions {
+  backbone: string;
+  data: string;
+  classes?: number;
+  /** @defaultValue `0.2` */
+  validationSplit?: number;
+  /** @defaultValue `42` */
+  seed?: number;
+  test?: string;
+  /** @defaultValue `'auto'` */
+  device?: Device;
+  batchSize?: number;
+  cacheDir?: string;
+  /** @defaultValue `false` */
+  strict?: boolean;
+  shardCaches?: readonly string[];
+  onProgress?: ProgressCallback;
+}
+
+export interface EmbeddedSplit {
+  readonly dataset: Dataset;
+  readonly split: DatasetSplit;
+  readonly testSet: Dataset | null;
+  readonly backbone: PreparedBackbone;
+  readonly extraction: ExtractionResult;
+  readonly testExtraction: ExtractionResult | null;
+  /** Rows of `extraction.features` in the training / validation split. */
+  readonly trainRows: readonly number[];
+  readonly validationRows: readonly number[];
+  readonly train: LabelledFeatures;
+  readonly validation: LabelledFeatures | null;
+  readonly skipped: readonly SkippedFile[];
+  readonly embedSeconds: number;
+}
+
+/** Scans the dataset (and test set) and splits it; fails before any backbone work on a bad dataset or class count. */
+export async function scanAndSplit(options: Pick<EmbedSplitOptions, 'data' | 'classes' | 'validationSplit' | 'seed' | 'test'>):
+  Promise<{ dataset: Dataset; split: DatasetSplit; testSet: Dataset | null }> {
+  const dataset = await scanDataset(options.data);
+  if (options.classes !== undefined) validateClassCount(dataset, options.classes);
+  const split = splitDataset(dataset, { validationSplit: options.validationSplit ?? 0.2, seed: options.seed ?? 42 });
+  const testSet = options.test !== undefined ? await scanDataset(options.test, { classNames: dataset.classNames }) : null;
+  return { dataset, split, testSet };
+}
+
+export async function embedSplit(options: EmbedSplitOptions,
+  scanned?: { dataset: Dataset; split: DatasetSplit; testSet: Dataset | null }): Promise<EmbeddedSplit> {
+  const onProgress = options.onProgress ?? (() => undefined);
+  const { dataset, split, testSet } = scanned ?? await scanAndSplit(options);
+  onProgress({ stage: 'info', status: 'message', message:
+    `Dataset: ${dataset.items.length} images in ${dataset.classNames.length} classes (${dataset.classNames.join(', ')}); ` +
+    `${split.description.trainCount} train / ${split.description.validationCount} validation (seed ${split.description.seed})` +
+    (dataset.skipped.length > 0 ? `; ${dataset.skipped.length} files skipped` : '') });
+
+  const backbone = await prepareBackbone(options.backbone, options);
+  onProgress({ stage: 'info', status: 'message', message:
+    `Backbone: ${backbone.resolved.id}, cut at "${backbone.cut.featureTensor}" → ${backbone.cut.embeddingDim}-d features` +
+    `${backbone.cut.pooling !== 'none' ? ` (${backbone.cut.pooling} pooling)` : ''}${backbone.cut.dequantized ? ', dequantized' : ''}` });
+
+  const embedStarted = performance.now();
+  if (options.shardCaches && options.shardCaches.length > 0) {
+    const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir));
+    onProgress({ stage: 'info', status: 'message', message:
+      `Merged ${options.shardCaches.length} shard cache(s): ${merged.inserted} new vectors, ${merged.alreadyPresent} already present` });
+  }
+  const cache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
+  let extraction: ExtractionResult;
+  let testExtraction: ExtractionResult | null = null;
+  try {
+    const embedOptions = {
+      cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    };
+    extraction = await extractEmbeddings(dataset.items, backbone.extractor, embedOptions);
+    if (testSet) testExtraction = await extractEmbeddings(testSet.items, backbone.extractor, embedOptions);
+  } finally {
+    cache.close();
+  }
+  const embedSeconds = (performance.now() - embedStarted) / 1000;
+  for (const failed of [...extraction.failed, ...(testExtraction?.failed ?? [])]) {
+    onProgress({ stage: 'warn', status: 'message', message: `skipped ${failed.path}: ${failed.reason}` });
+  }
+  const skipped: SkippedFile[] = [
+    ...dataset.skipped,
+    ...extraction.failed.map((f) => ({ path: f.path, reason: f.reason })),
+    ...(testSet?.skipped ?? []),
+    ...(testExtraction?.failed.map((f) => ({ path: f.path, reason: f.reason })) ?? []),
+  ];
+
+  const validationIndexSet = new Set(split.validationIndices);
+  const trainRows: number[] = [];
+  const validationRows: number[] = [];
+  extraction.okIndices.forEach((itemIndex, row) => (validationIndexSet.has(itemIndex) ? validationRows : trainRows).push(row));
+  checkEveryClassPresent(dataset, extraction, trainRows, 'training');
+  return {
+    dataset, split, testSet, backbone, extraction, testExtraction, trainRows, validationRows,
+    train: gatherRows(extraction, dataset, trainRows),
+    validation: validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null,
+    skipped, embedSeconds,
+  };
+}
+
+/** Copies the chosen feature rows (and their labels) into one contiguous matrix. */
+export function gatherRows(extraction: ExtractionResult, dataset: Dataset, rows: readonly number[]): LabelledFeatures {
+  const embeddingDim = extraction.embeddingDim;
+  const features = new Float32Array(rows.length * embeddingDim);
+  const labels = new Int32Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    features.set(extraction.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), r * embeddingDim);
+    labels[r] = dataset.items[extraction.okIndices[row]!]!.label;
+  }
+  return { features, labels, numSamples: rows.length, embeddingDim };
+}
+
+function checkEveryClassPresent(dataset: Dataset, extraction: ExtractionResult, rows: readonly number[], what: string): void {
+  const seen = new Set(rows.map((row) => dataset.items[extraction.okIndices[row]!]!.label));
+  const missing = dataset.classNames.filter((_, label) => !seen.has(label));
+  if (missing.length > 0) {
+    throw new FinetuneError('DATASET_INVALID',
+      `No readable ${what} images left for class(es) ${missing.map((name) => `"${name}"`).join(', ')} after skipping unreadable files.`,
+      'Add images to those class folders (see skipped.txt for the files that could not be read).');
+  }
+}
