@@ -18,10 +18,33 @@ export interface LabelledFeatures {
   readonly embeddingDim: number;
 }
 
+/**
+ * Cached augmented views of the training rows (see `embedAugmentedViews`). Each epoch the trainer draws, for every
+ * training image, one candidate uniformly among its original row and its available views (seeded, its own PRNG
+ * stream), so an epoch still has one step per original image and `epochs` means what it means without
+ * augmentation. The matrix is read in place, never copied.
+ */
+export interface TrainingViews {
+  /**
+   * [numSamples × numViews × embeddingDim] row-major: view v (1-based, v ≤ numViews) of training row i starts at
+   * `(i · numViews + v − 1) · embeddingDim`. View 0 is the original row of `train.features`.
+   */
+  readonly features: Float32Array;
+  /** Augmented views per image (K); with the original there are K + 1 candidates. */
+  readonly numViews: number;
+  /** [numSamples × numViews], 1 where the view was embedded; a 0 (e.g. an image that failed to augment) is never drawn. @defaultValue all available */
+  readonly available?: Uint8Array | null;
+}
+
 /** Options of `fit`, named after the CLI flags (`--learning-rate` → `learningRate`). All serializable except the last three. */
 export interface FitOptions {
   /** Held-out split for valLoss/valAccuracy. @defaultValue `null` */
   validation?: LabelledFeatures | null;
+  /**
+   * Augmented views of the training rows (never of validation), sampled one per image per epoch; standardization
+   * still comes from the original rows, the distribution the exported model sees. @defaultValue `null`
+   */
+  views?: TrainingViews | null;
   /** @defaultValue `classNames.length`, else the largest training label + 1 */
   numClasses?: number;
   /** Names by class index; used in messages and by `classWeight` keys. */
@@ -145,6 +168,40 @@ function checkData(name: string, data: LabelledFeatures): void {
     throw new RangeError(`fit: '${name}'.labels has ${labels.length} entries, expected numSamples = ${numSamples}.`);
 }
 
+function checkViews(views: TrainingViews, train: LabelledFeatures): void {
+  const { features, numViews, available } = views;
+  if (!(features instanceof Float32Array)) throw new TypeError(`fit: 'views.features' must be a Float32Array.`);
+  if (!(Number.isInteger(numViews) && numViews >= 1))
+    throw new RangeError(`fit: 'views.numViews' must be a positive integer, got ${numViews}.`);
+  const expected = train.numSamples * numViews * train.embeddingDim;
+  if (features.length !== expected)
+    throw new RangeError(`fit: 'views.features' has ${features.length} values, expected numSamples × numViews × embeddingDim = ` +
+      `${train.numSamples} × ${numViews} × ${train.embeddingDim} = ${expected}.`);
+  if (available !== undefined && available !== null) {
+    if (!(available instanceof Uint8Array)) throw new TypeError(`fit: 'views.available' must be a Uint8Array.`);
+    if (available.length !== train.numSamples * numViews)
+      throw new RangeError(`fit: 'views.available' has ${available.length} entries, expected numSamples × numViews = ${train.numSamples * numViews}.`);
+  }
+}
+
+/**
+ * Draws the view each training row uses this epoch into `out` (0 = the original, v ≥ 1 = view v), uniformly among
+ * the original and the available views, one draw per row in row order.
+ */
+export function sampleViews(rng: Rng, numSamples: number, views: Pick<TrainingViews, 'numViews' | 'available'>, out: Int32Array): void {
+  const { numViews } = views;
+  const available = views.available ?? null;
+  for (let row = 0; row < numSamples; row++) {
+    if (available === null) { out[row] = rng.nextInt(numViews + 1); continue; }
+    const offset = row * numViews;
+    let candidates = 1;
+    for (let v = 0; v < numViews; v++) candidates += available[offset + v]! === 0 ? 0 : 1;
+    let pick = rng.nextInt(candidates), view = 0;
+    for (let v = 0; pick > 0; v++) if (available[offset + v]! !== 0) { pick--; view = v + 1; }
+    out[row] = view;
+  }
+}
+
 function resolveClassWeights(option: FitOptions['classWeight'], train: LabelledFeatures, numClasses: number,
   classNames: readonly string[] | null): Float32Array | null {
   if (option === null || option === undefined) return null;
@@ -184,6 +241,7 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
   }
   if (train.numSamples === 0)
     throw new FinetuneError('DATASET_INVALID', 'The training split is empty.', 'Add labelled images, or lower --validation-split.');
+  if (options.views !== undefined && options.views !== null) checkViews(options.views, train);
   const classNames = options.classNames ?? null;
   let maxLabel = 0;
   for (let i = 0; i < train.numSamples; i++) if (train.labels[i]! > maxLabel) maxLabel = train.labels[i]!;
@@ -333,14 +391,21 @@ class Network {
     }
   }
 
-  /** Copies rows `order[start..start+rows)` into the input buffer, standardized. */
-  gather(data: LabelledFeatures, order: Int32Array | null, start: number, rows: number): void {
+  /**
+   * Copies rows `order[start..start+rows)` into the input buffer, standardized. With `views`, a row whose drawn
+   * view `viewOf[sample]` is v ≥ 1 is read from the views matrix instead of `data.features`.
+   */
+  gather(data: LabelledFeatures, order: Int32Array | null, start: number, rows: number,
+    views: TrainingViews | null = null, viewOf: Int32Array | null = null): void {
     const { embeddingDim, input, mean, invStd } = this;
-    const { features, labels } = data;
+    const { labels } = data;
     for (let row = 0; row < rows; row++) {
       const sample = order === null ? start + row : order[start + row]!;
       this.batchLabels[row] = labels[sample]!;
-      const source = sample * embeddingDim, target = row * embeddingDim;
+      const view = viewOf === null ? 0 : viewOf[sample]!;
+      const features = view === 0 || views === null ? data.features : views.features;
+      const source = view === 0 || views === null ? sample * embeddingDim : (sample * views.numViews + view - 1) * embeddingDim;
+      const target = row * embeddingDim;
       if (mean === null || invStd === null) {
         input.set(features.subarray(source, source + embeddingDim), target);
       } else {
@@ -464,7 +529,8 @@ const progressLogs = (logs: EpochLogs): Record<string, number> => {
  * Trains a softmax head (linear, or a ReLU MLP) on cached features with mini-batch Adam/SGD and Keras-style
  * callbacks. Memory: besides the caller's feature matrix it allocates the weights, optimizer state and
  * batch-sized scratch buffers; standardization is applied per mini-batch while gathering rows, never to a
- * full copy of the features.
+ * full copy of the features. Augmented `views` are read in place too (plus one Int32 per training row for the
+ * drawn view); with views, `loss` and `accuracy` are measured on the rows drawn that epoch.
  *
  * Divergence guard: a non-finite training batch loss stops training at once. The weights kept are the
  * early-stopping best (if restoreBestWeights) or else the last completed epoch's; if no epoch completed it
@@ -480,6 +546,9 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
   network.initialize(new Rng(deriveSeed(seed, 1)));
   const shuffleRng = new Rng(deriveSeed(seed, 2));
   const dropoutRng = new Rng(deriveSeed(seed, 3));
+  const views = options.views ?? null;
+  const viewRng = new Rng(deriveSeed(seed, 4));   // its own stream: views never shift shuffling or dropout
+  const viewOf = views === null ? null : new Int32Array(train.numSamples);
   const optimizer: Optimizer = resolved.optimizer === 'adam'
     ? new Adam(network.params.length, resolved)
     : new Sgd(network.params.length, resolved);
@@ -516,10 +585,11 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
     const startedAt = performance.now();
     const learningRate = optimizer.learningRate;
     shuffleRng.shuffle(order);
+    if (views !== null && viewOf !== null) sampleViews(viewRng, train.numSamples, views, viewOf);
     let lossSum = 0, correct = 0;
     for (let start = 0; start < train.numSamples; start += batchSize) {
       const rows = Math.min(batchSize, train.numSamples - start);
-      network.gather(train, order, start, rows);
+      network.gather(train, order, start, rows, views, viewOf);
       const logits = network.forward(rows, dropout > 0 ? dropoutRng : null);
       const batch = softmaxCrossEntropyRows(logits, 0, network.batchLabels, rows, numClasses, labelSmoothing, classWeights,
         network.gradA, 0, 1 / rows);

@@ -4,8 +4,8 @@
  * score predictions. Re-exports only.
  */
 // Training
-export { fit, resolveFitOptions } from './fit.js';
-export type { FitOptions, FitResult, LabelledFeatures, ResolvedFitOptions } from './fit.js';
+export { fit, resolveFitOptions, sampleViews } from './fit.js';
+export type { FitOptions, FitResult, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit.js';
 export { Adam, Sgd } from './optimizers.js';
 export type { AdamOptions, Optimizer, OptimizerOptions, SgdOptions } from './optimizers.js';
 export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';
