@@ -12,6 +12,11 @@ export interface ClassifyImagesOptions {
   failFast?: boolean;
   /** Further float32 outputs to collect (e.g. intermediate tensors exposed for the parity check). @defaultValue `[]` */
   extraOutputs?: readonly string[];
+  /**
+   * Test-time augmentation: `flip` averages the probabilities of each image and its mirror image (the `label`
+   * output then follows the averaged argmax). @defaultValue `'none'`
+   */
+  tta?: 'none' | 'flip';
   /** Called after each batch with the number of images done (decoded or failed) so far. */
   onBatch?: (done: number, total: number) => void;
 }
@@ -68,9 +73,21 @@ export async function classifyImages(session: ModelSession, info: ExportedModelI
           `expected float32[${n}, ${numClasses}].`,
           'The class-name metadata does not match the graph; re-export the model.');
       }
-      probabilityChunks.push(probabilities.data.slice(0, n * numClasses));
+      const batchProbabilities = probabilities.data.slice(0, n * numClasses);
       const label = outputs[EXPORT_NAMES.label];
-      if (labels !== null) labels = label?.type === 'string' ? [...labels, ...label.data.slice(0, n)] : null;
+      if (options.tta === 'flip') {
+        const mirrored = await loadImageBatch(info, batch.paths, { failFast: true, flip: true });
+        const mirroredFeed = fixedBatch && n < batchSize ? padBatch(mirrored.tensor, batchSize) : mirrored.tensor;
+        const flippedOutputs = await session.run({ [info.inputName]: mirroredFeed }, { outputNames: [EXPORT_NAMES.probabilities] });
+        const flipped = flippedOutputs[EXPORT_NAMES.probabilities];
+        if (flipped?.type !== 'float32') throw new FinetuneError('INFERENCE_FAILED', 'The flipped run returned no float32 probabilities.');
+        for (let i = 0; i < n * numClasses; i++) batchProbabilities[i] = (batchProbabilities[i]! + flipped.data[i]!) / 2;
+        if (labels !== null) {
+          const names = info.classNames;
+          for (let row = 0; row < n; row++) labels.push(names[argmaxRow(batchProbabilities, row, numClasses)]!);
+        }
+      } else if (labels !== null) labels = label?.type === 'string' ? [...labels, ...label.data.slice(0, n)] : null;
+      probabilityChunks.push(batchProbabilities);
       const names = outputs[EXPORT_NAMES.labels];
       if (classNamesOutput === null && names?.type === 'string') classNamesOutput = [...names.data];
       done.push(...batch.paths);

@@ -25,7 +25,7 @@ export interface ImageBatch {
  * @throws FinetuneError INVALID_OPTION for head-only models (they take features, not images).
  */
 export async function loadImageBatch(info: ExportedModelInfo, paths: readonly string[],
-  options: { failFast?: boolean } = {}): Promise<ImageBatch> {
+  options: { failFast?: boolean; flip?: boolean } = {}): Promise<ImageBatch> {
   const spec = info.preprocess;
   if (info.inputType === 'features' || spec === null) {
     throw new FinetuneError('INVALID_OPTION', 'This is a head-only model: it takes feature vectors, not images.',
@@ -52,11 +52,13 @@ export async function loadImageBatch(info: ExportedModelInfo, paths: readonly st
   if (info.inputType === 'uint8-image') {
     const data = new Uint8Array(n * valuesPerImage);
     for (let index = 0; index < n; index++) data.set(ok[index]!.data as Uint8Array, index * valuesPerImage);
+    if (options.flip) flipHorizontally(data, n, crop, 'NHWC');
     return { tensor: { type: 'uint8', dims: [n, crop, crop, 3], data }, paths: ok.map((item) => item.path), failed };
   }
   const data = new Float32Array(n * valuesPerImage);
   for (let index = 0; index < n; index++) data.set(ok[index]!.data as Float32Array, index * valuesPerImage);
   const dims = spec.layout === 'NCHW' ? [n, 3, crop, crop] : [n, crop, crop, 3];
+  if (options.flip) flipHorizontally(data, n, crop, spec.layout);
   return { tensor: { type: 'float32', dims, data }, paths: ok.map((item) => item.path), failed };
 }
 
@@ -67,4 +69,33 @@ export async function loadImageBatch(info: ExportedModelInfo, paths: readonly st
 export function batchSizeFor(info: ExportedModelInfo, preferred: number): number {
   const first = info.inputShape[0];
   return typeof first === 'number' && first > 0 ? first : preferred;
+}
+
+/**
+ * Mirrors a batch of square images left–right in place (test-time augmentation). Mirroring commutes with the
+ * per-channel normalisation, so flipping the normalised tensor equals normalising the flipped image.
+ */
+export function flipHorizontally(data: Uint8Array | Float32Array, count: number, side: number, layout: 'NCHW' | 'NHWC'): void {
+  if (layout === 'NHWC') {
+    for (let row = 0; row < count * side; row++) {
+      const rowOffset = row * side * 3;
+      for (let left = 0, right = side - 1; left < right; left++, right--) {
+        for (let channel = 0; channel < 3; channel++) {
+          const a = rowOffset + left * 3 + channel, b = rowOffset + right * 3 + channel;
+          const value = data[a]!;
+          data[a] = data[b]!;
+          data[b] = value;
+        }
+      }
+    }
+    return;
+  }
+  for (let row = 0; row < count * 3 * side; row++) {
+    const rowOffset = row * side;
+    for (let left = 0, right = side - 1; left < right; left++, right--) {
+      const value = data[rowOffset + left]!;
+      data[rowOffset + left] = data[rowOffset + right]!;
+      data[rowOffset + right] = value;
+    }
+  }
 }

@@ -16,6 +16,8 @@ export interface EvaluateOptions {
   device?: Device;
   /** Images per run. @defaultValue `16` */
   batchSize?: number;
+  /** Test-time augmentation: `'flip'` averages each image with its mirror image. @defaultValue `'none'` */
+  tta?: 'none' | 'flip';
   /** How many of the most confidently wrong files to list. @defaultValue `10` */
   mostConfidentlyWrong?: number;
   onProgress?: ProgressCallback;

@@ -21,8 +21,8 @@ export interface PredictOptions {
   /** Images per run (models with a fixed batch use theirs). @defaultValue `16` */
   batchSize?: number;
   /**
-   * Test-time augmentation. Only `'none'` exists yet; `'flip'` (average with the mirrored image) is planned and
-   * is rejected with INVALID_OPTION until then. @defaultValue `'none'`
+   * Test-time augmentation: `'flip'` averages the probabilities of each image and its horizontal mirror image.
+   * The exported model stays single-view; this runs it twice. @defaultValue `'none'`
    */
   tta?: 'none' | 'flip';
   onProgress?: ProgressCallback;
@@ -63,8 +63,8 @@ export async function predict(modelPath: string, inputs: readonly string[], opti
   if (!Number.isInteger(top) || top < 1) {
     throw new FinetuneError('INVALID_OPTION', `--top must be a whole number ≥ 1, got ${top}.`, 'Pass --top 3, for example.');
   }
-  if ((options.tta ?? 'none') !== 'none') {
-    throw new FinetuneError('INVALID_OPTION', `Test-time augmentation "${options.tta}" is not implemented yet.`, 'Omit --tta.');
+  if (!['none', 'flip'].includes(options.tta ?? 'none')) {
+    throw new FinetuneError('INVALID_OPTION', `Unknown test-time augmentation "${String(options.tta)}".`, 'Use --tta (flip averaging) or omit it.');
   }
   const paths = await collectImagePaths(inputs);
   const run = await runModelOnImages(modelPath, paths, options);
@@ -83,7 +83,7 @@ export async function predict(modelPath: string, inputs: readonly string[], opti
  * finetune export or is head-only.
  */
 export async function runModelOnImages(modelPath: string, paths: readonly string[],
-  options: { device?: Device; batchSize?: number; onProgress?: ProgressCallback } = {}): Promise<ModelRun> {
+  options: { device?: Device; batchSize?: number; tta?: 'none' | 'flip'; onProgress?: ProgressCallback } = {}): Promise<ModelRun> {
   const info = await readExportedModelInfo(modelPath);
   if (info.inputType === 'features') {
     throw new FinetuneError('INVALID_OPTION', `"${modelPath}" is a head-only model: it takes feature vectors, not images.`,
@@ -94,6 +94,7 @@ export async function runModelOnImages(modelPath: string, paths: readonly string
     const progress = options.onProgress;
     const result = await classifyImages(session, info, paths, {
       batchSize: options.batchSize ?? 16,
+      tta: options.tta ?? 'none',
       ...(progress ? { onBatch: (done: number, total: number) => progress({ stage: 'info', status: 'message', message: `classified ${done}/${total} images` }) } : {}),
     });
     return { info, classNames: result.classNamesOutput ?? info.classNames, result, provider: session.provider };
