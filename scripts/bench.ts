@@ -1,0 +1,23 @@
+/**
+ * `npm run bench`: every benchmark, each printing a table with ratios against a baseline measured in the same run.
+ *   - scripts/bench-embed.ts: end-to-end `finetune embed` images/s vs raw onnxruntime-node throughput; rerun time.
+ *   - scripts/bench-train.ts: the head trainer on 10,000 × 2048 features vs PyTorch (when installed).
+ * Pass names to run a subset: `npm run bench -- embed`.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const benches = [
+  { name: 'embed', script: 'bench-embed.ts' },
+  { name: 'train', script: 'bench-train.ts' },
+];
+const wanted = process.argv.slice(2);
+let failed = 0;
+for (const bench of benches.filter((b) => wanted.length === 0 || wanted.includes(b.name))) {
+  process.stdout.write(`\n### bench: ${bench.name}\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts', bench.script)], { stdio: 'inherit', cwd: root });
+  const code = await new Promise<number>((resolve) => child.on('close', (status) => resolve(status ?? 1)));
+  if (code !== 0) { failed++; process.stderr.write(`bench ${bench.name} failed (exit ${code})\n`); }
+}
+process.exitCode = failed > 0 ? 1 : 0;
