@@ -77,10 +77,6 @@ const pruneCommand: CommandModule<object, CachePruneArgs> = {
     .option('extractor', { type: 'string', requiresArg: true, describe: 'Extractor key or unique prefix to delete.' })
     .option('older-than-days', { type: 'number', requiresArg: true, describe: 'Delete extractors not used for more than this many days.' })
     .option('all', { type: 'boolean', default: false, describe: 'Delete everything.' })
-    .check((args) => {
-      if (args.extractor === undefined && args.olderThanDays === undefined && !args.all) throw new Error('Pass --extractor KEY, --older-than-days N or --all.');
-      return true;
-    })
     .example('$0 cache prune --older-than-days 30', 'Drop the vectors of backbones not used for a month')
     .example('$0 cache prune --extractor 3fa4c2e1b0d9', 'Drop one extractor') as unknown as Argv<CachePruneArgs>,
   handler: run(cachePrune),
@@ -210,6 +206,10 @@ export async function cachePrune(args: CachePruneArgs): Promise<void> {
   const path = await cachePathOf(args);
   const { existsSync } = await import('node:fs');
   const { FinetuneError } = await import('../../errors.js');
+  if (args.extractor === undefined && args.olderThanDays === undefined && !args.all) {
+    throw new FinetuneError('INVALID_OPTION', 'Nothing to prune: no extractor, age or --all given.',
+      'Pass --extractor KEY (see `finetune cache ls`), --older-than-days N or --all.');
+  }
   if (!existsSync(path)) throw new FinetuneError('FILE_NOT_FOUND', `No embedding cache at "${path}".`, 'Check --cache-dir / --cache; `finetune cache ls` shows where the cache is.');
   const { EmbeddingCache } = await import('../../embed/embedding-cache.js');
   const cache = EmbeddingCache.open({ path });
