@@ -17,6 +17,8 @@ import { writeExportedModel } from '../export/write-exported-model.js';
 import { scanDataset, validateClassCount } from '../image/scan-dataset.js';
 import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
 import { splitDataset } from '../image/split-dataset.js';
+import { parseAugmentSpec, validateAugmentSpec } from '../image/augment.js';
+import type { AugmentSpec } from '../image/augment.js';
 import { fit } from '../train/fit.js';
 import type { FitOptions, FitResult, LabelledFeatures } from '../train/fit.js';
 import { writeHistory } from '../train/history.js';
@@ -24,11 +26,13 @@ import { argmaxRows, classificationReport, confusionMatrix } from '../train/metr
 import { predictProbabilities } from '../train/predict-probabilities.js';
 import type { Device, HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
+import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
+import type { AugmentationSummary } from './augment-views.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
 
-export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels'>;
+export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels' | 'views'>;
 
 export interface RunFinetuneOptions extends PrepareBackboneOptions {
   /** Backbone zoo id, alias or .onnx path. */
@@ -59,6 +63,16 @@ export interface RunFinetuneOptions extends PrepareBackboneOptions {
   shardCaches?: readonly string[];
   /** Trainer options (`seed` defaults to the run's seed). */
   train?: TrainOptions;
+  /**
+   * Augment the training images (never validation or test; the split comes first): `augmentViews` seeded views
+   * per image, each embedded once and cached (embedAugmentedViews); each epoch the trainer draws one of the
+   * original and its views per image. A string is parsed with parseAugmentSpec (`'flip,crop'`). @defaultValue off
+   */
+  augment?: AugmentSpec | string | null;
+  /** Augmented views per training image. @defaultValue `4` */
+  augmentViews?: number;
+  /** Seeds the views; fixed by default, so runs that change `seed` reuse the cached views. @defaultValue `0` */
+  augmentSeed?: number;
   /** Export model.onnx (backbone + head + softmax) with a parity check; `false` writes only head.onnx. @defaultValue `true` */
   export?: boolean;
   /** Bake preprocessing into model.onnx (uint8 `image` input). @defaultValue `true` */
@@ -91,6 +105,8 @@ export interface RunFinetuneResult {
   readonly parity: ParityReport | null;
   readonly skipped: readonly SkippedFile[];
   readonly cache: { hits: number; computed: number; backboneBatches: number };
+  /** The augmentation used, with its view cache hits; null when off. */
+  readonly augmentation: AugmentationSummary | null;
   readonly timings: { embedSeconds: number; trainSeconds: number; exportSeconds: number; totalSeconds: number };
 }
 
@@ -106,6 +122,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const dataset = await scanDataset(options.data);
   if (options.classes !== undefined) validateClassCount(dataset, options.classes);
   const split = splitDataset(dataset, { validationSplit, seed });
+  const augment = resolveAugmentOption(options);
   const testSet = options.test !== undefined ? await scanDataset(options.test, { classNames: dataset.classNames }) : null;
   const runDir = resolve(options.out ?? defaultRunDir());
   await mkdir(runDir, { recursive: true });
@@ -150,7 +167,6 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   for (const failed of extraction.failed) onProgress({ stage: 'warn', status: 'message', message: `skipped ${failed.path}: ${failed.reason}` });
 
   // 4. Training.
-  const trainStarted = performance.now();
   const validationIndexSet = new Set(split.validationIndices);
   const trainRows: number[] = [];
   const validationRows: number[] = [];
@@ -159,8 +175,27 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   checkEveryClassPresent(dataset, extraction, trainRows, 'training');
   const trainData = gatherRows(extraction, dataset, trainRows);
   const validationData = validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null;
+  // Augmented views of the training rows only, in trainData's row order.
+  let augmentation: AugmentationSummary | null = null;
+  let views: FitOptions['views'] = null;
+  if (augment !== null) {
+    const viewCache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
+    try {
+      const trainItems = trainRows.map((row) => dataset.items[extraction.okIndices[row]!]!);
+      const embedded = await embedAugmentedViews(trainItems, backbone.extractor, {
+        augment: augment.spec, views: augment.views, seed: augment.seed, cache: viewCache, device: options.device ?? 'auto',
+        strict: options.strict ?? false, onProgress, ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      });
+      for (const failed of embedded.failed) onProgress({ stage: 'warn', status: 'message', message: `no view ${failed.view} of ${failed.path}: ${failed.reason}` });
+      views = { features: embedded.viewFeatures, numViews: embedded.numViews, available: embedded.okMask };
+      augmentation = summarizeAugmentation(augment.spec, embedded);
+    } finally {
+      viewCache.close();
+    }
+  }
+  const trainStarted = performance.now();
   const fitResult = await fit(trainData, {
-    seed, ...options.train, validation: validationData, numClasses, classNames: dataset.classNames, onProgress,
+    seed, ...options.train, validation: validationData, numClasses, classNames: dataset.classNames, onProgress, views,
   });
   const trainSeconds = (performance.now() - trainStarted) / 1000;
 
@@ -233,6 +268,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     preprocess: backbone.preprocess,
     split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
     hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
+    augmentation,
     training: trainingSummary,
     export: doExport ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
     timings,
@@ -248,8 +284,28 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     backbone: { ...describeBackbone(backbone), provider: extraction.provider },
     classNames: dataset.classNames, fit: fitResult, validation, test, parity, skipped,
     cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches },
+    augmentation,
     timings,
   };
+}
+
+/** The run's augmentation with defaults filled in, or null when off; fails before any backbone work. */
+function resolveAugmentOption(options: RunFinetuneOptions): { spec: AugmentSpec; views: number; seed: number } | null {
+  const option = options.augment ?? null;
+  let spec: AugmentSpec | null = null;
+  if (typeof option === 'string') {
+    const text = option.trim();
+    spec = text === '' || text.toLowerCase() === 'none' ? null : parseAugmentSpec(text);
+  } else {
+    spec = option === null ? null : validateAugmentSpec(option);
+  }
+  if (spec === null) {
+    if (options.augmentViews !== undefined || options.augmentSeed !== undefined)
+      throw new FinetuneError('INVALID_OPTION', 'Got augmentation views or an augmentation seed without an augmentation spec.',
+        'Add --augment (e.g. --augment flip,crop), or drop --augment-views and --augment-seed.');
+    return null;
+  }
+  return { spec, ...resolveAugmentViews(spec, options.augmentViews, options.augmentSeed) };
 }
 
 function describeBackbone(backbone: PreparedBackbone) {
