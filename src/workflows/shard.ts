@@ -9,9 +9,13 @@
  * 1. `--shard K/N` (any loop: `xargs -P`, GNU parallel, a shell `for`).
  * 2. Kubernetes Indexed Job: K = `JOB_COMPLETION_INDEX` (0-based). Kubernetes sets no count variable, so N comes
  *    from `--shards N` or `FINETUNE_SHARD_COUNT` (set it to the Job's `completions`).
- * 3. Slurm job array: K = `SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN` (divided by `SLURM_ARRAY_TASK_STEP`), so
- *    `--array=0-9` and `--array=1-10` both give K = 0…9; N = `--shards N`, else `FINETUNE_SHARD_COUNT`, else
- *    `SLURM_ARRAY_TASK_COUNT`.
+ * 3. Slurm job array, two cases:
+ *    - the array is the whole job (no count given): K = `SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN` (divided by
+ *      `SLURM_ARRAY_TASK_STEP`) and N = `SLURM_ARRAY_TASK_COUNT`, so `--array=0-9`, `--array=1-10` and
+ *      `--array=0-9%4` all give K = 0…9 of 10;
+ *    - the count is given (`--shards N` or `FINETUNE_SHARD_COUNT`): the array may be a subset, e.g. a rerun of
+ *      failed shards with `--array=3,7`, so K = `SLURM_ARRAY_TASK_ID` as is.
+ *    Arrays numbered 0…N−1 work either way.
  */
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -171,20 +175,26 @@ export function resolveShard(flag: string | undefined, env: ShardEnv = process.e
   const slurmId = nonEmpty('SLURM_ARRAY_TASK_ID');
   if (slurmId !== undefined) {
     const id = parseIndex(slurmId, 'SLURM_ARRAY_TASK_ID');
+    const explicitCount = shardsFlag ?? (envCount !== undefined ? parseCount(envCount, 'FINETUNE_SHARD_COUNT') : undefined);
+    if (explicitCount !== undefined) {
+      // A given count means the array may be a subset (a rerun of some shards): the task id is the shard.
+      const index = checkInRange(id, explicitCount, `SLURM_ARRAY_TASK_ID=${slurmId}`,
+        `With --shards / FINETUNE_SHARD_COUNT the task ids are the shard numbers: submit --array=0-${explicitCount - 1} (or a subset of it).`);
+      return { index, count: explicitCount, source: 'slurm' };
+    }
     const minText = nonEmpty('SLURM_ARRAY_TASK_MIN');
     const stepText = nonEmpty('SLURM_ARRAY_TASK_STEP');
     const min = minText === undefined ? 0 : parseIndex(minText, 'SLURM_ARRAY_TASK_MIN');
     const step = stepText === undefined ? 1 : parseCount(stepText, 'SLURM_ARRAY_TASK_STEP');
     const slurmCount = nonEmpty('SLURM_ARRAY_TASK_COUNT');
-    const count = shardsFlag ?? (envCount !== undefined ? parseCount(envCount, 'FINETUNE_SHARD_COUNT')
-      : slurmCount !== undefined ? parseCount(slurmCount, 'SLURM_ARRAY_TASK_COUNT') : undefined);
-    if (count === undefined) {
+    if (slurmCount === undefined) {
       throw new FinetuneError('INVALID_OPTION',
         `SLURM_ARRAY_TASK_ID=${slurmId} is set but SLURM_ARRAY_TASK_COUNT is not, so the number of shards is unknown.`,
-        'Pass --shards N (N = the size of the --array range).');
+        'Pass --shards N (N = the number of shards; the task ids are then the shard numbers).');
     }
+    const count = parseCount(slurmCount, 'SLURM_ARRAY_TASK_COUNT');
     const where = `SLURM_ARRAY_TASK_ID=${slurmId}, SLURM_ARRAY_TASK_MIN=${min}${step !== 1 ? `, SLURM_ARRAY_TASK_STEP=${step}` : ''}`;
-    const hint = `Submit a contiguous array, e.g. sbatch --array=0-${count - 1}, or pass --shard K/N explicitly.`;
+    const hint = `Submit a contiguous array, e.g. sbatch --array=0-${count - 1}; to rerun some shards, give the real count (FINETUNE_SHARD_COUNT=N) and --array=<their numbers>.`;
     if (id < min || (id - min) % step !== 0) {
       throw new FinetuneError('INVALID_OPTION', `Cannot map ${where} to a shard number.`, hint);
     }

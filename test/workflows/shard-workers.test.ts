@@ -13,6 +13,7 @@ import { EmbeddingCache } from '../../src/embed/embedding-cache.js';
 import { shardOf } from '../../src/embed/extract-embeddings.js';
 import { FinetuneError } from '../../src/errors.js';
 import { embedDataset } from '../../src/workflows/embed-dataset.js';
+import { runFinetune } from '../../src/workflows/run-finetune.js';
 import type { ShardReport } from '../../src/workflows/embed-dataset.js';
 import { hashImageFiles, mergeShardCaches, shardCacheStatus } from '../../src/workflows/shard-caches.js';
 import { runCli, writeTestBackbone, writeTestDataset } from './shard-fixtures.js';
@@ -99,6 +100,9 @@ describe('4 shard workers as 4 processes', () => {
     assert.equal(again.merge.inserted, 0);
     assert.equal(again.merge.alreadyPresent, first.merge.inserted);
     assertSameVectors(readAll(target), readAll(referencePath));
+    // Training with the merged cache runs no backbone inference.
+    const run = await runFinetune({ backbone, data: data.root, cacheDir: join(dir, 'merged'), out: join(dir, 'run'), export: false, device: 'cpu', train: { epochs: 2 } });
+    assert.deepEqual(run.cache, { hits: 61, computed: 0, backboneBatches: 0 });
   });
 
   it('status with the dataset: expected = done + failed per shard, the broken PNG counted in its shard', async () => {

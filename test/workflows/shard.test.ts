@@ -87,6 +87,13 @@ describe('resolveShard', () => {
       assert.deepEqual(resolveShard(undefined, { SLURM_ARRAY_TASK_ID: '2' }, { shards: 3 }), { index: 2, count: 3, source: 'slurm' });
       assert.deepEqual(resolveShard(undefined, { SLURM_ARRAY_TASK_ID: '2', FINETUNE_SHARD_COUNT: '5', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 2, count: 5, source: 'slurm' });
     });
+    it('with the count given (a rerun of some shards, --array=3,7), the task id is the shard number as is', () => {
+      const env = { SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_MAX: '7', SLURM_ARRAY_TASK_COUNT: '2', FINETUNE_SHARD_COUNT: '16' };
+      assert.deepEqual(resolveShard(undefined, { ...env, SLURM_ARRAY_TASK_ID: '3' }), { index: 3, count: 16, source: 'slurm' });
+      assert.deepEqual(resolveShard(undefined, { ...env, SLURM_ARRAY_TASK_ID: '7' }), { index: 7, count: 16, source: 'slurm' });
+      assertInvalid(() => resolveShard(undefined, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '4' }, { shards: 4 }),
+        /out of range for 4 shards/, /task ids are the shard numbers: submit --array=0-3/);
+    });
     it('a task outside 0…N−1 after the offset fails with the sbatch line to use', () => {
       assertInvalid(() => resolveShard(undefined, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '4' }), /out of range for 4 shards/, /--array=0-3/);
       assertInvalid(() => resolveShard(undefined, { SLURM_ARRAY_TASK_ID: '9', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' }), /SLURM_ARRAY_TASK_ID=9/, /--array=0-2/);

@@ -25,7 +25,8 @@ export function withShardOptions<T>(yargs: Argv<T>): Argv<T & Pick<EmbedArgs, 's
     .option('shard', {
       type: 'string', requiresArg: true,
       describe: 'Embed only shard K of N (K is 0-based: 0/4 … 3/4) into <cache-dir>/embeddings.shard-K-of-N.sqlite. ' +
-        'Default: from JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm) when set. ' +
+        'Default: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; minus SLURM_ARRAY_TASK_MIN ' +
+        'unless --shards/FINETUNE_SHARD_COUNT is given) when set. ' +
         '"none" ignores those.',
     })
     .option('shards', {
