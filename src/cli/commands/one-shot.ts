@@ -12,6 +12,9 @@ export interface OneShotArgs extends CommonOptions, BackboneOptions, PreprocessO
   opset: number | undefined;
   webParity: boolean;
   shardCaches: string[] | undefined;
+  augment: string | undefined;
+  augmentViews: number | undefined;
+  augmentSeed: number | undefined;
 }
 
 /** Options of the one-shot run, also used by `finetune train` (which skips the full-model export). */
@@ -23,7 +26,15 @@ export function withRunOptions<T>(yargs: Argv<T>): Argv<T & OneShotArgs> {
     .option('with-preprocessing', { type: 'boolean', default: true, describe: 'Bake preprocessing into model.onnx (uint8 image input). --no-preprocessing keeps the float input.' })
     .option('opset', { type: 'number', describe: 'ai.onnx opset of model.onnx (default: the backbone\'s).' })
     .option('shard-caches', { type: 'string', array: true, describe: 'Shard cache files from `finetune embed --shard K/N` workers, merged into the cache first.' })
-    .option('web-parity', { type: 'boolean', default: true, describe: 'Also check the export in onnxruntime-web (WebAssembly).' }) as unknown as Argv<T & OneShotArgs>;
+    .option('web-parity', { type: 'boolean', default: true, describe: 'Also check the export in onnxruntime-web (WebAssembly).' })
+    .group(['augment', 'augment-views', 'augment-seed'], 'Augmentation (training images only; each view embedded once and cached):')
+    .option('augment', { type: 'string', requiresArg: true, describe:
+      'Augment training images with K seeded views per image (default: off). Comma-separated: flip[=p] (p 0.5), ' +
+      'crop[=min[-max]] (random resized crop, area 0.5-1, ratio 3/4-4/3), rotate[=deg] (±15°, zoomed, no borders), ' +
+      'color[=s] (brightness/contrast/saturation ±0.2; or brightness=s, contrast=s, saturation=s). Each epoch draws one of ' +
+      'the original and its views per image.' })
+    .option('augment-views', { type: 'number', requiresArg: true, describe: 'Augmented views per training image, K (default 4 with --augment).' })
+    .option('augment-seed', { type: 'number', requiresArg: true, describe: 'Seed of the views (default 0, fixed so runs with another --seed reuse the cached views).' }) as unknown as Argv<T & OneShotArgs>;
 }
 
 export const oneShotCommand: CommandModule<object, OneShotArgs> = {
@@ -33,7 +44,8 @@ export const oneShotCommand: CommandModule<object, OneShotArgs> = {
     .option('preprocessing', { type: 'boolean', hidden: true, describe: 'Alias target of --no-preprocessing.' })
     .example('$0 --backbone mobilenetv2 --classes 3 --data ./photos', 'Embed, train and export with the defaults (Adam 1e-3, patience 5, restore best)')
     .example('$0 -b resnet50 -c 5 -d ./flowers --hidden 256 --dropout 0.3 --out runs/flowers', 'An MLP head, into a named run folder')
-    .example('$0 -b ./my-classifier.onnx -c 2 -d ./data --input-size 299 --layer avg_pool', 'Any ONNX classifier, cut at a named tensor'),
+    .example('$0 -b ./my-classifier.onnx -c 2 -d ./data --input-size 299 --layer avg_pool', 'Any ONNX classifier, cut at a named tensor')
+    .example('$0 -b mobilenetv2 -d ./photos --augment flip,crop --augment-views 4', 'Train on 4 cached augmented views per training image plus the original'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { runOneShot } = await import('./run-one-shot.js');

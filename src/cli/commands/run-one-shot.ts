@@ -30,6 +30,9 @@ export async function runOneShot(args: OneShotArgs, mode: { export: boolean }): 
     ...(args.home !== undefined ? { home: args.home } : {}),
     preprocess: preprocessFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
+    ...(args.augment !== undefined ? { augment: args.augment } : {}),
+    ...(args.augmentViews !== undefined ? { augmentViews: args.augmentViews } : {}),
+    ...(args.augmentSeed !== undefined ? { augmentSeed: args.augmentSeed } : {}),
     export: mode.export,
     withPreprocessing: args.withPreprocessing && args['preprocessing' as keyof OneShotArgs] !== false,
     ...(args.opset !== undefined ? { opset: args.opset } : {}),
@@ -48,6 +51,11 @@ export async function runOneShot(args: OneShotArgs, mode: { export: boolean }): 
   }
   if (result.test) out.write(`Test accuracy: ${bold((result.test.accuracy * 100).toFixed(2) + '%', out)} on ${result.test.n} images\n`);
   if (result.parity) out.write(`Parity: ${result.parity.summary}\n`);
+  if (result.augmentation) {
+    const { description, views, seed, trainImages, computed, cacheHits } = result.augmentation;
+    out.write(`Augmentation: ${description}; ${views} views × ${trainImages} training images (augment seed ${seed}): ` +
+      `${computed} computed, ${cacheHits} from cache\n`);
+  }
   out.write(`Embeddings: ${result.cache.computed} computed, ${result.cache.hits} from cache` +
     `${result.skipped.length > 0 ? `, ${result.skipped.length} files skipped (see skipped.txt)` : ''}` +
     ` · provider ${result.backbone.provider ?? 'none (all cached)'}\n`);
@@ -67,6 +75,6 @@ function summaryJson(result: RunFinetuneResult) {
       stoppedEpoch: result.fit.stoppedEpoch, stopReason: result.fit.stopReason, history: result.fit.history,
     },
     validation: result.validation, test: result.test, parity: result.parity, skipped: result.skipped,
-    cache: result.cache, timings: result.timings,
+    cache: result.cache, augmentation: result.augmentation, timings: result.timings,
   };
 }
