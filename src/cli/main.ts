@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<void> {
     .strict()
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, error) => {
-      throw error ?? new UsageError(message);
+      // yargs passes a string (not an Error) when a .check() fails: that is a usage error too.
+      throw error instanceof Error ? error : new UsageError(message ?? String(error));
     });
   try {
     await configured.parseAsync();

@@ -13,6 +13,7 @@ import { splitDataset } from '../image/split-dataset.js';
 import type { DatasetSplit } from '../image/split-dataset.js';
 import type { LabelledFeatures } from '../train/fit.js';
 import type { Device, ProgressCallback } from '../types.js';
+import { embeddingsDir } from '../util/paths.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 
@@ -77,11 +78,11 @@ export async function embedSplit(options: EmbedSplitOptions,
 
   const embedStarted = performance.now();
   if (options.shardCaches && options.shardCaches.length > 0) {
-    const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir));
+    const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir ?? embeddingsDir(options.home)));
     onProgress({ stage: 'info', status: 'message', message:
       `Merged ${options.shardCaches.length} shard cache(s): ${merged.inserted} new vectors, ${merged.alreadyPresent} already present` });
   }
-  const cache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
+  const cache = EmbeddingCache.open({ cacheDir: options.cacheDir ?? embeddingsDir(options.home) });
   let extraction: ExtractionResult;
   let testExtraction: ExtractionResult | null = null;
   try {
