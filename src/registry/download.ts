@@ -16,7 +16,7 @@ import { DownloadError } from './download-error.js';
 import type { DownloadFailure } from './download-error.js';
 import { acquireFileLock, sleep } from './file-lock.js';
 import { httpGet, isAbort, RequestFailure } from './http-get.js';
-import { cachedModelPath, checkCachedModel, lockPath, partialPath, writeSidecar } from './model-cache.js';
+import { checkCachedModel, lockPath, partialPath, writeSidecar } from './model-cache.js';
 import { proxyForUrl } from './proxy.js';
 import type { Env } from './proxy.js';
 

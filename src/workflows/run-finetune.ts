@@ -5,22 +5,17 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EmbeddingCache, defaultCachePath } from '../embed/embedding-cache.js';
-import { extractEmbeddings } from '../embed/extract-embeddings.js';
-import { mergeCaches } from '../embed/merge-caches.js';
-import type { ExtractionResult } from '../embed/extract-embeddings.js';
+import { EmbeddingCache } from '../embed/embedding-cache.js';
 import { FinetuneError } from '../errors.js';
 import { checkParity } from '../export/check-parity.js';
 import type { ParityReport } from '../export/check-parity.js';
 import { exportClassifier, exportHead, toolVersion } from '../export/export-classifier.js';
 import { writeExportedModel } from '../export/write-exported-model.js';
-import { scanDataset, validateClassCount } from '../image/scan-dataset.js';
-import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
-import { splitDataset } from '../image/split-dataset.js';
+import type { SkippedFile } from '../image/scan-dataset.js';
 import { parseAugmentSpec, validateAugmentSpec } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
 import { fit } from '../train/fit.js';
-import type { FitOptions, FitResult, LabelledFeatures } from '../train/fit.js';
+import type { FitOptions, FitResult } from '../train/fit.js';
 import { writeHistory } from '../train/history.js';
 import { argmaxRows, classificationReport, confusionMatrix } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
@@ -28,7 +23,8 @@ import type { Device, HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import type { AugmentationSummary } from './augment-views.js';
-import { prepareBackbone } from './prepare-backbone.js';
+import { embeddingsDir } from '../util/paths.js';
+import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
 
@@ -118,68 +114,27 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const doExport = options.export ?? true;
   const withPreprocessing = options.withPreprocessing ?? true;
 
-  // 1. Everything that can fail without backbone work.
-  const dataset = await scanDataset(options.data);
-  if (options.classes !== undefined) validateClassCount(dataset, options.classes);
-  const split = splitDataset(dataset, { validationSplit, seed });
+  // 1. Everything that can fail without backbone work: dataset, class count, split, augmentation spec.
+  const scanned = await scanAndSplit({ ...options, seed, validationSplit });
   const augment = resolveAugmentOption(options);
-  const testSet = options.test !== undefined ? await scanDataset(options.test, { classNames: dataset.classNames }) : null;
   const runDir = resolve(options.out ?? defaultRunDir());
   await mkdir(runDir, { recursive: true });
-  onProgress({ stage: 'info', status: 'message', message:
-    `Dataset: ${dataset.items.length} images in ${dataset.classNames.length} classes (${dataset.classNames.join(', ')}); ` +
-    `${split.description.trainCount} train / ${split.description.validationCount} validation (seed ${seed})` +
-    (dataset.skipped.length > 0 ? `; ${dataset.skipped.length} files skipped` : '') });
 
-  // 2. Backbone.
-  const backbone = await prepareBackbone(options.backbone, options);
-  onProgress({ stage: 'info', status: 'message', message:
-    `Backbone: ${backbone.resolved.id}, cut at "${backbone.cut.featureTensor}" → ${backbone.cut.embeddingDim}-d features` +
-    `${backbone.cut.pooling !== 'none' ? ` (${backbone.cut.pooling} pooling)` : ''}${backbone.cut.dequantized ? ', dequantized' : ''}` });
-
-  // 3. Embeddings (cached).
-  const embedStarted = performance.now();
-  if (options.shardCaches && options.shardCaches.length > 0) {
-    const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir));
-    onProgress({ stage: 'info', status: 'message', message:
-      `Merged ${options.shardCaches.length} shard cache(s): ${merged.inserted} new vectors, ${merged.alreadyPresent} already present` });
-  }
-  const cache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
-  let extraction: ExtractionResult;
-  let testExtraction: ExtractionResult | null = null;
-  try {
-    const embedOptions = {
-      cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress,
-      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-    };
-    extraction = await extractEmbeddings(dataset.items, backbone.extractor, embedOptions);
-    if (testSet) testExtraction = await extractEmbeddings(testSet.items, backbone.extractor, embedOptions);
-  } finally {
-    cache.close();
-  }
-  const embedSeconds = (performance.now() - embedStarted) / 1000;
-  const skipped: SkippedFile[] = [
-    ...dataset.skipped,
-    ...extraction.failed.map((f) => ({ path: f.path, reason: f.reason })),
-    ...(testSet?.skipped ?? []),
-    ...(testExtraction?.failed.map((f) => ({ path: f.path, reason: f.reason })) ?? []),
-  ];
-  for (const failed of extraction.failed) onProgress({ stage: 'warn', status: 'message', message: `skipped ${failed.path}: ${failed.reason}` });
+  // 2-3. Backbone and embeddings (cached).
+  const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned);
+  const { dataset, testSet, backbone, extraction, testExtraction, trainRows, validationRows, skipped, embedSeconds } = embedded;
+  const split = embedded.split;
+  const trainData = embedded.train;
+  const validationData = embedded.validation;
+  const numClasses = dataset.classNames.length;
+  const cacheDir = options.cacheDir ?? embeddingsDir(options.home);
 
   // 4. Training.
-  const validationIndexSet = new Set(split.validationIndices);
-  const trainRows: number[] = [];
-  const validationRows: number[] = [];
-  extraction.okIndices.forEach((itemIndex, row) => (validationIndexSet.has(itemIndex) ? validationRows : trainRows).push(row));
-  const numClasses = dataset.classNames.length;
-  checkEveryClassPresent(dataset, extraction, trainRows, 'training');
-  const trainData = gatherRows(extraction, dataset, trainRows);
-  const validationData = validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null;
   // Augmented views of the training rows only, in trainData's row order.
   let augmentation: AugmentationSummary | null = null;
   let views: FitOptions['views'] = null;
   if (augment !== null) {
-    const viewCache = EmbeddingCache.open(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {});
+    const viewCache = EmbeddingCache.open({ cacheDir });
     try {
       const trainItems = trainRows.map((row) => dataset.items[extraction.okIndices[row]!]!);
       const embedded = await embedAugmentedViews(trainItems, backbone.extractor, {
@@ -314,29 +269,6 @@ function describeBackbone(backbone: PreparedBackbone) {
     featureTensor: backbone.cut.featureTensor, embeddingDim: backbone.cut.embeddingDim, pooling: backbone.cut.pooling,
     dequantized: backbone.cut.dequantized,
   };
-}
-
-/** Copies the chosen feature rows (and their labels) into one contiguous matrix. */
-export function gatherRows(extraction: ExtractionResult, dataset: Dataset, rows: readonly number[]): LabelledFeatures {
-  const embeddingDim = extraction.embeddingDim;
-  const features = new Float32Array(rows.length * embeddingDim);
-  const labels = new Int32Array(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    features.set(extraction.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), r * embeddingDim);
-    labels[r] = dataset.items[extraction.okIndices[row]!]!.label;
-  }
-  return { features, labels, numSamples: rows.length, embeddingDim };
-}
-
-function checkEveryClassPresent(dataset: Dataset, extraction: ExtractionResult, rows: readonly number[], what: string): void {
-  const seen = new Set(rows.map((row) => dataset.items[extraction.okIndices[row]!]!.label));
-  const missing = dataset.classNames.filter((_, label) => !seen.has(label));
-  if (missing.length > 0) {
-    throw new FinetuneError('DATASET_INVALID',
-      `No readable ${what} images left for class(es) ${missing.map((name) => `"${name}"`).join(', ')} after skipping unreadable files.`,
-      'Add images to those class folders (see skipped.txt for the files that could not be read).');
-  }
 }
 
 /** Accuracy, per-class P/R/F1, confusion matrix and the 10 most confidently wrong images. */
