@@ -8,7 +8,7 @@
  * augmentation seed stays fixed (0, the default), so each image's views are embedded once and reused by every seed;
  * the plain and augmented runs of one seed share the same split, so the comparison is paired.
  *
- *   npx tsx scripts/augment-experiment.ts [classes, default 0,2,6] [seeds, default 1,2,3,4,5] [augment, default flip,crop] [views, default 4]
+ *   npx tsx scripts/experiments/augment.ts [classes, default 0,2,6] [seeds, default 1,2,3,4,5] [augment, default flip,crop] [views, default 4]
  *     [fixed epochs: train exactly this many epochs without early stopping; default: the default early stopping]
  *
  * Needs ../shared/zoo and Debian's dataset-fashion-mnist. Everything is written to a temp dir (FINETUNE_HOME, the
@@ -17,11 +17,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { serveMirror } from '../src/registry/serve-mirror.js';
-import { runFinetune } from '../src/workflows/run-finetune.js';
-import type { RunFinetuneResult } from '../src/workflows/run-finetune.js';
-import { writeFashionMnistFolder } from '../test/helpers/images.js';
-import { FASHION_CLASS_NAMES } from '../test/helpers/shared.js';
+import { serveMirror } from '../../src/registry/serve-mirror.js';
+import { runFinetune } from '../../src/workflows/run-finetune.js';
+import type { RunFinetuneResult } from '../../src/workflows/run-finetune.js';
+import { writeFashionMnistFolder } from '../../test/helpers/images.js';
+import { FASHION_CLASS_NAMES } from '../../test/helpers/shared.js';
 
 const classes = (process.argv[2] ?? '0,2,6').split(',').map(Number);
 const seeds = (process.argv[3] ?? '1,2,3,4,5').split(',').map(Number);
@@ -32,7 +32,7 @@ const perClass = 20, testPerClass = 100;
 
 const dir = await mkdtemp(join(tmpdir(), 'finetune-augment-exp-'));
 process.env['FINETUNE_HOME'] = join(dir, 'home');
-const zoo = await serveMirror(resolve(new URL('../..', import.meta.url).pathname, 'shared', 'zoo'));
+const zoo = await serveMirror(resolve(new URL('../../..', import.meta.url).pathname, 'shared', 'zoo'));
 const started = performance.now();
 try {
   await writeFashionMnistFolder(join(dir, 'train'), classes, perClass, { split: 'train' });
