@@ -94,6 +94,17 @@ export { predict } from './workflows/predict.js';
 export type { Prediction, PredictOptions } from './workflows/predict.js';
 export { evaluate } from './workflows/evaluate.js';
 export type { EvaluateOptions, EvaluationReport } from './workflows/evaluate.js';
+export { runSweep } from './workflows/run-sweep.js';
+export type { RunSweepOptions, RunSweepResult } from './workflows/run-sweep.js';
+
+// Workflows: embedding only, sharding and merging (scale-out), augmented views
+export { embedDataset } from './workflows/embed-dataset.js';
+export type { EmbedDatasetOptions, EmbedDatasetResult } from './workflows/embed-dataset.js';
+export { parseShard, resolveShard } from './workflows/shard.js';
+export { mergeShardCaches, shardCacheStatus } from './workflows/shard-caches.js';
+export { exportEmbeddings } from './workflows/export-embeddings.js';
+export { embedAugmentedViews } from './workflows/augment-views.js';
+export type { AugmentationSummary } from './workflows/augment-views.js';
 
 // Report and browser demo
 export { writeReport } from './report/index.js';
