@@ -18,20 +18,30 @@ import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 
 export interface EmbedSplitOptions extends PrepareBackboneOptions {
+  /** Backbone zoo id, alias or .onnx path. */
   backbone: string;
+  /** Dataset folder (one sub-folder per class) or CSV/JSONL manifest. */
   data: string;
+  /** Expected number of classes; a mismatch fails before any backbone work. @defaultValue not checked */
   classes?: number;
-  /** @defaultValue `0.2` */
+  /** Fraction of each class held out for validation (stratified). @defaultValue `0.2` */
   validationSplit?: number;
-  /** @defaultValue `42` */
+  /** Seeds the split (and, in runFinetune, training). @defaultValue `42` */
   seed?: number;
+  /** Separate test folder, scanned with the training classes. @defaultValue none */
   test?: string;
   /** @defaultValue `'auto'` */
   device?: Device;
+  /** Images per backbone batch. @defaultValue chosen per model size */
   batchSize?: number;
+  /** Embedding cache folder. @defaultValue `<home>/embeddings` */
   cacheDir?: string;
-  /** @defaultValue `false` */
+  /** Fail on the first unreadable image instead of skipping it. @defaultValue `false` */
   strict?: boolean;
+  /**
+   * Embedding caches written by sharded `finetune embed --shard K/N` workers, merged into the cache first
+   * (idempotent), so the run reuses their vectors. @defaultValue none
+   */
   shardCaches?: readonly string[];
   onProgress?: ProgressCallback;
 }

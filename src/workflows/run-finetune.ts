@@ -19,44 +19,22 @@ import type { FitOptions, FitResult } from '../train/fit.js';
 import { writeHistory } from '../train/history.js';
 import { argmaxRows, classificationReport, confusionMatrix } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
-import type { Device, HeadWeights, ProgressCallback } from '../types.js';
+import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import type { AugmentationSummary } from './augment-views.js';
 import { embeddingsDir } from '../util/paths.js';
 import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
-import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
+import type { EmbedSplitOptions } from './embed-split.js';
+import type { PreparedBackbone } from './prepare-backbone.js';
 import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
 
 export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels' | 'views'>;
 
-export interface RunFinetuneOptions extends PrepareBackboneOptions {
-  /** Backbone zoo id, alias or .onnx path. */
-  backbone: string;
-  /** Dataset folder (one sub-folder per class) or CSV/JSONL manifest. */
-  data: string;
-  /** Expected number of classes; a mismatch fails before any backbone work. @defaultValue not checked */
-  classes?: number;
+/** The options of embedSplit (backbone, data, split, device, cache, shard caches) plus training and export. */
+export interface RunFinetuneOptions extends EmbedSplitOptions {
   /** Run folder. @defaultValue `runs/<UTC timestamp>` */
   out?: string;
-  /** @defaultValue `0.2` */
-  validationSplit?: number;
-  /** Seeds the split and training. @defaultValue `42` */
-  seed?: number;
-  /** Separate test folder, evaluated with the final head. @defaultValue none */
-  test?: string;
-  /** @defaultValue `'auto'` */
-  device?: Device;
-  batchSize?: number;
-  /** Embedding cache folder. @defaultValue `<home>/embeddings` */
-  cacheDir?: string;
-  /** Fail on the first unreadable image. @defaultValue `false` */
-  strict?: boolean;
-  /**
-   * Embedding caches written by sharded `finetune embed --shard K/N` workers. They are merged into the cache
-   * first (idempotent), so the run reuses their vectors. @defaultValue none
-   */
-  shardCaches?: readonly string[];
   /** Trainer options (`seed` defaults to the run's seed). */
   train?: TrainOptions;
   /**
