@@ -11,7 +11,8 @@ import { checkParity } from '../export/check-parity.js';
 import type { ParityReport } from '../export/check-parity.js';
 import { exportClassifier, exportHead, toolVersion } from '../export/export-classifier.js';
 import { writeExportedModel } from '../export/write-exported-model.js';
-import type { SkippedFile } from '../image/scan-dataset.js';
+import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
+import type { ExtractionResult } from '../embed/extract-embeddings.js';
 import { parseAugmentSpec, validateAugmentSpec } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
 import { fit } from '../train/fit.js';
@@ -23,6 +24,8 @@ import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import type { AugmentationSummary } from './augment-views.js';
+import { sha256 } from '../util/hash.js';
+import { packageVersions } from '../util/package-versions.js';
 import { embeddingsDir } from '../util/paths.js';
 import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
 import type { EmbedSplitOptions } from './embed-split.js';
@@ -196,7 +199,10 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     tool: { name: 'finetune', version: toolVersion() },
     createdAt: new Date().toISOString(),
     args: options.args ?? null,
-    data: { source: dataset.root, kind: dataset.source, classNames: dataset.classNames, images: dataset.items.length, skipped: skipped.length },
+    data: {
+      source: dataset.root, kind: dataset.source, classNames: dataset.classNames, images: dataset.items.length,
+      skipped: skipped.length, fingerprint: datasetFingerprint(dataset, extraction),
+    },
     backbone: describeBackbone(backbone),
     preprocess: backbone.preprocess,
     split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
@@ -207,7 +213,10 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     timings,
     cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
       extractorKey: extraction.extractorKey, provider: extraction.provider },
-    versions: { node: process.versions.node, platform: `${process.platform}/${process.arch}` },
+    versions: {
+      node: process.versions.node, platform: `${process.platform}/${process.arch}`,
+      ...packageVersions(['onnxruntime-node', 'onnxruntime-web', 'sharp', 'protobufjs', 'better-sqlite3']),
+    },
   });
   files['report'] = await writeReport(runDir);
   await linkLatest(runDir);
@@ -247,6 +256,18 @@ function describeBackbone(backbone: PreparedBackbone) {
     featureTensor: backbone.cut.featureTensor, embeddingDim: backbone.cut.embeddingDim, pooling: backbone.cut.pooling,
     dequantized: backbone.cut.dequantized,
   };
+}
+
+/**
+ * sha256 over the sorted `relativePath, label, image sha256` lines of the embedded images: equal fingerprints mean
+ * the same files with the same labels, whatever their order on disk.
+ */
+function datasetFingerprint(dataset: Dataset, extraction: ExtractionResult): string {
+  const lines = extraction.okIndices.map((index, row) => {
+    const item = dataset.items[index]!;
+    return `${item.relativePath}\t${item.label}\t${extraction.imageShas[row]}`;
+  });
+  return sha256(lines.sort().join('\n'));
 }
 
 /** Accuracy, per-class P/R/F1, confusion matrix and the 10 most confidently wrong images. */

@@ -59,6 +59,8 @@ describe('finetune on Fashion-MNIST with the zoo MobileNetV2-int8', { skip }, ()
     const manifest = JSON.parse(await readFile(join(dir, 'run', 'run.json'), 'utf8'));
     assert.equal(manifest.backbone.sha256, run.backbone.sha256);
     assert.equal(manifest.split.validationFiles.length, run.validation!.n);
+    assert.match(manifest.data.fingerprint, /^[0-9a-f]{64}$/);
+    assert.match(manifest.versions['onnxruntime-node'], /^\d+\.\d+\.\d+/);
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'run', 'labels.json'), 'utf8')).classNames, ['sneaker', 'trouser', 'tshirt']);
   });
 
@@ -89,6 +91,20 @@ describe('finetune on Fashion-MNIST with the zoo MobileNetV2-int8', { skip }, ()
     } finally {
       cache.close();
     }
+  });
+
+  it('the same seed and data reproduce the run bit for bit (from run.json alone)', async () => {
+    const manifest = JSON.parse(await readFile(join(dir, 'run', 'run.json'), 'utf8'));
+    const again = await runFinetune({
+      ...common(), backbone: 'mobilenetv2-int8', data: join(dir, 'train'), classes: 3, out: join(dir, 'run-repro'),
+      seed: manifest.split.seed, validationSplit: manifest.split.validationSplit, export: false,
+    });
+    const repro = JSON.parse(await readFile(join(dir, 'run-repro', 'run.json'), 'utf8'));
+    assert.equal(repro.data.fingerprint, manifest.data.fingerprint);
+    assert.equal(repro.split.validationSha256, manifest.split.validationSha256);
+    const strip = (history: readonly Record<string, number>[]) => history.map(({ seconds: _seconds, ...rest }) => rest);
+    assert.deepEqual(strip(again.fit.history as never), strip(run.fit.history as never));
+    assert.deepEqual([...again.fit.head.layers[0]!.kernel], [...run.fit.head.layers[0]!.kernel]);
   });
 
   it('a second run does no backbone work', async () => {
