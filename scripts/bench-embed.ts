@@ -10,10 +10,10 @@
  * Usage: npx tsx scripts/bench-embed.ts [--images 192] [--batch-size 32] [--device auto|cpu|cuda] [--json]
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { writePhotoJpegs } from './lib/photo-jpegs.js';
 import { EmbeddingCache } from '../src/embed/embedding-cache.js';
 import { extractEmbeddings, type FeatureExtractor } from '../src/embed/extract-embeddings.js';
 import { IMAGENET_SPEC } from '../src/image/preprocess-spec.js';
@@ -57,29 +57,9 @@ async function loadExtractor(): Promise<{ name: string; extractor: FeatureExtrac
   };
 }
 
-/** Photo-like JPEGs (smooth gradients plus noise), 320×240 and 240×320, quality 90. */
-async function writeJpegs(dir: string, count: number): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  const paths: string[] = [];
-  let seed = 12345;
-  const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  for (let i = 0; i < count; i++) {
-    const [width, height] = i % 4 === 3 ? [240, 320] : [320, 240];
-    const pixels = Buffer.alloc(width * height * 3);
-    const phase = random() * 6.28;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const offset = (y * width + x) * 3;
-        pixels[offset] = 128 + 100 * Math.sin(x / 23 + phase) + random() * 20;
-        pixels[offset + 1] = 128 + 100 * Math.cos(y / 17 + phase) + random() * 20;
-        pixels[offset + 2] = (x + y + i * 7) & 0xff;
-      }
-    }
-    const path = join(dir, `photo-${String(i).padStart(5, '0')}.jpg`);
-    await writeFile(path, await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-    paths.push(path);
-  }
-  return paths;
+/** Photo-like JPEGs, 320×240 and 240×320. */
+function writeJpegs(dir: string, count: number): Promise<string[]> {
+  return writePhotoJpegs(count, (i) => join(dir, `photo-${String(i).padStart(5, '0')}.jpg`), { mixOrientation: true });
 }
 
 async function rawThroughput(extractor: FeatureExtractor, batchSize: number, images: number):

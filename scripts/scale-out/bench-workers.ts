@@ -10,16 +10,16 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { writeModel } from '../../src/onnx/write-model.js';
 import { buildResnetBackbone } from '../../src/onnx/test-backbones.js';
 import type { Device } from '../../src/types.js';
 import { embedDataset } from '../../src/workflows/embed-dataset.js';
 import { mergeShardCaches } from '../../src/workflows/shard-caches.js';
 import { parseShard } from '../../src/workflows/shard.js';
+import { writePhotoJpegs } from '../lib/photo-jpegs.js';
 
 const self = new URL(import.meta.url).pathname;
 const argv = process.argv.slice(2);
@@ -103,25 +103,7 @@ function runWorker(args: string[]): Promise<{ seconds: number; inShard: number; 
   });
 }
 
-/** Photo-like JPEGs (gradients plus noise), 320×240, in two class folders. */
+/** Photo-like JPEGs, 320×240, in two class folders. */
 async function writeJpegs(dir: string, count: number): Promise<void> {
-  let seed = 12345;
-  const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  for (let i = 0; i < count; i++) {
-    const classDir = join(dir, i % 2 === 0 ? 'a' : 'b');
-    await mkdir(classDir, { recursive: true });
-    const width = 320, height = 240;
-    const pixels = Buffer.alloc(width * height * 3);
-    const phase = random() * 6.28;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const offset = (y * width + x) * 3;
-        pixels[offset] = 128 + 100 * Math.sin(x / 23 + phase) + random() * 20;
-        pixels[offset + 1] = 128 + 100 * Math.cos(y / 17 + phase) + random() * 20;
-        pixels[offset + 2] = (x + y + i * 7) & 0xff;
-      }
-    }
-    await writeFile(join(classDir, `photo-${String(i).padStart(5, '0')}.jpg`),
-      await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-  }
+  await writePhotoJpegs(count, (i) => join(dir, i % 2 === 0 ? 'a' : 'b', `photo-${String(i).padStart(5, '0')}.jpg`));
 }
