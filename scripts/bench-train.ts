@@ -15,7 +15,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fit, type LabelledFeatures } from '../src/train/fit.js';
-import { Rng } from '../src/train/rng.js';
+import { Rng } from '../src/util/rng.js';
 import { sweep } from '../src/train/sweep.js';
 import { asBytes } from '../src/util/fs.js';
 

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { uniformStream } from '../../src/util/rng.js';
 
 export const SHAPE_CLASSES = ['circle', 'square', 'triangle'] as const;
 export type ShapeClass = (typeof SHAPE_CLASSES)[number];
@@ -21,16 +22,6 @@ export interface MakeShapesOptions {
   classes?: readonly ShapeClass[];
 }
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shapeSvg(shape: ShapeClass, size: number, random: () => number): string {
   const hue = Math.floor(random() * 360);
@@ -65,7 +56,7 @@ function shapeSvg(shape: ShapeClass, size: number, random: () => number): string
 export async function makeShapesDataset(dir: string, options: MakeShapesOptions = {}): Promise<string[]> {
   const perClass = options.perClass ?? 30;
   const size = options.size ?? 96;
-  const random = mulberry32(options.seed ?? 7);
+  const random = uniformStream(options.seed ?? 7);
   const written: string[] = [];
   for (const shape of options.classes ?? SHAPE_CLASSES) {
     await mkdir(join(dir, shape), { recursive: true });

@@ -5,6 +5,7 @@
  */
 import { attribute, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from './graph-builder.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from './proto.js';
+import { Rng } from '../util/rng.js';
 
 export interface TestBackboneOptions {
   /** Height and width of the square input; a multiple of 8. @defaultValue `32` */
@@ -162,10 +163,10 @@ function resolveOptions(options: TestBackboneOptions, defaultWidth: number): Res
 class GraphAssembler {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
-  private state: number;
+  private readonly rng: Rng;
 
   constructor(seed: number, private readonly opset: number) {
-    this.state = seed >>> 0 || 1;
+    this.rng = new Rng(seed >>> 0 || 1);
   }
 
   op(opType: string, name: string, inputs: string[], attributes: AttributeProto[] = []): string {
@@ -241,13 +242,8 @@ class GraphAssembler {
     this.initializers.push(makeTensor(name, 'float32', dims, values));
   }
 
-  /** mulberry32: a tiny, well-mixed 32-bit PRNG. */
   private uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.rng.nextFloat();
   }
 
   /** Box-Muller standard normal. */

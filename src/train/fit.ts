@@ -7,7 +7,7 @@ import {
 import { jsDenseKernels, type DenseKernels } from './dense-kernels.js';
 import { softmaxCrossEntropyRows } from './loss.js';
 import { Adam, Sgd, type Optimizer } from './optimizers.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '../util/rng.js';
 import { fitStandardization } from './standardization.js';
 
 /** Features held once: one contiguous row-major Float32Array [numSamples × embeddingDim] and one label per row. */

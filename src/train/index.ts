@@ -22,6 +22,6 @@ export type { Standardization } from './standardization.js';
 export { softmaxCrossEntropy, softmaxRows } from './loss.js';
 export { accuracy, argmaxRows, classificationReport, confusionMatrix } from './metrics.js';
 export type { AveragedMetrics, ClassMetrics, ClassificationReport } from './metrics.js';
-export { Rng } from './rng.js';
+export { Rng } from '../util/rng.js';
 export { jsDenseKernels } from './dense-kernels.js';
 export type { DenseKernels } from './dense-kernels.js';

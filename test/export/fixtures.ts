@@ -12,6 +12,7 @@ import type { ModelProto } from '../../src/onnx/proto.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
 import type { TestBackbone } from '../../src/onnx/test-backbones.js';
 import type { DenseLayer, HeadWeights, PreprocessSpec } from '../../src/types.js';
+import { uniformStream } from '../../src/util/rng.js';
 
 /** The cut a training run makes: cutBackbone's model (output `features` [N, D]). */
 export function cutTestBackbone(backbone: TestBackbone): ModelProto {
@@ -25,16 +26,9 @@ export function flattenBackbone(size: number, opset = 13): ModelProto {
   return makeModel(graph, { opset });
 }
 
-/** mulberry32 */
+/** Seeded uniform floats in [0, 1) (the project's mulberry32; seed 0 maps to 1). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return uniformStream(seed >>> 0 || 1);
 }
 
 /** A random head: optional hidden relu layer, with or without standardization fitted to nothing in particular. */

@@ -12,17 +12,11 @@ import { cutBackbone } from '../../src/onnx/cut-backbone.js';
 import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
 import type { HeadWeights, PreprocessSpec } from '../../src/types.js';
+import { uniformStream } from '../../src/util/rng.js';
 
-/** mulberry32 */
+/** Seeded uniform floats in [0, 1) (the project's mulberry32; seed 0 maps to 1). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return uniformStream(seed >>> 0 || 1);
 }
 
 export interface TinyClassifierOptions {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jsDenseKernels, type DenseKernels } from '../../src/train/dense-kernels.js';
 import { fit, sampleViews, type FitResult, type LabelledFeatures, type TrainingViews } from '../../src/train/fit.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/rng.js';
 import { makeBlobs } from './synthetic.js';
 
 const weightsOf = (result: FitResult): number[] => result.head.layers.flatMap((layer) => [...layer.kernel, ...layer.bias]);

@@ -1,6 +1,6 @@
 /** Seeded synthetic classification data for the trainer tests (Gaussian-ish blobs around per-class centres). */
 import type { LabelledFeatures } from '../../src/train/fit.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/rng.js';
 
 export interface BlobOptions {
   numSamples: number;

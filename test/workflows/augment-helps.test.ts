@@ -12,7 +12,7 @@ import { after, before, it } from 'node:test';
 import sharp from 'sharp';
 import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
 import { writeModel } from '../../src/onnx/write-model.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/rng.js';
 import { runFinetune } from '../../src/workflows/run-finetune.js';
 
 const SIZE = 18;   // the backbone's spec resizes the shorter side to 18 and center-crops 16: no resampling, exact flips

@@ -1,5 +1,5 @@
 /**
- * A small seeded PRNG (mulberry32) for weight init, shuffling and dropout masks.
+ * The project's one seeded PRNG (mulberry32): weight init, shuffling, dropout masks, test backbones, fixtures.
  * Deterministic across platforms: only 32-bit integer arithmetic (Math.imul) and one exact division.
  */
 export class Rng {
@@ -40,6 +40,12 @@ export class Rng {
       values[j] = tmp;
     }
   }
+}
+
+/** Uniform floats in [0, 1) from `new Rng(seed)`, as a plain function. */
+export function uniformStream(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.nextFloat();
 }
 
 /** An independent stream for `purpose` derived from a user seed (splitmix32-style mixing). */
