@@ -3,6 +3,7 @@
  * labels.json, skipped.txt) plus thumbnails. Fields a run may lack are optional, so a report can be
  * drawn for a partial or older run folder.
  */
+import type { ClassEvaluation as ClassMetrics, WrongPrediction } from '../workflows/evaluate.js';
 
 /** One line of history.json. Validation values are absent (or null) when the run had no validation split. */
 export interface HistoryEntry {
@@ -16,22 +17,8 @@ export interface HistoryEntry {
   readonly seconds?: number | null;
 }
 
-export interface ClassMetrics {
-  readonly className: string;
-  readonly precision: number;
-  readonly recall: number;
-  readonly f1: number;
-  readonly support: number;
-}
-
-export interface WrongPrediction {
-  /** Path of the original image (absolute in run folders written by `finetune`). */
-  readonly path: string;
-  readonly trueClass: string;
-  readonly predictedClass: string;
-  /** Probability the model gave to `predictedClass`. */
-  readonly probability: number;
-}
+/** Per-class metrics and confidently wrong files: the shapes `finetune evaluate` and metrics.json share. */
+export type { ClassEvaluation as ClassMetrics, WrongPrediction } from '../workflows/evaluate.js';
 
 /** metrics.json `validation` or `test`. */
 export interface SplitMetrics {

@@ -29,6 +29,7 @@ import { packageVersions } from '../util/package-versions.js';
 import { embeddingsDir } from '../util/paths.js';
 import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
 import type { EmbedSplitOptions } from './embed-split.js';
+import type { ClassEvaluation, WrongPrediction } from './evaluate.js';
 import type { PreparedBackbone } from './prepare-backbone.js';
 import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
 
@@ -66,9 +67,9 @@ export interface RunFinetuneOptions extends EmbedSplitOptions {
 export interface EvaluationMetrics {
   readonly accuracy: number;
   readonly n: number;
-  readonly perClass: ReadonlyArray<{ className: string; precision: number; recall: number; f1: number; support: number }>;
+  readonly perClass: readonly ClassEvaluation[];
   readonly confusionMatrix: number[][];
-  readonly mostConfidentlyWrong: ReadonlyArray<{ path: string; trueClass: string; predictedClass: string; probability: number }>;
+  readonly mostConfidentlyWrong: readonly WrongPrediction[];
 }
 
 export interface RunFinetuneResult {
@@ -277,7 +278,7 @@ export function evaluateProbabilities(probabilities: Float32Array, labels: Int32
   const predicted = argmaxRows(probabilities, numClasses);
   const matrix = confusionMatrix(labels, predicted, numClasses);
   const report = classificationReport(matrix, classNames);
-  const wrong: Array<{ path: string; trueClass: string; predictedClass: string; probability: number }> = [];
+  const wrong: WrongPrediction[] = [];
   for (let row = 0; row < labels.length; row++) {
     const guess = predicted[row]!;
     if (guess === labels[row]) continue;
