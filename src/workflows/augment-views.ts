@@ -9,15 +9,14 @@
  * Callers pass training images only: the split comes first, so no view of a validation image is ever computed
  * or read (runFinetune does this).
  */
-import type { EmbeddingCache } from '../embed/embedding-cache.js';
 import { extractEmbeddings } from '../embed/extract-embeddings.js';
-import type { FeatureExtractor, PreprocessFn } from '../embed/extract-embeddings.js';
+import type { ExtractEmbeddingsOptions, FeatureExtractor, PreprocessFn } from '../embed/extract-embeddings.js';
 import { FinetuneError } from '../errors.js';
 import { augmentSpecKey, augmentedRgb, describeAugmentSpec, isNoAugment } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
 import { normalizePixels } from '../image/preprocess-image.js';
 import type { SessionProvider } from '../runtime/model-session.js';
-import type { Device, ProgressCallback, ProgressEvent } from '../types.js';
+import type { ProgressCallback, ProgressEvent } from '../types.js';
 import { sha256 } from '../util/hash.js';
 
 /** Views per image when augmentation is on and no count is given (`--augment-views`). */
@@ -30,23 +29,18 @@ export const DEFAULT_AUGMENT_SEED = 0;
 /** Upper bound on `views`: each view costs one backbone pass per training image and K× the training features in memory. */
 export const MAX_AUGMENT_VIEWS = 64;
 
-export interface EmbedAugmentedViewsOptions {
+/** Extraction options as for extractEmbeddings (cache, device, batchSize, signal), plus the augmentation. */
+export interface EmbedAugmentedViewsOptions extends Pick<ExtractEmbeddingsOptions, 'cache' | 'device' | 'batchSize' | 'signal'> {
   /** Which augmentations make up a view (parseAugmentSpec). */
   readonly augment: AugmentSpec;
   /** Augmented views per image (K); view 0, the original, is not computed here. @defaultValue `4` */
   readonly views?: number;
   /** Seeds the views' random parameters (with each image's sha256 and the view index). @defaultValue `0` */
   readonly seed?: number;
-  readonly cache: EmbeddingCache;
-  /** @defaultValue `'auto'` */
-  readonly device?: Device;
-  /** Images per backbone run. @defaultValue the extractor's default */
-  readonly batchSize?: number;
   /** Fail on the first image that cannot be augmented instead of leaving that view out. @defaultValue `false` */
   readonly strict?: boolean;
   /** `embed` events count views (total = images × K); one `info` message first. */
   readonly onProgress?: ProgressCallback;
-  readonly signal?: AbortSignal;
 }
 
 /** A view that could not be made (its original may still be fine; the trainer then never draws it). */
