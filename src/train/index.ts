@@ -4,8 +4,10 @@
  * score predictions. Re-exports only.
  */
 // Training
-export { fit, resolveFitOptions, sampleViews } from './fit.js';
-export type { FitOptions, FitResult, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit.js';
+export { fit, sampleViews } from './fit.js';
+export type { FitResult } from './fit.js';
+export { resolveFitOptions } from './fit-options.js';
+export type { FitOptions, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit-options.js';
 export { Adam, Sgd } from './optimizers.js';
 export type { AdamOptions, Optimizer, OptimizerOptions, SgdOptions } from './optimizers.js';
 export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';

@@ -3,7 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { FinetuneError } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
-import { fit, resolveFitOptions, type FitOptions, type FitResult, type LabelledFeatures } from './fit.js';
+import { fit, type FitResult } from './fit.js';
+import { resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
 
 /** Values to try per hyperparameter; the sweep trains every combination. Omitted keys use the base options. */
 export interface SweepGrid {

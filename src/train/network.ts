@@ -1,0 +1,177 @@
+/**
+ * The network `fit` trains: a linear softmax head or a ReLU MLP, as one flat parameter vector (kernels
+ * output-major while training) plus batch-sized scratch buffers, with gather (standardize while copying rows),
+ * dropout, forward and backward passes over one mini-batch.
+ */
+import type { DenseLayer, HeadWeights } from '../types.js';
+import type { Rng } from '../util/rng.js';
+import type { DenseKernels } from './dense-kernels.js';
+import type { LabelledFeatures, TrainingViews } from './fit-options.js';
+
+interface LayerPlan {
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly activation: 'relu' | 'linear';
+  /** Offsets into the flat parameter vector: kernel [outputDim × inputDim], then bias. */
+  readonly kernelOffset: number;
+  readonly biasOffset: number;
+}
+
+/** The network being trained: flat parameters plus per-batch scratch buffers, all allocated once. */
+export class Network {
+  readonly layers: LayerPlan[] = [];
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  /** Standardized (and dropped-out) input batch [batchSize × embeddingDim]. */
+  readonly input: Float32Array;
+  readonly inputMask: Float32Array | null;
+  /** Post-activation (post-dropout) outputs of each layer [batchSize × outputDim]; the last holds logits. */
+  readonly activations: Float32Array[];
+  readonly masks: Array<Float32Array | null>;
+  readonly gradA: Float32Array;
+  readonly gradB: Float32Array;
+  readonly batchLabels: Int32Array;
+  readonly mean: Float32Array | null;
+  readonly invStd: Float32Array | null;
+
+  constructor(readonly embeddingDim: number, readonly numClasses: number, hidden: readonly number[],
+    readonly batchSize: number, readonly dropout: number, standardization: { mean: Float32Array; std: Float32Array } | null,
+    private readonly kernels: DenseKernels) {
+    const widths = [embeddingDim, ...hidden, numClasses];
+    let offset = 0, maxWidth = 0;
+    for (let l = 0; l + 1 < widths.length; l++) {
+      const inputDim = widths[l]!, outputDim = widths[l + 1]!;
+      const activation = l + 2 < widths.length ? 'relu' : 'linear';
+      this.layers.push({ inputDim, outputDim, activation, kernelOffset: offset, biasOffset: offset + inputDim * outputDim });
+      offset += inputDim * outputDim + outputDim;
+      maxWidth = Math.max(maxWidth, outputDim, l > 0 ? inputDim : 0);
+    }
+    this.params = new Float32Array(offset);
+    this.grads = new Float32Array(offset);
+    this.input = new Float32Array(batchSize * embeddingDim);
+    const linear = hidden.length === 0;
+    this.inputMask = dropout > 0 && linear ? new Float32Array(batchSize * embeddingDim) : null;
+    this.activations = this.layers.map((layer) => new Float32Array(batchSize * layer.outputDim));
+    this.masks = this.layers.map((layer) => (dropout > 0 && layer.activation === 'relu' ? new Float32Array(batchSize * layer.outputDim) : null));
+    this.gradA = new Float32Array(batchSize * maxWidth);
+    this.gradB = new Float32Array(batchSize * maxWidth);
+    this.batchLabels = new Int32Array(batchSize);
+    this.mean = standardization?.mean ?? null;
+    this.invStd = standardization === null ? null : Float32Array.from(standardization.std, (value) => 1 / value);
+  }
+
+  /** Glorot-uniform kernels (limit √(6/(fanIn+fanOut)), drawn in Keras's [inputDim × outputDim] order), zero biases. */
+  initialize(rng: Rng): void {
+    for (const layer of this.layers) {
+      const { inputDim, outputDim, kernelOffset } = layer;
+      const limit = Math.sqrt(6 / (inputDim + outputDim));
+      for (let feature = 0; feature < inputDim; feature++)
+        for (let k = 0; k < outputDim; k++)
+          this.params[kernelOffset + k * inputDim + feature] = (2 * rng.nextFloat() - 1) * limit;
+    }
+  }
+
+  /**
+   * Copies rows `order[start..start+rows)` into the input buffer, standardized. With `views`, a row whose drawn
+   * view `viewOf[sample]` is v ≥ 1 is read from the views matrix instead of `data.features`.
+   */
+  gather(data: LabelledFeatures, order: Int32Array | null, start: number, rows: number,
+    views: TrainingViews | null = null, viewOf: Int32Array | null = null): void {
+    const { embeddingDim, input, mean, invStd } = this;
+    const { labels } = data;
+    for (let row = 0; row < rows; row++) {
+      const sample = order === null ? start + row : order[start + row]!;
+      this.batchLabels[row] = labels[sample]!;
+      const view = viewOf === null ? 0 : viewOf[sample]!;
+      const features = view === 0 || views === null ? data.features : views.features;
+      const source = view === 0 || views === null ? sample * embeddingDim : (sample * views.numViews + view - 1) * embeddingDim;
+      const target = row * embeddingDim;
+      if (mean === null || invStd === null) {
+        input.set(features.subarray(source, source + embeddingDim), target);
+      } else {
+        for (let feature = 0; feature < embeddingDim; feature++)
+          input[target + feature] = (features[source + feature]! - mean[feature]!) * invStd[feature]!;
+      }
+    }
+  }
+
+  private fillMask(mask: Float32Array, length: number, rng: Rng): void {
+    const keep = 1 / (1 - this.dropout), rate = this.dropout;
+    for (let i = 0; i < length; i++) mask[i] = rng.nextFloat() < rate ? 0 : keep;
+  }
+
+  /** Forward pass over `rows` gathered rows; returns the logits buffer. Dropout only when `rng` is given. */
+  forward(rows: number, rng: Rng | null): Float32Array {
+    const { kernels, params } = this;
+    if (rng !== null && this.inputMask !== null) {
+      const length = rows * this.embeddingDim;
+      this.fillMask(this.inputMask, length, rng);
+      for (let i = 0; i < length; i++) this.input[i] = this.input[i]! * this.inputMask[i]!;
+    }
+    let input = this.input;
+    for (let l = 0; l < this.layers.length; l++) {
+      const layer = this.layers[l]!, out = this.activations[l]!;
+      kernels.forward(input, 0, rows, layer.inputDim, params, layer.kernelOffset, params, layer.biasOffset, layer.outputDim, out, 0);
+      if (layer.activation === 'relu') {
+        const length = rows * layer.outputDim, mask = this.masks[l]!;
+        for (let i = 0; i < length; i++) if (!(out[i]! > 0)) out[i] = 0;
+        if (rng !== null && mask !== null) {
+          this.fillMask(mask, length, rng);
+          for (let i = 0; i < length; i++) out[i] = out[i]! * mask[i]!;
+        }
+      }
+      input = out;
+    }
+    return input;
+  }
+
+  /** Backward pass from d(loss)/d(logits) in `gradA`; fills `grads`. `dropout` says whether masks are live. */
+  backward(rows: number, dropout: boolean): void {
+    const { kernels, params, grads } = this;
+    let gradOut = this.gradA, gradIn = this.gradB;
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const layer = this.layers[l]!;
+      const input = l === 0 ? this.input : this.activations[l - 1]!;
+      kernels.backwardWeights(gradOut, rows, layer.outputDim, input, 0, layer.inputDim, grads, layer.kernelOffset, grads, layer.biasOffset);
+      if (l === 0) break;
+      kernels.backwardInput(gradOut, rows, layer.outputDim, params, layer.kernelOffset, layer.inputDim, gradIn);
+      // Through the previous layer's dropout and ReLU: its stored output is relu(z)·mask.
+      const length = rows * layer.inputDim, previous = this.activations[l - 1]!, mask = dropout ? this.masks[l - 1]! : null;
+      for (let i = 0; i < length; i++)
+        gradIn[i] = previous[i]! > 0 ? (mask === null ? gradIn[i]! : gradIn[i]! * mask[i]!) : 0;
+      [gradOut, gradIn] = [gradIn, gradOut];
+    }
+  }
+
+  getWeights(): Float32Array[] {
+    return this.layers.flatMap((layer) => [
+      this.params.slice(layer.kernelOffset, layer.kernelOffset + layer.inputDim * layer.outputDim),
+      this.params.slice(layer.biasOffset, layer.biasOffset + layer.outputDim),
+    ]);
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    if (weights.length !== this.layers.length * 2)
+      throw new RangeError(`setWeights: expected ${this.layers.length * 2} arrays (kernel and bias per layer), got ${weights.length}.`);
+    this.layers.forEach((layer, l) => {
+      const kernel = weights[2 * l]!, bias = weights[2 * l + 1]!;
+      if (kernel.length !== layer.inputDim * layer.outputDim || bias.length !== layer.outputDim)
+        throw new RangeError(`setWeights: layer ${l} needs ${layer.inputDim * layer.outputDim} + ${layer.outputDim} values, got ${kernel.length} + ${bias.length}.`);
+      this.params.set(kernel, layer.kernelOffset);
+      this.params.set(bias, layer.biasOffset);
+    });
+  }
+
+  /** The head in the exported layout: kernels transposed to [inputDim × outputDim]. */
+  toHeadWeights(standardization: { mean: Float32Array; std: Float32Array } | null): HeadWeights {
+    const layers: DenseLayer[] = this.layers.map((layer) => {
+      const { inputDim, outputDim, kernelOffset, biasOffset, activation } = layer;
+      const kernel = new Float32Array(inputDim * outputDim);
+      for (let k = 0; k < outputDim; k++)
+        for (let feature = 0; feature < inputDim; feature++)
+          kernel[feature * outputDim + k] = this.params[kernelOffset + k * inputDim + feature]!;
+      return { inputDim, outputDim, kernel, bias: this.params.slice(biasOffset, biasOffset + outputDim), activation };
+    });
+    return { embeddingDim: this.embeddingDim, numClasses: this.numClasses, layers, standardization };
+  }
+}
