@@ -5,7 +5,6 @@
  */
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { ChecksumMismatchError, FinetuneError } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../types.js';
@@ -15,10 +14,11 @@ import type { ZooEntry } from './catalog.js';
 import { DownloadError } from './download-error.js';
 import type { DownloadFailure } from './download-error.js';
 import { acquireFileLock, sleep } from './file-lock.js';
-import { httpGet, isAbort, RequestFailure } from './http-get.js';
+import { classify, createHttpClient, discardBody, headerValue, httpGet, isAbort, RequestFailure } from './http-get.js';
+import type { Env, HttpClient, HttpGetResult } from './http-get.js';
 import { checkCachedModel, lockPath, partialPath, writeSidecar } from './model-cache.js';
-import { proxyForUrl } from './proxy.js';
-import type { Env } from './proxy.js';
+
+export type { Env } from './http-get.js';
 
 /** Environment variable holding a mirror base URL (same as `--mirror`). */
 export const MIRROR_ENV = 'FINETUNE_ZOO_MIRROR';
@@ -35,7 +35,7 @@ export interface DownloadOptions {
   offline?: boolean;
   /** Receives `stage: 'download'` events (start, throttled progress, retry, done) and `info` while waiting on a lock. */
   onProgress?: ProgressCallback;
-  /** Time allowed for TCP connect, proxy CONNECT and TLS handshake per request. @defaultValue `10000` */
+  /** Time allowed for TCP connect and TLS handshake per request (to the server, or to the proxy). @defaultValue `10000` */
   connectTimeoutMs?: number;
   /** Longest silence allowed from a connected server before the attempt fails (and is retried). @defaultValue `30000` */
   idleTimeoutMs?: number;
@@ -43,7 +43,10 @@ export interface DownloadOptions {
   retries?: number;
   /** Delay before the first retry; doubles each time, up to 30 s. @defaultValue `500` */
   retryDelayMs?: number;
-  /** Proxy URL for every request, or `false` for none. @defaultValue from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` in `env` */
+  /**
+   * Proxy URL (http, https or socks5) for every request, or `false` for none.
+   * @defaultValue from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` in `env` (loopback hosts always direct)
+   */
   proxy?: string | false;
   /** Where proxy and mirror variables are read. @defaultValue `process.env` */
   env?: Env;
@@ -67,11 +70,9 @@ export interface DownloadResult {
 }
 
 interface Settings {
-  readonly connectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
+  readonly client: HttpClient;
   readonly retries: number;
   readonly retryDelayMs: number;
-  readonly proxyFor: (url: URL) => string | null;
   readonly emit: (event: ProgressEvent) => void;
   readonly signal: AbortSignal | undefined;
 }
@@ -106,6 +107,14 @@ export async function downloadModel(entryOrId: ZooEntry | string, options: Downl
   const entry = typeof entryOrId === 'string' ? getModel(entryOrId) : validateEntry(entryOrId);
   const env = options.env ?? process.env;
   const settings = resolveSettings(options, env);
+  try {
+    return await pullEntry(entry, options, env, settings);
+  } finally {
+    await settings.client.close();
+  }
+}
+
+async function pullEntry(entry: ZooEntry, options: DownloadOptions, env: Env, settings: Settings): Promise<DownloadResult> {
   const mirror = options.mirror ?? env[MIRROR_ENV];
   const urls = downloadUrls(entry, mirror);
   const home = options.home;
@@ -150,7 +159,7 @@ export async function downloadModel(entryOrId: ZooEntry | string, options: Downl
         return { id: entry.id, path, sha256: actual, sizeBytes: entry.sizeBytes, fromCache: false, url };
       } catch (error) {
         await rm(part, { force: true });
-        if (isAbort(error) || error instanceof CacheWriteError || !(error instanceof RequestFailure || error instanceof FinetuneError)) throw error;
+        if (settings.signal?.aborted || isAbort(error) || error instanceof CacheWriteError || !(error instanceof RequestFailure || error instanceof FinetuneError)) throw error;
         failures.push({ failure: describeFailure(url, error), error });
       }
     }
@@ -170,14 +179,13 @@ function resolveSettings(options: DownloadOptions, env: Env): Settings {
     if (!Number.isFinite(value) || value < 0) throw new RangeError(`downloadModel: '${name}' must be a non-negative number, got ${value}.`);
   }
   if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`downloadModel: 'retries' must be a non-negative integer, got ${retries}.`);
-  const proxy = options.proxy;
   const onProgress = options.onProgress;
   return {
-    connectTimeoutMs: Math.max(1, connectTimeoutMs),
-    idleTimeoutMs: Math.max(1, idleTimeoutMs),
+    client: createHttpClient({
+      proxy: options.proxy, env, connectTimeoutMs: Math.max(1, connectTimeoutMs), idleTimeoutMs: Math.max(1, idleTimeoutMs),
+    }),
     retries,
     retryDelayMs,
-    proxyFor: proxy === false ? () => null : proxy !== undefined ? () => proxy : (url) => proxyForUrl(url, env),
     emit: onProgress ? (event) => onProgress(event) : () => undefined,
     signal: options.signal,
   };
@@ -236,40 +244,40 @@ async function fileSize(path: string): Promise<number> {
 
 /** One request: from byte `received` (a Range request when > 0) to the end or the first failure. */
 async function attempt(url: string, part: string, received: number, entry: ZooEntry, settings: Settings): Promise<void> {
-  const { response, url: servedBy } = await httpGet(url, {
+  const response = await httpGet(settings.client, url, {
     headers: received > 0 ? { range: `bytes=${received}-` } : {},
-    proxyFor: settings.proxyFor,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    idleTimeoutMs: settings.idleTimeoutMs,
     ...(settings.signal ? { signal: settings.signal } : {}),
   });
-  const status = response.statusCode ?? 0;
+  const servedBy = response.url;
+  const status = response.statusCode;
+  const contentLength = headerValue(response.headers, 'content-length');
+  const contentRange = headerValue(response.headers, 'content-range');
   let offset = 0;
   let declaredTotal: number | null = null;
   if (status === 200) {
-    const length = Number(response.headers['content-length']);
-    declaredTotal = Number.isFinite(length) && response.headers['content-length'] !== undefined ? length : null;
+    const length = Number(contentLength);
+    declaredTotal = contentLength !== undefined && Number.isFinite(length) ? length : null;
   } else if (status === 206 && received > 0) {
-    const range = parseContentRange(response.headers['content-range']);
+    const range = parseContentRange(contentRange);
     if (!range || range.start !== received) {
-      response.destroy();
+      discardBody(response.body);
       await rm(part, { force: true });
-      throw new RequestFailure(`HTTP 206 with Content-Range "${response.headers['content-range'] ?? ''}" for a request from byte ${received}; restarting`, 'dropped');
+      throw new RequestFailure(`HTTP 206 with Content-Range "${contentRange ?? ''}" for a request from byte ${received}; restarting`, 'dropped');
     }
     offset = received;
     declaredTotal = range.total;
   } else if (status === 416 && received > 0) {
-    response.resume();
+    discardBody(response.body);
     if (received === entry.sizeBytes) return; // everything had arrived before the connection dropped
     await rm(part, { force: true });
     throw new RequestFailure(`HTTP 416 for a request from byte ${received}; restarting`, 'dropped', 416);
   } else {
-    response.resume();
-    throw new RequestFailure(`HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}`, 'http', status);
+    discardBody(response.body);
+    throw new RequestFailure(`HTTP ${status}`, 'http', status);
   }
   if (declaredTotal !== null && declaredTotal !== entry.sizeBytes) {
-    response.destroy();
-    const type = response.headers['content-type'];
+    discardBody(response.body);
+    const type = headerValue(response.headers, 'content-type');
     throw new FinetuneError('CHECKSUM_MISMATCH',
       `"${servedBy}" serves ${declaredTotal} bytes${type ? ` of ${type}` : ''}, expected ${entry.sizeBytes} bytes of "${entry.path}".`,
       'The host does not serve this model (an LFS pointer or an error page?); use --mirror or --backbone ./file.onnx.');
@@ -278,15 +286,15 @@ async function attempt(url: string, part: string, received: number, entry: ZooEn
 }
 
 async function receiveBody(
-  response: IncomingMessage, part: string, offset: number, url: string, entry: ZooEntry, settings: Settings,
+  response: HttpGetResult, part: string, offset: number, url: string, entry: ZooEntry, settings: Settings,
 ): Promise<void> {
   const handle: FileHandle = await localStep(part, () => open(part, offset === 0 ? 'w' : 'a'));
   let loaded = offset;
   let lastEmit = 0;
   try {
-    for await (const chunk of response as AsyncIterable<Buffer>) {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (loaded + chunk.length > entry.sizeBytes) {
-        response.destroy();
+        discardBody(response.body);
         throw new FinetuneError('CHECKSUM_MISMATCH', `"${url}" served more than the expected ${entry.sizeBytes} bytes of "${entry.path}".`,
           'The host serves a different file; use --mirror or --backbone ./file.onnx.');
       }
@@ -299,7 +307,9 @@ async function receiveBody(
       }
     }
   } catch (error) {
-    if (error instanceof RequestFailure || error instanceof FinetuneError || isAbort(error)) throw error;
+    if (error instanceof RequestFailure || error instanceof FinetuneError || settings.signal?.aborted) throw error;
+    const failure = classify(error, new URL(response.url), settings.client);
+    if (failure instanceof RequestFailure && failure.kind !== 'dropped') throw failure;
     throw new RequestFailure(`connection lost after ${loaded} of ${entry.sizeBytes} bytes (${(error as Error).message})`, 'dropped', undefined, { cause: error });
   } finally {
     await handle.close();

@@ -102,8 +102,14 @@ export function sendBytes(req: IncomingMessage, res: ServerResponse, data: Uint8
   next();
 }
 
-/** A minimal HTTP CONNECT proxy on 127.0.0.1 that logs each tunnel target. */
-export async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
+/**
+ * A minimal HTTP CONNECT proxy on 127.0.0.1 that logs each tunnel target. With `routeToLoopback`, every tunnel
+ * goes to 127.0.0.1 on the requested port whatever host was asked for, so tests can use made-up host names
+ * (`models.example`) without any DNS lookup or traffic leaving the machine.
+ */
+export async function startConnectProxy(
+  options: { routeToLoopback?: boolean } = {},
+): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
   const tunnels: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((_req, res) => res.writeHead(405).end());
@@ -111,7 +117,7 @@ export async function startConnectProxy(): Promise<{ url: string; tunnels: strin
     tunnels.push(req.url ?? '');
     sockets.add(client);
     const [host = '', port = '0'] = (req.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
+    const upstream = connect(Number(port), options.routeToLoopback ? '127.0.0.1' : host, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
