@@ -1,0 +1,111 @@
+/**
+ * Element-wise operators: unary ones keep their input's shape; binary and variadic ones broadcast (numpy rules).
+ * Casts and (de)quantization keep the shape and change the element type.
+ */
+import { attributeInt } from '../graph-builder.js';
+import { TensorDataType } from '../proto.js';
+import type { NodeProto } from '../proto.js';
+import { broadcastDims, elementwiseValues } from './dims.js';
+import type { ShapeContext, ShapeRule, ShapeRuleTable, TensorInfo } from './types.js';
+
+/** Unary operators whose output has the input's type and shape (activations, normalizations, math). */
+const SAME_TYPE_AND_SHAPE = [
+  'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Clip', 'Elu', 'Selu', 'Celu', 'Softplus',
+  'Softsign', 'Mish', 'Gelu', 'Erf', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign',
+  'Softmax', 'LogSoftmax', 'Hardmax', 'BatchNormalization', 'LRN', 'InstanceNormalization', 'LayerNormalization',
+  'MeanVarianceNormalization', 'QLinearLeakyRelu', 'QLinearSigmoid', 'QLinearSoftmax', 'ThresholdedRelu', 'Shrink',
+  'Sin', 'Cos', 'FastGelu', 'BiasGelu', 'QuickGelu',
+] as const;
+
+/** Unary predicates: the input's shape, bool elements. */
+const UNARY_BOOL = ['Not', 'IsNaN', 'IsInf'] as const;
+
+/** Broadcasting operators with the first input's element type. */
+const BROADCAST_SAME_TYPE = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sum', 'Max', 'Min', 'Mean', 'Mod', 'BitShift', 'PRelu'] as const;
+
+/** Broadcasting comparisons and logic: bool elements. */
+const BROADCAST_BOOL = ['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor'] as const;
+
+/** The node's inputs that are present (an omitted optional input is `''`). */
+export function presentInputs(node: NodeProto, context: ShapeContext): TensorInfo[] {
+  const infos: TensorInfo[] = [];
+  node.input.forEach((name, index) => { if (name) infos.push(context.input(index)); });
+  return infos;
+}
+
+const sameTypeAndShape: ShapeRule = (_node, context) => {
+  const x = context.input(0);
+  return [{ elemType: x.elemType, dims: x.dims }];
+};
+
+const unaryBool: ShapeRule = (_node, context) => [{ elemType: TensorDataType.BOOL, dims: context.input(0).dims }];
+
+/** Identity and Cast also pass small integer values through (shape arithmetic often casts). */
+const identity: ShapeRule = (_node, context) => {
+  const x = context.input(0);
+  return [{ elemType: x.elemType, dims: x.dims, value: x.value }];
+};
+
+const cast: ShapeRule = (node, context) => {
+  const x = context.input(0);
+  return [{ elemType: attributeInt(node, 'to', x.elemType ?? 0), dims: x.dims, value: x.value }];
+};
+
+const castLike: ShapeRule = (_node, context) => [{ elemType: context.input(1).elemType, dims: context.input(0).dims }];
+
+/** Output 1 is the mask (bool), when asked for. */
+const dropout: ShapeRule = (_node, context) => {
+  const x = context.input(0);
+  return [{ elemType: x.elemType, dims: x.dims }, { elemType: TensorDataType.BOOL, dims: x.dims }];
+};
+
+/** Output type: the zero point's (input 2), else the `output_dtype` attribute (opset 21), else uint8. */
+const quantizeLinear: ShapeRule = (node, context) => {
+  const elemType = node.input[2] ? context.input(2).elemType ?? TensorDataType.UINT8
+    : attributeInt(node, 'output_dtype', TensorDataType.UINT8) || TensorDataType.UINT8;
+  return [{ elemType, dims: context.input(0).dims }];
+};
+
+/** Output type: the scale's (input 1), float when unknown. */
+const dequantizeLinear: ShapeRule = (_node, context) =>
+  [{ elemType: context.input(1).elemType ?? TensorDataType.FLOAT, dims: context.input(0).dims }];
+
+/** y uint8 like x; y_scale float and y_zero_point uint8 scalars. */
+const dynamicQuantizeLinear: ShapeRule = (_node, context) => [
+  { elemType: TensorDataType.UINT8, dims: context.input(0).dims },
+  { elemType: TensorDataType.FLOAT, dims: [] },
+  { elemType: TensorDataType.UINT8, dims: [] },
+];
+
+/** Broadcast over every present input; Add/Sub/Mul/Div of two small integer tensors also compute their values. */
+function broadcast(elemTypeOf: (inputs: TensorInfo[]) => number | undefined): ShapeRule {
+  return (node, context) => {
+    const inputs = presentInputs(node, context);
+    const op = node.op_type;
+    let value: TensorInfo['value'];
+    const [a, b] = inputs;
+    if (inputs.length === 2 && a!.value && b!.value && (op === 'Add' || op === 'Sub' || op === 'Mul' || op === 'Div')) {
+      value = elementwiseValues(op, a!.value, b!.value);
+    }
+    return [{ elemType: elemTypeOf(inputs), dims: broadcastDims(inputs.map((info) => info.dims)), value }];
+  };
+}
+
+/** QLinearAdd/QLinearMul (com.microsoft): a, a_scale, a_zero_point, b, …: broadcast a with b. */
+const qLinearBinary: ShapeRule = (_node, context) => {
+  const a = context.input(0);
+  return [{ elemType: a.elemType, dims: broadcastDims([a.dims, context.input(3).dims]) }];
+};
+
+const table: Record<string, ShapeRule> = {
+  Identity: identity, Cast: cast, CastLike: castLike, Dropout: dropout,
+  QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, DynamicQuantizeLinear: dynamicQuantizeLinear,
+  QLinearAdd: qLinearBinary, QLinearMul: qLinearBinary,
+  Where: broadcast((inputs) => inputs[1]?.elemType),
+};
+for (const op of SAME_TYPE_AND_SHAPE) table[op] = sameTypeAndShape;
+for (const op of UNARY_BOOL) table[op] = unaryBool;
+for (const op of BROADCAST_SAME_TYPE) table[op] = broadcast((inputs) => inputs[0]?.elemType);
+for (const op of BROADCAST_BOOL) table[op] = broadcast(() => TensorDataType.BOOL);
+
+export const elementwiseRules: ShapeRuleTable = table;
