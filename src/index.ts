@@ -64,6 +64,10 @@ export { extractEmbeddings } from './embed/extract-embeddings.js';
 export type { ExtractEmbeddingsOptions, ExtractionResult, FeatureExtractor } from './embed/extract-embeddings.js';
 export { EmbeddingCache, extractorKey } from './embed/embedding-cache.js';
 export type { EmbeddingCacheOptions } from './embed/embedding-cache.js';
+export { cacheStats, listExtractors, pruneCache, resolveExtractor } from './embed/cache-admin.js';
+export type { CacheStats, ExtractorInfo, PruneOptions, PruneResult } from './embed/cache-admin.js';
+export { exportNpy } from './embed/export-npy.js';
+export type { ExportResult, ExportRow } from './embed/export-npy.js';
 export { mergeCaches } from './embed/merge-caches.js';
 
 // Training: the head, optimizers, callbacks, sweeps, metrics

@@ -12,21 +12,24 @@
  * written. (`synchronous = NORMAL` only trades durability against power loss, never consistency.) Several
  * processes may read and write the same file: writers take the lock with BEGIN IMMEDIATE and wait up to
  * `busyTimeoutMs` for each other.
+ *
+ * This module is the store (open, register, get, put). Administration (stats, listing, prune) is in
+ * cache-admin.ts, the NumPy export in export-npy.ts, cross-file merging in merge-caches.ts.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { FinetuneError, nearestNames } from '../errors.js';
+import { FinetuneError } from '../errors.js';
 import type { FeatureExtractorSpec } from '../types.js';
-import { writeFileAtomic } from '../util/fs.js';
 import { sha256, stableStringify } from '../util/hash.js';
 import { embeddingsDir } from '../util/paths.js';
-import { encodeNpy } from './encode-npy.js';
+import { wrapSqliteError } from './cache-errors.js';
 
 /** File name of the store inside its directory. */
 export const CACHE_FILE_NAME = 'embeddings.sqlite';
-const SCHEMA_VERSION = 1;
+/** `PRAGMA user_version` of the store this code reads and writes. */
+export const CACHE_SCHEMA_VERSION = 1;
 
 /** sha256 of the extractor spec in canonical JSON: the non-image half of every cache key. */
 export function extractorKey(spec: FeatureExtractorSpec): string {
@@ -59,86 +62,7 @@ export interface CacheEntry {
   readonly vector: Float32Array;
 }
 
-/** One feature extractor in the store, JSON-friendly for `finetune cache ls --json`. */
-export interface ExtractorInfo {
-  readonly key: string;
-  readonly spec: FeatureExtractorSpec;
-  readonly embeddingDim: number;
-  /** Vectors stored for this extractor, all variants. */
-  readonly vectors: number;
-  /** Of which augmented views (variant ≠ ''). */
-  readonly variantVectors: number;
-  /** Approximate payload in bytes (vectors × embeddingDim × 4). */
-  readonly sizeBytes: number;
-  /** ISO 8601. */
-  readonly createdAt: string;
-  /** ISO 8601: the last time an extraction registered this extractor. */
-  readonly lastUsedAt: string;
-}
-
-export interface CacheStats {
-  readonly path: string;
-  readonly schemaVersion: number;
-  /** The database file plus its WAL. */
-  readonly sizeBytes: number;
-  readonly extractors: number;
-  readonly vectors: number;
-}
-
-export interface PruneOptions {
-  /** Remove this extractor (full key or a unique prefix of at least 6 characters). */
-  readonly extractor?: string;
-  /** Remove extractors not used for more than this many days. */
-  readonly olderThanDays?: number;
-  /** Remove everything. @defaultValue `false` */
-  readonly all?: boolean;
-  /** Rewrite the file afterwards so it shrinks on disk. @defaultValue `true` */
-  readonly vacuum?: boolean;
-}
-
-export interface PruneResult {
-  readonly removedExtractors: readonly string[];
-  readonly removedVectors: number;
-  readonly sizeBytesBefore: number;
-  readonly sizeBytesAfter: number;
-}
-
-/** One row of `exportNpy`: which image, its class index and the name written to files.txt. */
-export interface ExportRow {
-  readonly imageSha: string;
-  readonly label: number;
-  readonly file: string;
-}
-
-export interface ExportResult {
-  readonly extractor: string;
-  readonly count: number;
-  readonly embeddingDim: number;
-  readonly featuresPath: string;
-  readonly labelsPath: string;
-  readonly filesPath: string;
-  /** `file` of every row whose vector is not in the store (left out of the export). */
-  readonly missing: readonly string[];
-}
-
-interface ExtractorRow {
-  key: string;
-  spec: string;
-  embedding_dim: number;
-  created_at: number;
-  last_used_at: number;
-}
-
-const toIso = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString();
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-function fileSize(path: string): number {
-  let total = 0;
-  for (const suffix of ['', '-wal']) {
-    try { total += statSync(path + suffix).size; } catch { /* absent */ }
-  }
-  return total;
-}
 
 /** A BLOB from SQLite → a Float32Array that owns its (aligned) memory. */
 function blobToVector(blob: Buffer): Float32Array {
@@ -148,22 +72,6 @@ function blobToVector(blob: Buffer): Float32Array {
 }
 
 const vectorToBlob = (vector: Float32Array): Buffer => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
-
-function wrapSqliteError(path: string, cause: unknown, doing: string): FinetuneError {
-  const code = (cause as { code?: string }).code ?? '';
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" is damaged (${reason}) while ${doing}.`,
-      `Move the file away (it only holds recomputable vectors) or point --cache-dir elsewhere; the next run rebuilds it.`,
-      { cause });
-  }
-  if (code === 'SQLITE_BUSY') {
-    return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" stayed locked by another process while ${doing}.`,
-      'Wait for the other finetune process to finish, or raise busyTimeoutMs.', { cause });
-  }
-  return new FinetuneError('CACHE_CORRUPT', `The embedding cache "${path}" failed while ${doing}: ${reason}`,
-    'Check free disk space and permissions of the cache directory (--cache-dir).', { cause });
-}
 
 /** CACHE_MISMATCH when the store's width for an extractor differs from the model's. */
 export function checkEmbeddingDim(stored: number, embeddingDim: number): void {
@@ -217,9 +125,9 @@ export class EmbeddingCache {
         EmbeddingCache.#createSchema(db);
       }
       const version = db.pragma('user_version', { simple: true }) as number;
-      if (version !== SCHEMA_VERSION) {
+      if (version !== CACHE_SCHEMA_VERSION) {
         throw new FinetuneError('CACHE_CORRUPT',
-          `The embedding cache "${path}" has schema version ${version}, this finetune reads version ${SCHEMA_VERSION}.`,
+          `The embedding cache "${path}" has schema version ${version}, this finetune reads version ${CACHE_SCHEMA_VERSION}.`,
           'Use the finetune version that wrote it, or move the file away and let the next run rebuild it.');
       }
       return new EmbeddingCache(path, db, readonlyMode);
@@ -249,7 +157,7 @@ export class EmbeddingCache {
           PRIMARY KEY (extractor, image_sha, variant)
         );`);
       const version = db.pragma('user_version', { simple: true }) as number;
-      if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      if (version === 0) db.pragma(`user_version = ${CACHE_SCHEMA_VERSION}`);
     }).immediate();
   }
 
@@ -258,8 +166,8 @@ export class EmbeddingCache {
     return this.#insert;
   }
 
-  /** The width of an extractor's vectors, or throws when the extractor is unknown. */
-  #dimOf(key: string): number {
+  /** The width of an extractor's vectors, or throws CACHE_MISMATCH when the extractor is unknown. */
+  requireEmbeddingDim(key: string): number {
     const dim = this.embeddingDimOf(key);
     if (dim === null) {
       throw new FinetuneError('CACHE_MISMATCH', `Extractor "${key}" is not registered in "${this.path}".`,
@@ -290,7 +198,7 @@ export class EmbeddingCache {
     const stored = this.embeddingDimOf(key);
     if (stored !== null) checkEmbeddingDim(stored, embeddingDim);
     if (this.readonly) {
-      this.#dimOf(key);
+      this.requireEmbeddingDim(key);
       return key;
     }
     const now = nowSeconds();
@@ -303,7 +211,7 @@ export class EmbeddingCache {
     } catch (cause) {
       throw wrapSqliteError(this.path, cause, 'registering an extractor');
     }
-    checkEmbeddingDim(this.#dimOf(key), embeddingDim);
+    checkEmbeddingDim(this.requireEmbeddingDim(key), embeddingDim);
     return key;
   }
 
@@ -330,7 +238,7 @@ export class EmbeddingCache {
    */
   putMany(key: string, entries: readonly CacheEntry[], options: VariantOption = {}): number {
     const insert = this.#writable('putMany');
-    const embeddingDim = this.#dimOf(key);
+    const embeddingDim = this.requireEmbeddingDim(key);
     const variant = options.variant ?? '';
     for (const entry of entries) {
       if (entry.vector.length !== embeddingDim) {
@@ -362,110 +270,25 @@ export class EmbeddingCache {
       .pluck().all(key, options.variant ?? '') as string[]);
   }
 
-  stats(): CacheStats {
-    const extractors = (this.#db.prepare('SELECT COUNT(*) FROM extractors').pluck().get() as number);
-    const vectors = (this.#db.prepare('SELECT COUNT(*) FROM vectors').pluck().get() as number);
-    return { path: this.path, schemaVersion: SCHEMA_VERSION, sizeBytes: fileSize(this.path), extractors, vectors };
-  }
-
-  listExtractors(): ExtractorInfo[] {
-    const rows = this.#db.prepare(`
-      SELECT e.key, e.spec, e.embedding_dim, e.created_at, e.last_used_at,
-             COUNT(v.image_sha) AS vectors, COALESCE(SUM(v.variant <> ''), 0) AS variant_vectors
-      FROM extractors e LEFT JOIN vectors v ON v.extractor = e.key
-      GROUP BY e.key ORDER BY e.last_used_at DESC, e.key`).all() as Array<ExtractorRow & { vectors: number; variant_vectors: number }>;
-    return rows.map((row) => ({
-      key: row.key,
-      spec: JSON.parse(row.spec) as FeatureExtractorSpec,
-      embeddingDim: row.embedding_dim,
-      vectors: row.vectors,
-      variantVectors: row.variant_vectors,
-      sizeBytes: row.vectors * row.embedding_dim * 4,
-      createdAt: toIso(row.created_at),
-      lastUsedAt: toIso(row.last_used_at),
-    }));
-  }
-
-  /** The extractor with this key or unique key prefix (≥ 6 characters); INVALID_OPTION naming the candidates otherwise. */
-  resolveExtractor(keyOrPrefix: string): ExtractorInfo {
-    const extractors = this.listExtractors();
-    const exact = extractors.find((info) => info.key === keyOrPrefix);
-    if (exact) return exact;
-    const matches = keyOrPrefix.length >= 6 ? extractors.filter((info) => info.key.startsWith(keyOrPrefix)) : [];
-    if (matches.length === 1) return matches[0]!;
-    const keys = extractors.map((info) => info.key.slice(0, 12));
-    throw new FinetuneError('INVALID_OPTION',
-      matches.length > 1
-        ? `Extractor prefix "${keyOrPrefix}" matches ${matches.length} extractors in "${this.path}".`
-        : `No extractor "${keyOrPrefix}" in "${this.path}".`,
-      keys.length === 0 ? 'The cache is empty; run `finetune embed` first.'
-        : `Known extractors (see \`finetune cache ls\`): ${nearestNames(keyOrPrefix, keys).join(', ')}.`);
-  }
-
-  /** Deletes extractors and their vectors. At least one of `extractor`, `olderThanDays`, `all` is required. */
-  prune(options: PruneOptions): PruneResult {
-    this.#writable('prune');
-    if (options.extractor === undefined && options.olderThanDays === undefined && options.all !== true) {
-      throw new TypeError(`prune: pass 'extractor', 'olderThanDays' or 'all: true'.`);
-    }
-    if (options.olderThanDays !== undefined && !(options.olderThanDays >= 0)) {
-      throw new RangeError(`prune: 'olderThanDays' must be a non-negative number, got ${options.olderThanDays}.`);
-    }
-    const sizeBytesBefore = fileSize(this.path);
-    const candidates = new Set<string>();
-    if (options.all === true) for (const info of this.listExtractors()) candidates.add(info.key);
-    if (options.extractor !== undefined) candidates.add(this.resolveExtractor(options.extractor).key);
-    if (options.olderThanDays !== undefined) {
-      const cutoff = nowSeconds() - options.olderThanDays * 86_400;
-      const old = this.#db.prepare('SELECT key FROM extractors WHERE last_used_at < ?').pluck().all(cutoff) as string[];
-      for (const key of old) candidates.add(key);
-    }
+  /** Deletes extractors and all their vectors in ONE transaction; returns how many vectors went. */
+  deleteExtractors(keys: Iterable<string>): number {
+    this.#writable('deleteExtractors');
     let removedVectors = 0;
-    this.#db.transaction(() => {
-      for (const key of candidates) {
-        removedVectors += this.#db.prepare('DELETE FROM vectors WHERE extractor = ?').run(key).changes;
-        this.#db.prepare('DELETE FROM extractors WHERE key = ?').run(key);
-        this.#dims.delete(key);
-      }
-    }).immediate();
-    if (candidates.size > 0 && (options.vacuum ?? true)) {
-      this.#db.exec('VACUUM');
-      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    try {
+      this.#db.transaction(() => {
+        for (const key of keys) {
+          removedVectors += this.#db.prepare('DELETE FROM vectors WHERE extractor = ?').run(key).changes;
+          this.#db.prepare('DELETE FROM extractors WHERE key = ?').run(key);
+          this.#dims.delete(key);
+        }
+      }).immediate();
+    } catch (cause) {
+      throw wrapSqliteError(this.path, cause, 'deleting extractors');
     }
-    return { removedExtractors: [...candidates], removedVectors, sizeBytesBefore, sizeBytesAfter: fileSize(this.path) };
+    return removedVectors;
   }
 
-  /**
-   * Writes `features.npy` (float32 [n, embeddingDim]), `labels.npy` (int32 [n]) and `files.txt` (one name per
-   * line) to `outDir`, for `np.load`. Without `rows`, exports every vector of the extractor with labels −1 and
-   * the image sha256s as names. Rows missing from the store are left out and listed in `missing`.
-   */
-  async exportNpy(key: string, rows: readonly ExportRow[] | undefined, outDir: string,
-    options: VariantOption = {}): Promise<ExportResult> {
-    const embeddingDim = this.#dimOf(key);
-    const wanted: readonly ExportRow[] = rows
-      ?? this.imageShas(key, options).map((imageSha) => ({ imageSha, label: -1, file: imageSha }));
-    const found = this.getMany(key, wanted.map((row) => row.imageSha), options);
-    const present = wanted.filter((row) => found.has(row.imageSha));
-    const features = new Float32Array(present.length * embeddingDim);
-    const labels = new Int32Array(present.length);
-    for (let row = 0; row < present.length; row++) {
-      features.set(found.get(present[row]!.imageSha)!, row * embeddingDim);
-      labels[row] = present[row]!.label;
-    }
-    const featuresPath = join(outDir, 'features.npy');
-    const labelsPath = join(outDir, 'labels.npy');
-    const filesPath = join(outDir, 'files.txt');
-    await writeFileAtomic(featuresPath, encodeNpy(features, [present.length, embeddingDim]));
-    await writeFileAtomic(labelsPath, encodeNpy(labels, [present.length]));
-    await writeFileAtomic(filesPath, present.map((row) => `${row.file.replace(/[\r\n]/g, ' ')}\n`).join(''));
-    return {
-      extractor: key, count: present.length, embeddingDim, featuresPath, labelsPath, filesPath,
-      missing: wanted.filter((row) => !found.has(row.imageSha)).map((row) => row.file),
-    };
-  }
-
-  /** The underlying connection, for mergeCaches. @internal */
+  /** The underlying connection, for cache-admin.ts and merge-caches.ts. @internal */
   get database(): Database.Database {
     return this.#db;
   }

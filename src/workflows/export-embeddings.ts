@@ -6,7 +6,9 @@
 import { join, resolve } from 'node:path';
 import { FinetuneError } from '../errors.js';
 import { EmbeddingCache } from '../embed/embedding-cache.js';
-import type { ExportResult, ExportRow } from '../embed/embedding-cache.js';
+import { listExtractors, resolveExtractor } from '../embed/cache-admin.js';
+import { exportNpy } from '../embed/export-npy.js';
+import type { ExportResult, ExportRow } from '../embed/export-npy.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { hashImageFiles } from './shard-caches.js';
@@ -30,9 +32,9 @@ export interface ExportEmbeddingsResult extends ExportResult {
 export async function exportEmbeddings(outDir: string, options: ExportEmbeddingsOptions): Promise<ExportEmbeddingsResult> {
   const cache = EmbeddingCache.open({ path: options.cachePath, readonly: true });
   try {
-    const key = options.extractor !== undefined ? cache.resolveExtractor(options.extractor).key : onlyExtractor(cache);
+    const key = options.extractor !== undefined ? resolveExtractor(cache, options.extractor).key : onlyExtractor(cache);
     const out = resolve(outDir);
-    if (options.data === undefined) return { ...(await cache.exportNpy(key, undefined, out)), classesPath: null, classNames: null };
+    if (options.data === undefined) return { ...(await exportNpy(cache, key, undefined, out)), classesPath: null, classNames: null };
     const dataset = await scanDataset(options.data);
     const shas = await hashImageFiles(dataset.items.map((item) => item.path));
     const rows: ExportRow[] = [];
@@ -42,7 +44,7 @@ export async function exportEmbeddings(outDir: string, options: ExportEmbeddings
       if (imageSha === null || imageSha === undefined) unreadable.push(item.relativePath);
       else rows.push({ imageSha, label: item.label, file: item.relativePath });
     });
-    const result = await cache.exportNpy(key, rows, out);
+    const result = await exportNpy(cache, key, rows, out);
     const classesPath = join(out, 'classes.txt');
     await writeFileAtomic(classesPath, dataset.classNames.map((name) => `${name}\n`).join(''));
     return { ...result, missing: [...unreadable, ...result.missing], classesPath, classNames: dataset.classNames };
@@ -52,7 +54,7 @@ export async function exportEmbeddings(outDir: string, options: ExportEmbeddings
 }
 
 function onlyExtractor(cache: EmbeddingCache): string {
-  const extractors = cache.listExtractors();
+  const extractors = listExtractors(cache);
   if (extractors.length === 1) return extractors[0]!.key;
   throw new FinetuneError('INVALID_OPTION',
     extractors.length === 0 ? `The cache "${cache.path}" holds no vectors.` : `The cache "${cache.path}" holds ${extractors.length} extractors; pick one to export.`,

@@ -16,7 +16,8 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FinetuneError } from '../errors.js';
-import { EmbeddingCache } from '../embed/embedding-cache.js';
+import { cacheStats, listExtractors } from '../embed/cache-admin.js';
+import { defaultCachePath, EmbeddingCache } from '../embed/embedding-cache.js';
 import { shardOf } from '../embed/extract-embeddings.js';
 import { mergeCaches } from '../embed/merge-caches.js';
 import type { MergeResult } from '../embed/merge-caches.js';
@@ -138,7 +139,7 @@ function withCache<T>(path: string, fn: (cache: EmbeddingCache) => T, fallback: 
 
 function chooseExtractor(paths: readonly string[], requested: string | undefined): { key: string | null; ambiguous: string[] } {
   const keys = new Set<string>();
-  for (const path of paths) withCache(path, (cache) => { for (const info of cache.listExtractors()) keys.add(info.key); }, undefined);
+  for (const path of paths) withCache(path, (cache) => { for (const info of listExtractors(cache)) keys.add(info.key); }, undefined);
   if (requested !== undefined) {
     const matches = [...keys].filter((key) => key === requested || (requested.length >= 6 && key.startsWith(requested)));
     if (matches.length === 1) return { key: matches[0]!, ambiguous: [] };
@@ -202,7 +203,7 @@ export async function shardCacheStatus(options: ShardStatusOptions = {}): Promis
       const exists = byIndex.has(index);
       const report = exists ? await readShardReport(path) : null;
       const shas = exists && key !== null ? withCache(path, (cache) => cache.imageShas(key), [] as string[]) : [];
-      const total = exists && key === null ? withCache(path, (cache) => cache.stats().vectors, 0) : shas.length;
+      const total = exists && key === null ? withCache(path, (cache) => cacheStats(cache).vectors, 0) : shas.length;
       const failures = report?.failed ?? [];
       const sameExtractor = report !== null && (key === null || report.extractorKey === key);
       let done = total, expected: number | null = null, remaining: number | null = null;
@@ -262,7 +263,7 @@ export interface MergeShardCachesResult {
 export function resolveCacheTarget(target: string): string {
   const path = resolve(target);
   const isDir = existsSync(path) ? statSync(path).isDirectory() : !/\.[A-Za-z0-9]+$/.test(path);
-  return isDir ? join(path, 'embeddings.sqlite') : path;
+  return isDir ? defaultCachePath(path) : path;
 }
 
 /**

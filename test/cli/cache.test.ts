@@ -8,6 +8,7 @@ import { EmbeddingCache } from '../../src/embed/embedding-cache.js';
 import { embedDataset } from '../../src/workflows/embed-dataset.js';
 import { runCli, writeTestBackbone, writeTestDataset } from '../workflows/shard-fixtures.js';
 import type { TestDataset } from '../workflows/shard-fixtures.js';
+import { listExtractors } from '../../src/embed/cache-admin.js';
 
 let dir: string, backbone: string, data: TestDataset, key: string;
 const cacheDir = () => join(dir, 'cache');
@@ -107,7 +108,7 @@ describe('merge and prune', () => {
     assert.deepEqual(result.removedExtractors, [key]);
     assert.equal(result.removedVectors, 24);
     const cache = EmbeddingCache.open({ cacheDir: cacheDir(), readonly: true });
-    assert.equal(cache.listExtractors().length, 1);
+    assert.equal(listExtractors(cache).length, 1);
     cache.close();
   });
 });

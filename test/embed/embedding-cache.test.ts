@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,25 +17,6 @@ before(async () => { dir = await mkdtemp(join(tmpdir(), 'finetune-cache-')); });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
 
 const shaOf = (name: string): string => sha256(name);
-const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-
-/** Parses a .npy v1 file: header dict and raw body. */
-function parseNpy(bytes: Uint8Array): { descr: string; fortranOrder: boolean; shape: number[]; body: Uint8Array; headerEnd: number } {
-  assert.deepEqual([...bytes.subarray(0, 6)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], 'magic');
-  assert.equal(bytes[6], 1, 'major version');
-  assert.equal(bytes[7], 0, 'minor version');
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint16(8, true);
-  const headerEnd = 10 + headerLength;
-  assert.equal(headerEnd % 64, 0, 'data starts 64-byte aligned');
-  const header = new TextDecoder('latin1').decode(bytes.subarray(10, headerEnd));
-  assert.ok(header.endsWith('\n'));
-  const descr = /'descr': '([^']+)'/.exec(header)![1]!;
-  const fortranOrder = /'fortran_order': (True|False)/.exec(header)![1] === 'True';
-  const shapeText = /'shape': \(([^)]*)\)/.exec(header)![1]!;
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  return { descr, fortranOrder, shape, body: bytes.subarray(headerEnd), headerEnd };
-}
-
 describe('extractorKey', () => {
   it('ignores key order and changes with any spec field', () => {
     const reordered = JSON.parse(JSON.stringify({ preprocess: TEST_SPEC.preprocess, pooling: 'avg', layer: TEST_SPEC.layer,
@@ -108,90 +89,6 @@ describe('EmbeddingCache', () => {
     assert.equal(reopened.count(extractorKey(TEST_SPEC)), 3);
     assert.throws(() => reopened.putMany(extractorKey(TEST_SPEC), []), TypeError);
     reopened.close();
-  });
-
-  it('reports stats and extractors as JSON-friendly values', () => {
-    const cache = EmbeddingCache.open({ path: join(dir, 'stats.sqlite') });
-    const key = cache.registerExtractor(TEST_SPEC, 8);
-    cache.putMany(key, [shaOf('x'), shaOf('y')].map((imageSha) => ({ imageSha, vector: expectedVector(imageSha, 8) })));
-    cache.putMany(key, [{ imageSha: shaOf('x'), vector: new Float32Array(8) }], { variant: 'v' });
-    const stats = cache.stats();
-    assert.equal(stats.extractors, 1);
-    assert.equal(stats.vectors, 3);
-    assert.ok(stats.sizeBytes > 0);
-    const [info] = cache.listExtractors();
-    assert.ok(info);
-    assert.deepEqual(JSON.parse(JSON.stringify(info)), info, 'survives JSON');
-    assert.equal(info.key, key);
-    assert.deepEqual(info.spec, JSON.parse(JSON.stringify(TEST_SPEC)));
-    assert.equal(info.vectors, 3);
-    assert.equal(info.variantVectors, 1);
-    assert.equal(info.sizeBytes, 3 * 8 * 4);
-    assert.match(info.lastUsedAt, /^\d{4}-\d\d-\d\dT/);
-    assert.equal(cache.resolveExtractor(key.slice(0, 8)).key, key);
-    assert.throws(() => cache.resolveExtractor('zzzzzzzz'), { code: 'INVALID_OPTION' });
-    cache.close();
-  });
-
-  it('prunes by extractor prefix, by age and entirely', () => {
-    const cache = EmbeddingCache.open({ path: join(dir, 'prune.sqlite') });
-    const keep = cache.registerExtractor(TEST_SPEC, 8);
-    const old = cache.registerExtractor({ ...TEST_SPEC, layer: 'old' }, 8);
-    const drop = cache.registerExtractor({ ...TEST_SPEC, layer: 'drop' }, 8);
-    for (const key of [keep, old, drop]) {
-      cache.putMany(key, ['1', '2'].map((n) => ({ imageSha: shaOf(n), vector: new Float32Array(8).fill(1) })));
-    }
-    cache.database.prepare('UPDATE extractors SET last_used_at = last_used_at - 40 * 86400 WHERE key = ?').run(old);
-    assert.throws(() => cache.prune({}), TypeError);
-    const byKey = cache.prune({ extractor: drop.slice(0, 10) });
-    assert.deepEqual(byKey.removedExtractors, [drop]);
-    assert.equal(byKey.removedVectors, 2);
-    const byAge = cache.prune({ olderThanDays: 30 });
-    assert.deepEqual(byAge.removedExtractors, [old]);
-    assert.deepEqual(cache.listExtractors().map((info) => info.key), [keep]);
-    assert.equal(cache.count(keep), 2);
-    const everything = cache.prune({ all: true, vacuum: false });
-    assert.equal(everything.removedVectors, 2);
-    assert.equal(cache.stats().vectors, 0);
-    cache.close();
-  });
-
-  it('exports features.npy, labels.npy and files.txt that NumPy can read', async () => {
-    const cache = EmbeddingCache.open({ path: join(dir, 'export.sqlite') });
-    const key = cache.registerExtractor(TEST_SPEC, 8);
-    const rows = ['cat/1.png', 'dog/2.png', 'dog/3.png'].map((file, label) => ({ imageSha: shaOf(file), label, file }));
-    cache.putMany(key, rows.map((row) => ({ imageSha: row.imageSha, vector: expectedVector(row.imageSha, 8) })));
-    const outDir = join(dir, 'export');
-    const result = await cache.exportNpy(key, [...rows, { imageSha: shaOf('gone'), label: 1, file: 'gone.png' }], outDir);
-    assert.equal(result.count, 3);
-    assert.deepEqual(result.missing, ['gone.png']);
-    const features = parseNpy(await readFile(result.featuresPath));
-    assert.equal(features.descr, '<f4');
-    assert.equal(features.fortranOrder, false);
-    assert.deepEqual(features.shape, [3, 8]);
-    assert.equal(features.body.byteLength, 3 * 8 * 4);
-    const values = new Float32Array(new Uint8Array(features.body).buffer);
-    for (let row = 0; row < 3; row++) assert.deepEqual(values.subarray(row * 8, row * 8 + 8), expectedVector(rows[row]!.imageSha, 8));
-    const labels = parseNpy(await readFile(result.labelsPath));
-    assert.equal(labels.descr, '<i4');
-    assert.deepEqual(labels.shape, [3]);
-    assert.deepEqual([...new Int32Array(new Uint8Array(labels.body).buffer)], [0, 1, 2]);
-    assert.equal(await readFile(result.filesPath, 'utf8'), 'cat/1.png\ndog/2.png\ndog/3.png\n');
-    if (hasNumpy) {   // the real consumer, when installed
-      const check = spawnSync('python3', ['-c', [
-        'import numpy as np, sys',
-        `f = np.load(sys.argv[1]); l = np.load(sys.argv[2])`,
-        'print(f.dtype, f.shape, l.dtype, l.shape, repr(float(f[1, 2])), list(l))',
-      ].join('\n'), result.featuresPath, result.labelsPath], { encoding: 'utf8' });
-      assert.equal(check.status, 0, check.stderr);
-      assert.equal(check.stdout.trim(), `float32 (3, 8) int32 (3,) ${JSON.stringify(expectedVector(rows[1]!.imageSha, 8)[2])} [0, 1, 2]`
-        .replace(/\[0, 1, 2\]$/, '[np.int32(0), np.int32(1), np.int32(2)]'));
-    }
-    // Without rows: everything, named by sha.
-    const all = await cache.exportNpy(key, undefined, join(dir, 'export-all'));
-    assert.equal(all.count, 3);
-    assert.deepEqual(parseNpy(await readFile(all.labelsPath)).shape, [3]);
-    cache.close();
   });
 
   it('refuses a file that is not a cache with CACHE_CORRUPT', async () => {

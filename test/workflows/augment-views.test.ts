@@ -15,6 +15,7 @@ import { augmentVariant, embedAugmentedViews } from '../../src/workflows/augment
 import { runFinetune } from '../../src/workflows/run-finetune.js';
 import { TINY_PREPROCESS, tinyExtractor, writeImages } from '../embed/fixtures/embed-fixtures.js';
 import { writeTestBackbone } from './shard-fixtures.js';
+import { cacheStats } from '../../src/embed/cache-admin.js';
 
 let dir: string;
 let images: string[];
@@ -96,7 +97,7 @@ describe('embedAugmentedViews', () => {
         await assert.rejects(embedAugmentedViews(items(), tinyExtractor(), { ...options, cache, device: 'cpu' }),
           (error: unknown) => error instanceof FinetuneError && error.code === 'INVALID_OPTION' && pattern.test(error.message));
       }
-      assert.equal(cache.stats().vectors, 0);
+      assert.equal(cacheStats(cache).vectors, 0);
     } finally {
       cache.close();
     }

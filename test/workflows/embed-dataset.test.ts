@@ -11,6 +11,7 @@ import { exportEmbeddings } from '../../src/workflows/export-embeddings.js';
 import { hashImageFiles, mergeShardCaches, resolveCacheTarget, shardCacheStatus } from '../../src/workflows/shard-caches.js';
 import { writeTestBackbone, writeTestDataset } from './shard-fixtures.js';
 import type { TestDataset } from './shard-fixtures.js';
+import { listExtractors } from '../../src/embed/cache-admin.js';
 
 let dir: string, backbone: string, data: TestDataset;
 before(async () => {
@@ -62,7 +63,7 @@ describe('embedDataset, unsharded', () => {
     const other = await embedDataset(data.root, { backbone, cacheDir, device: 'cpu', preprocess: { resize: 20 } });
     assert.equal(other.computed, 30);
     const cache = EmbeddingCache.open({ cacheDir, readonly: true });
-    assert.equal(cache.listExtractors().length, 2);
+    assert.equal(listExtractors(cache).length, 2);
     cache.close();
   });
 });

@@ -153,11 +153,12 @@ export async function cacheLs(args: CacheLocationArgs): Promise<void> {
   const { existsSync } = await import('node:fs');
   const { dirname } = await import('node:path');
   const { EmbeddingCache } = await import('../../embed/embedding-cache.js');
+  const { cacheStats, listExtractors } = await import('../../embed/cache-admin.js');
   const { listShardFiles } = await import('../../workflows/shard.js');
   const shardFiles = args.cache === undefined ? listShardFiles(dirname(path)) : [];
-  const extractors = existsSync(path) ? withReadonly(EmbeddingCache, path, (cache) => cache.listExtractors()) : [];
+  const extractors = existsSync(path) ? withReadonly(EmbeddingCache, path, (cache) => listExtractors(cache)) : [];
   const shards = shardFiles.map((file) => ({ ...file.shard, path: file.path,
-    vectors: withReadonly(EmbeddingCache, file.path, (cache) => cache.stats().vectors) }));
+    vectors: withReadonly(EmbeddingCache, file.path, (cache) => cacheStats(cache).vectors) }));
   if (args.json) { printJson({ path, exists: existsSync(path), extractors, shards }); return; }
   const out = process.stdout;
   out.write(`${bold('Cache', out)}: ${path}${existsSync(path) ? '' : dim(' (does not exist yet)', out)}\n`);
@@ -176,12 +177,13 @@ export async function cacheLs(args: CacheLocationArgs): Promise<void> {
 export async function cacheInfo(args: CacheInfoArgs): Promise<void> {
   const path = await cachePathOf(args);
   const { EmbeddingCache } = await import('../../embed/embedding-cache.js');
+  const { cacheStats, listExtractors, resolveExtractor } = await import('../../embed/cache-admin.js');
   const { describePreprocessSpec } = await import('../../image/preprocess-spec.js');
   const cache = EmbeddingCache.open({ path, readonly: true });
   try {
     const out = process.stdout;
     if (args.extractor !== undefined) {
-      const info = cache.resolveExtractor(args.extractor);
+      const info = resolveExtractor(cache, args.extractor);
       if (args.json) { printJson(info); return; }
       out.write(`${bold('Extractor', out)} ${info.key}\n` +
         `  backbone sha256  ${info.spec.backboneSha256}\n  layer            ${info.spec.layer}\n  pooling          ${info.spec.pooling}\n` +
@@ -190,8 +192,8 @@ export async function cacheInfo(args: CacheInfoArgs): Promise<void> {
         `  created          ${info.createdAt}\n  last used        ${info.lastUsedAt}\n`);
       return;
     }
-    const stats = cache.stats();
-    const extractors = cache.listExtractors();
+    const stats = cacheStats(cache);
+    const extractors = listExtractors(cache);
     if (args.json) { printJson({ ...stats, extractorList: extractors }); return; }
     out.write(`${bold('Cache', out)}: ${stats.path}\n  schema version  ${stats.schemaVersion}\n  size on disk    ${formatBytes(stats.sizeBytes)}\n` +
       `  extractors      ${stats.extractors}\n  vectors         ${stats.vectors}\n`);
@@ -212,9 +214,10 @@ export async function cachePrune(args: CachePruneArgs): Promise<void> {
   }
   if (!existsSync(path)) throw new FinetuneError('FILE_NOT_FOUND', `No embedding cache at "${path}".`, 'Check --cache-dir / --cache; `finetune cache ls` shows where the cache is.');
   const { EmbeddingCache } = await import('../../embed/embedding-cache.js');
+  const { pruneCache } = await import('../../embed/cache-admin.js');
   const cache = EmbeddingCache.open({ path });
   try {
-    const result = cache.prune({
+    const result = pruneCache(cache, {
       ...(args.extractor !== undefined ? { extractor: args.extractor } : {}),
       ...(args.olderThanDays !== undefined ? { olderThanDays: args.olderThanDays } : {}),
       ...(args.all ? { all: true } : {}),
@@ -247,12 +250,13 @@ export async function cacheExport(args: CacheExportArgs): Promise<void> {
 }
 
 export async function cacheMerge(args: CacheMergeArgs): Promise<number> {
-  const { resolve, join } = await import('node:path');
+  const { resolve } = await import('node:path');
   const { embeddingsDir } = await import('../../util/paths.js');
   const { mergeShardCaches } = await import('../../workflows/shard-caches.js');
+  const { defaultCachePath } = await import('../../embed/embedding-cache.js');
   const cacheDir = args.cacheDir !== undefined ? resolve(args.cacheDir) : embeddingsDir(args.home);
   const sources = args.sources !== undefined && args.sources.length > 0 ? args.sources : [cacheDir];
-  const target = args.out ?? args.cache ?? join(cacheDir, 'embeddings.sqlite');
+  const target = args.out ?? args.cache ?? defaultCachePath(cacheDir);
   const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
   const result = await mergeShardCaches(sources, target, {
     allowMixedExtractors: args.allowMixed, onProgress,
