@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { FinetuneError, nearestNames } from '../errors.js';
 import type { FeatureExtractorSpec } from '../types.js';
-import { wrapSqliteError } from './cache-errors.js';
+import { withSqliteErrors } from './cache-errors.js';
 import { CACHE_SCHEMA_VERSION, type EmbeddingCache } from './embedding-cache.js';
 
 /** One feature extractor in the store, JSON-friendly for `finetune cache ls --json`. */
@@ -76,18 +76,20 @@ function fileSize(path: string): number {
 /** Size on disk and how many extractors and vectors the store holds. */
 export function cacheStats(cache: EmbeddingCache): CacheStats {
   const db = cache.database;
-  const extractors = (db.prepare('SELECT COUNT(*) FROM extractors').pluck().get() as number);
-  const vectors = (db.prepare('SELECT COUNT(*) FROM vectors').pluck().get() as number);
+  const [extractors, vectors] = withSqliteErrors(cache.path, 'counting its contents', () => [
+    db.prepare('SELECT COUNT(*) FROM extractors').pluck().get() as number,
+    db.prepare('SELECT COUNT(*) FROM vectors').pluck().get() as number,
+  ] as const);
   return { path: cache.path, schemaVersion: CACHE_SCHEMA_VERSION, sizeBytes: fileSize(cache.path), extractors, vectors };
 }
 
 /** Every extractor with its vector counts, most recently used first. */
 export function listExtractors(cache: EmbeddingCache): ExtractorInfo[] {
-  const rows = cache.database.prepare(`
+  const rows = withSqliteErrors(cache.path, 'listing its extractors', () => cache.database.prepare(`
     SELECT e.key, e.spec, e.embedding_dim, e.created_at, e.last_used_at,
            COUNT(v.image_sha) AS vectors, COALESCE(SUM(v.variant <> ''), 0) AS variant_vectors
     FROM extractors e LEFT JOIN vectors v ON v.extractor = e.key
-    GROUP BY e.key ORDER BY e.last_used_at DESC, e.key`).all() as ExtractorRow[];
+    GROUP BY e.key ORDER BY e.last_used_at DESC, e.key`).all() as ExtractorRow[]);
   return rows.map((row) => ({
     key: row.key,
     spec: JSON.parse(row.spec) as FeatureExtractorSpec,
@@ -131,17 +133,16 @@ export function pruneCache(cache: EmbeddingCache, options: PruneOptions): PruneR
   if (options.extractor !== undefined) candidates.add(resolveExtractor(cache, options.extractor).key);
   if (options.olderThanDays !== undefined) {
     const cutoff = Math.floor(Date.now() / 1000) - options.olderThanDays * 86_400;
-    const old = cache.database.prepare('SELECT key FROM extractors WHERE last_used_at < ?').pluck().all(cutoff) as string[];
+    const old = withSqliteErrors(cache.path, 'finding unused extractors', () =>
+      cache.database.prepare('SELECT key FROM extractors WHERE last_used_at < ?').pluck().all(cutoff) as string[]);
     for (const key of old) candidates.add(key);
   }
   const removedVectors = cache.deleteExtractors(candidates);
   if (candidates.size > 0 && (options.vacuum ?? true)) {
-    try {
+    withSqliteErrors(cache.path, 'compacting it after the prune', () => {
       cache.database.exec('VACUUM');
       cache.database.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (cause) {
-      throw wrapSqliteError(cache.path, cause, 'compacting it after the prune');
-    }
+    });
   }
   return { removedExtractors: [...candidates], removedVectors, sizeBytesBefore, sizeBytesAfter: fileSize(cache.path) };
 }

@@ -24,7 +24,7 @@ import { FinetuneError } from '../errors.js';
 import type { FeatureExtractorSpec } from '../types.js';
 import { sha256, stableStringify } from '../util/hash.js';
 import { embeddingsDir } from '../util/paths.js';
-import { wrapSqliteError } from './cache-errors.js';
+import { withSqliteErrors, wrapSqliteError } from './cache-errors.js';
 
 /** File name of the store inside its directory. */
 export const CACHE_FILE_NAME = 'embeddings.sqlite';
@@ -64,9 +64,19 @@ export interface CacheEntry {
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
-/** A BLOB from SQLite → a Float32Array that owns its (aligned) memory. */
-function blobToVector(blob: Buffer): Float32Array {
-  const vector = new Float32Array(blob.byteLength / 4);
+/**
+ * A BLOB from SQLite → a Float32Array of `embeddingDim` values that owns its (aligned) memory. A blob of any
+ * other length (a damaged or hand-edited row) is CACHE_CORRUPT: using it would shift every feature.
+ */
+function blobToVector(blob: Buffer, embeddingDim: number, where: { path: string; key: string; imageSha: string }): Float32Array {
+  if (blob.byteLength !== embeddingDim * 4) {
+    const size = blob.byteLength % 4 === 0 ? `${blob.byteLength / 4} floats` : `${blob.byteLength} bytes`;
+    throw new FinetuneError('CACHE_CORRUPT',
+      `The embedding cache "${where.path}" holds a vector of ${size} for image ${where.imageSha.slice(0, 12)}…, ` +
+      `but extractor ${where.key.slice(0, 12)} has embeddingDim ${embeddingDim} (${embeddingDim * 4} bytes).`,
+      `Drop that extractor's vectors with \`finetune cache prune --extractor ${where.key.slice(0, 12)}\` (they are recomputed on the next run), or move the file away.`);
+  }
+  const vector = new Float32Array(embeddingDim);
   new Uint8Array(vector.buffer).set(blob);
   return vector;
 }
@@ -180,7 +190,8 @@ export class EmbeddingCache {
   embeddingDimOf(key: string): number | null {
     const known = this.#dims.get(key);
     if (known !== undefined) return known;
-    const row = this.#db.prepare('SELECT embedding_dim FROM extractors WHERE key = ?').get(key) as { embedding_dim: number } | undefined;
+    const row = withSqliteErrors(this.path, 'reading the extractors', () =>
+      this.#db.prepare('SELECT embedding_dim FROM extractors WHERE key = ?').get(key) as { embedding_dim: number } | undefined);
     if (row === undefined) return null;
     this.#dims.set(key, row.embedding_dim);
     return row.embedding_dim;
@@ -215,20 +226,22 @@ export class EmbeddingCache {
     return key;
   }
 
-  /** Vectors found for `imageShas` (keyed by sha; absent shas are simply missing from the map). */
+  /**
+   * Vectors found for `imageShas` (keyed by sha; absent shas are simply missing from the map). An extractor the
+   * store does not know has no vectors. A stored vector whose length is not the extractor's embeddingDim throws
+   * CACHE_CORRUPT.
+   */
   getMany(key: string, imageShas: readonly string[], options: VariantOption = {}): Map<string, Float32Array> {
     const variant = options.variant ?? '';
     const found = new Map<string, Float32Array>();
-    try {
-      this.#db.transaction(() => {
-        for (const imageSha of imageShas) {
-          const row = this.#select.get(key, imageSha, variant);
-          if (row !== undefined) found.set(imageSha, blobToVector(row.vector));
-        }
-      })();
-    } catch (cause) {
-      throw wrapSqliteError(this.path, cause, 'reading vectors');
-    }
+    const embeddingDim = this.embeddingDimOf(key);
+    if (embeddingDim === null) return found;
+    withSqliteErrors(this.path, 'reading vectors', () => this.#db.transaction(() => {
+      for (const imageSha of imageShas) {
+        const row = this.#select.get(key, imageSha, variant);
+        if (row !== undefined) found.set(imageSha, blobToVector(row.vector, embeddingDim, { path: this.path, key, imageSha }));
+      }
+    })());
     return found;
   }
 
@@ -259,14 +272,15 @@ export class EmbeddingCache {
 
   /** Number of vectors stored for an extractor and variant. */
   count(key: string, options: VariantOption = {}): number {
-    const row = this.#db.prepare('SELECT COUNT(*) AS n FROM vectors WHERE extractor = ? AND variant = ?')
-      .get(key, options.variant ?? '') as { n: number };
-    return row.n;
+    return withSqliteErrors(this.path, 'counting vectors', () => (this.#db
+      .prepare('SELECT COUNT(*) AS n FROM vectors WHERE extractor = ? AND variant = ?')
+      .get(key, options.variant ?? '') as { n: number }).n);
   }
 
   /** Every image sha stored for an extractor and variant, sorted. */
   imageShas(key: string, options: VariantOption = {}): string[] {
-    return (this.#db.prepare('SELECT image_sha FROM vectors WHERE extractor = ? AND variant = ? ORDER BY image_sha')
+    return withSqliteErrors(this.path, 'listing vectors', () => this.#db
+      .prepare('SELECT image_sha FROM vectors WHERE extractor = ? AND variant = ? ORDER BY image_sha')
       .pluck().all(key, options.variant ?? '') as string[]);
   }
 
