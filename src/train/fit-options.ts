@@ -189,8 +189,95 @@ function resolveClassWeights(option: FitOptions['classWeight'], train: LabelledF
   return weights;
 }
 
-/** Validates `options` against the data and fills in defaults (one place, `??`). Throws before any work. */
-export function resolveFitOptions(train: LabelledFeatures, options: FitOptions = {}): ResolvedFitOptions {
+const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
+
+/** `rows 0, 4, 8, … (15 more)`: the first `limit` entries, then how many were left out. */
+function listRows(entries: readonly string[], total: number, limit = 10): string {
+  const shown = entries.slice(0, limit).join(', ');
+  return total > limit ? `${shown}, … (${total - limit} more)` : shown;
+}
+
+/** The part of the data that holds NaN or ±Infinity: which rows, and how many values of each kind. */
+export class NonFiniteFeaturesError extends FinetuneError {
+  constructor(
+    /** Which input: `'training'`, `'validation'` or `'augmented views'` (of the training rows). */
+    readonly split: 'training' | 'validation' | 'augmented views',
+    /** Every row (sample index) holding a non-finite value, ascending. */
+    readonly rows: readonly number[],
+    readonly nanCount: number,
+    readonly infinityCount: number,
+    numRows: number,
+  ) {
+    const what = split === 'augmented views' ? 'augmented views of the training rows' : `${split} features`;
+    super('DATASET_INVALID',
+      `The ${what} hold ${plural(nanCount + infinityCount, 'non-finite value')} (${nanCount} NaN, ${infinityCount} ±Infinity) ` +
+      `in ${rows.length} of ${numRows} rows: ${rows.length === 1 ? 'row' : 'rows'} ${listRows(rows.map(String), rows.length)}.`,
+      'The backbone produced NaN/Infinity for these images: check the model and its preprocessing (`finetune inspect`), ' +
+      'drop the stored vectors (`finetune cache prune --extractor <key>`) and embed again; if you built the features ' +
+      'yourself, fix or drop those rows.');
+  }
+}
+
+/**
+ * Throws NonFiniteFeaturesError when a row fit will read holds NaN or ±Infinity. One fast pass (a float64 sum is
+ * finite exactly when every float32 summand is, up to ~10^270 values); rows are located only when it is not.
+ * With `rowLength > segmentLength` a row has several segments (views) and `available` says which are read.
+ */
+function checkFinite(split: NonFiniteFeaturesError['split'], features: Float32Array, numRows: number, segmentLength: number,
+  segmentsPerRow = 1, available: Uint8Array | null = null): void {
+  let sum = 0;
+  for (let i = 0; i < features.length; i++) sum += features[i]!;
+  if (Number.isFinite(sum)) return;
+  const rows: number[] = [];
+  let nanCount = 0, infinityCount = 0;
+  for (let row = 0; row < numRows; row++) {
+    let rowBad = false;
+    for (let segment = 0; segment < segmentsPerRow; segment++) {
+      if (available !== null && available[row * segmentsPerRow + segment] === 0) continue;
+      const start = (row * segmentsPerRow + segment) * segmentLength;
+      for (let i = start; i < start + segmentLength; i++) {
+        const value = features[i]!;
+        if (Number.isFinite(value)) continue;
+        rowBad = true;
+        if (Number.isNaN(value)) nanCount++; else infinityCount++;
+      }
+    }
+    if (rowBad) rows.push(row);
+  }
+  if (rows.length > 0) throw new NonFiniteFeaturesError(split, rows, nanCount, infinityCount, numRows);
+}
+
+/**
+ * Every value fit will read is finite: the training and validation features and the available augmented views.
+ * O(values); `sweep` runs it once for all its configs.
+ */
+export function checkFeaturesFinite(train: LabelledFeatures, validation: LabelledFeatures | null, views: TrainingViews | null): void {
+  checkFinite('training', train.features, train.numSamples, train.embeddingDim);
+  if (validation !== null) checkFinite('validation', validation.features, validation.numSamples, validation.embeddingDim);
+  if (views !== null) checkFinite('augmented views', views.features, train.numSamples, train.embeddingDim, views.numViews, views.available ?? null);
+}
+
+/** Every label is a class index; collects all the bad rows of a split into one error. */
+function checkLabels(split: 'training' | 'validation', data: LabelledFeatures, numClasses: number): void {
+  const bad: string[] = [];
+  let count = 0;
+  for (let row = 0; row < data.numSamples; row++) {
+    const label = data.labels[row]!;
+    if (label >= 0 && label < numClasses) continue;
+    if (++count <= 10) bad.push(`row ${row} (label ${label})`);
+  }
+  if (count > 0)
+    throw new FinetuneError('DATASET_INVALID',
+      `The ${split} labels hold ${plural(count, 'value')} outside 0..${numClasses - 1} in ${data.numSamples} rows: ${listRows(bad, count)}.`,
+      'Labels must be class indices; check numClasses and how the labels were built.');
+}
+
+/**
+ * Validates `options` against the data and fills in defaults (one place, `??`). Throws before any work.
+ * `checks: 'options'` skips the O(values) finiteness scan, for a caller that ran `checkFeaturesFinite` on the
+ * same data already (a sweep's configs share their features).
+ */
+export function resolveFitOptions(train: LabelledFeatures, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): ResolvedFitOptions {
   checkData('train', train);
   const validation = options.validation ?? null;
   if (validation !== null) {
@@ -200,7 +287,8 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
   }
   if (train.numSamples === 0)
     throw new FinetuneError('DATASET_INVALID', 'The training split is empty.', 'Add labelled images, or lower --validation-split.');
-  if (options.views !== undefined && options.views !== null) checkViews(options.views, train);
+  const views = options.views ?? null;
+  if (views !== null) checkViews(views, train);
   const classNames = options.classNames ?? null;
   let maxLabel = 0;
   for (let i = 0; i < train.numSamples; i++) if (train.labels[i]! > maxLabel) maxLabel = train.labels[i]!;
@@ -211,15 +299,9 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
   if (classNames !== null && classNames.length !== numClasses)
     throw new FinetuneError('CLASS_COUNT_MISMATCH', `Got ${classNames.length} class names for numClasses ${numClasses}.`,
       'Pass one name per class, in label order.');
-  for (const [name, data] of [['training', train], ['validation', validation]] as const) {
-    if (data === null) continue;
-    for (let i = 0; i < data.numSamples; i++) {
-      const label = data.labels[i]!;
-      if (!(label >= 0 && label < numClasses))
-        throw new FinetuneError('DATASET_INVALID', `${name} sample ${i} has label ${label}, outside 0..${numClasses - 1}.`,
-          'Labels must be class indices; check numClasses and how the labels were built.');
-    }
-  }
+  checkLabels('training', train, numClasses);
+  if (validation !== null) checkLabels('validation', validation, numClasses);
+  if (checks === 'all') checkFeaturesFinite(train, validation, views);
   const hidden = options.hidden ?? [];
   for (const size of hidden)
     if (!(Number.isInteger(size) && size >= 1))

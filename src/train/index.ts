@@ -6,7 +6,7 @@
 // Training
 export { fit, sampleViews } from './fit.js';
 export type { FitResult } from './fit.js';
-export { resolveFitOptions } from './fit-options.js';
+export { checkFeaturesFinite, NonFiniteFeaturesError, resolveFitOptions } from './fit-options.js';
 export type { FitOptions, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit-options.js';
 export { Adam, Sgd } from './optimizers.js';
 export type { AdamOptions, Optimizer, OptimizerOptions, SgdOptions } from './optimizers.js';

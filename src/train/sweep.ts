@@ -4,7 +4,7 @@ import { FinetuneError } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
 import { fit, type FitResult } from './fit.js';
-import { resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
+import { checkFeaturesFinite, resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
 
 /** Values to try per hyperparameter; the sweep trains every combination. Omitted keys use the base options. */
 export interface SweepGrid {
@@ -206,11 +206,12 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
   const { rankBy: _rankBy, workers: requestedWorkers, onProgress, ...base } = options;
   const configs = expandGrid(grid, base);
   const jobs: SweepJob[] = configs.map((config, index) => ({ index, options: { ...base, ...config, validation: null } }));
-  // Fail before any work: validate every config against the data here, in this thread.
-  for (const job of jobs) resolveFitOptions(train, { ...job.options, validation });
+  // Fail before any work: validate every config against the data here, in this thread (the features once).
+  checkFeaturesFinite(train, validation, base.views ?? null);
+  for (const job of jobs) resolveFitOptions(train, { ...job.options, validation }, 'options');
 
   // Starting a worker (Node + tsx) takes 1–2 s, so threads pay only for sweeps of several seconds or more.
-  const numClasses = resolveFitOptions(train, { ...base, validation }).numClasses;
+  const numClasses = resolveFitOptions(train, { ...base, validation }, 'options').numClasses;
   const estimate = estimateSeconds(train, configs, base.epochs ?? 50, numClasses);
   const automatic = configs.length >= 2 && estimate >= 8 ? Math.min(availableParallelism(), configs.length) : 0;
   const workerCount = Math.min(requestedWorkers ?? automatic, configs.length);

@@ -42,6 +42,16 @@ test('sweep ranks by valAccuracy on request and needs a validation split', async
   await assert.rejects(sweep(train, validation, { dropout: [1.5] }), (error: FinetuneError) => /--dropout/.test(error.message));
 });
 
+test('sweep refuses non-finite validation features before training any config', async () => {
+  const features = validation.features.slice();
+  features[5 * 24 + 3] = NaN;
+  const messages: string[] = [];
+  await assert.rejects(sweep(train, { ...validation, features }, grid, { ...base, workers: 2, onProgress: (event) => {
+    if (event.stage === 'info') messages.push(event.message ?? '');
+  } }), (error: FinetuneError) => error.code === 'DATASET_INVALID' && /validation features hold 1 non-finite value .* row 5\./.test(error.message));
+  assert.deepEqual(messages, []);
+});
+
 test('toSharedFeatures copies into a SharedArrayBuffer once, and not again', () => {
   const shared = toSharedFeatures(train);
   assert.ok(shared.features.buffer instanceof SharedArrayBuffer);
