@@ -1,8 +1,11 @@
 import { FinetuneError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 
-/** Why one URL failed. `checksum`/`size`: it served other bytes than the catalog expects. */
-export type DownloadFailureReason = 'unreachable' | 'timeout' | 'dropped' | 'http' | 'checksum' | 'size';
+/**
+ * Why one URL failed. `slow`: it kept sending below the minimum speed. `checksum`/`size`: it served other bytes than
+ * the catalog expects.
+ */
+export type DownloadFailureReason = 'unreachable' | 'timeout' | 'dropped' | 'slow' | 'http' | 'checksum' | 'size';
 
 /** One URL's failure, as collected by downloadModel. */
 export interface DownloadFailure {
@@ -15,7 +18,7 @@ export interface DownloadFailure {
 
 /**
  * Every URL of a model failed. `failures` lists each URL and what it did; `code` is CHECKSUM_MISMATCH when every
- * URL served wrong bytes, DOWNLOAD_TIMEOUT when every URL stalled, DOWNLOAD_FAILED otherwise.
+ * URL served wrong bytes, DOWNLOAD_TIMEOUT when every URL stalled or was too slow, DOWNLOAD_FAILED otherwise.
  */
 export class DownloadError extends FinetuneError {
   constructor(

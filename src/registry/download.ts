@@ -22,6 +22,10 @@ export type { Env } from './http-get.js';
 
 /** Environment variable holding a mirror base URL (same as `--mirror`). */
 export const MIRROR_ENV = 'FINETUNE_ZOO_MIRROR';
+/** Environment variable holding the minimum download speed in bytes/s (same as `--min-download-speed`). */
+export const MIN_SPEED_ENV = 'FINETUNE_MIN_DOWNLOAD_SPEED';
+/** Default of `minSpeedBytesPerSec`: 10 kB/s, below which even a 14 MB model takes over 20 minutes. */
+export const DEFAULT_MIN_SPEED_BYTES_PER_SEC = 10_000;
 
 export interface DownloadOptions {
   /** finetune's cache home; models go to `<home>/models/<zoo path>`. @defaultValue `$FINETUNE_HOME`, else `~/.cache/finetune` */
@@ -39,6 +43,15 @@ export interface DownloadOptions {
   connectTimeoutMs?: number;
   /** Longest silence allowed from a connected server before the attempt fails (and is retried). @defaultValue `30000` */
   idleTimeoutMs?: number;
+  /**
+   * A body arriving slower than this, averaged over `speedWindowMs`, is abandoned and retried (resuming where it
+   * stopped); slow attempts count against `retries` even though bytes arrived, so a trickling server fails in
+   * minutes instead of hours. `0` disables the check.
+   * @defaultValue `env.FINETUNE_MIN_DOWNLOAD_SPEED`, else `10000` (10 kB/s)
+   */
+  minSpeedBytesPerSec?: number;
+  /** The window over which `minSpeedBytesPerSec` is measured. @defaultValue `60000` */
+  speedWindowMs?: number;
   /** Retries per URL after a dropped connection, a stall, or HTTP 5xx/408/429; an attempt that made progress resets the count. @defaultValue `3` */
   retries?: number;
   /** Delay before the first retry; doubles each time, up to 30 s. @defaultValue `500` */
@@ -73,6 +86,8 @@ interface Settings {
   readonly client: HttpClient;
   readonly retries: number;
   readonly retryDelayMs: number;
+  readonly minSpeedBytesPerSec: number;
+  readonly speedWindowMs: number;
   readonly emit: (event: ProgressEvent) => void;
   readonly signal: AbortSignal | undefined;
 }
@@ -175,7 +190,10 @@ function resolveSettings(options: DownloadOptions, env: Env): Settings {
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const retries = options.retries ?? 3;
   const retryDelayMs = options.retryDelayMs ?? 500;
-  for (const [name, value] of [['connectTimeoutMs', connectTimeoutMs], ['idleTimeoutMs', idleTimeoutMs], ['retryDelayMs', retryDelayMs]] as const) {
+  const minSpeedBytesPerSec = options.minSpeedBytesPerSec ?? minSpeedFromEnv(env) ?? DEFAULT_MIN_SPEED_BYTES_PER_SEC;
+  const speedWindowMs = options.speedWindowMs ?? 60_000;
+  for (const [name, value] of [['connectTimeoutMs', connectTimeoutMs], ['idleTimeoutMs', idleTimeoutMs], ['retryDelayMs', retryDelayMs],
+    ['minSpeedBytesPerSec', minSpeedBytesPerSec], ['speedWindowMs', speedWindowMs]] as const) {
     if (!Number.isFinite(value) || value < 0) throw new RangeError(`downloadModel: '${name}' must be a non-negative number, got ${value}.`);
   }
   if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`downloadModel: 'retries' must be a non-negative integer, got ${retries}.`);
@@ -186,9 +204,22 @@ function resolveSettings(options: DownloadOptions, env: Env): Settings {
     }),
     retries,
     retryDelayMs,
+    minSpeedBytesPerSec,
+    speedWindowMs: Math.max(1, speedWindowMs),
     emit: onProgress ? (event) => onProgress(event) : () => undefined,
     signal: options.signal,
   };
+}
+
+function minSpeedFromEnv(env: Env): number | undefined {
+  const raw = env[MIN_SPEED_ENV]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new FinetuneError('INVALID_OPTION', `${MIN_SPEED_ENV}="${raw}" is not a speed in bytes per second.`,
+      `Set ${MIN_SPEED_ENV} to a number such as 10000 (10 kB/s), or 0 to turn the check off.`);
+  }
+  return value;
 }
 
 /** Runs a filesystem step; its errors become CacheWriteError (fatal: another URL cannot fix a full disk). */
@@ -215,7 +246,7 @@ async function fetchToFile(url: string, part: string, entry: ZooEntry, settings:
     } catch (error) {
       if (!(error instanceof RequestFailure) || !isRetryable(error)) throw error;
       received = await fileSize(part);
-      failuresInARow = received > before ? 1 : failuresInARow + 1;
+      failuresInARow = received > before && error.kind !== 'slow' ? 1 : failuresInARow + 1;
       if (failuresInARow > settings.retries) throw error;
       const delayMs = Math.min(MAX_RETRY_DELAY_MS, settings.retryDelayMs * 2 ** (failuresInARow - 1));
       settings.emit({
@@ -229,7 +260,7 @@ async function fetchToFile(url: string, part: string, entry: ZooEntry, settings:
 }
 
 function isRetryable(error: RequestFailure): boolean {
-  if (error.kind === 'timeout' || error.kind === 'dropped') return true;
+  if (error.kind === 'timeout' || error.kind === 'dropped' || error.kind === 'slow') return true;
   if (error.kind === 'http') return error.status !== undefined && (error.status >= 500 || error.status === 408 || error.status === 429);
   return false; // unreachable: the next URL, not the same one again
 }
@@ -291,6 +322,9 @@ async function receiveBody(
   const handle: FileHandle = await localStep(part, () => open(part, offset === 0 ? 'w' : 'a'));
   let loaded = offset;
   let lastEmit = 0;
+  const { minSpeedBytesPerSec, speedWindowMs } = settings;
+  let windowStart = Date.now();
+  let windowBytes = 0;
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (loaded + chunk.length > entry.sizeBytes) {
@@ -300,7 +334,18 @@ async function receiveBody(
       }
       await localStep(part, () => handle.write(chunk));
       loaded += chunk.length;
+      windowBytes += chunk.length;
       const now = Date.now();
+      if (now - windowStart >= speedWindowMs) {
+        const bytesPerSec = (windowBytes * 1000) / (now - windowStart);
+        if (bytesPerSec < minSpeedBytesPerSec) {
+          discardBody(response.body);
+          throw new RequestFailure(`${formatSpeed(bytesPerSec)} over the last ${formatSeconds(now - windowStart)}, below the minimum of ` +
+            `${formatSpeed(minSpeedBytesPerSec)} (minSpeedBytesPerSec)`, 'slow');
+        }
+        windowStart = now;
+        windowBytes = 0;
+      }
       if (now - lastEmit >= PROGRESS_INTERVAL_MS) {
         lastEmit = now;
         settings.emit({ stage: 'download', status: 'progress', name: entry.id, url, loadedBytes: loaded, totalBytes: entry.sizeBytes });
@@ -319,6 +364,10 @@ async function receiveBody(
   }
   settings.emit({ stage: 'download', status: 'progress', name: entry.id, url, loadedBytes: loaded, totalBytes: entry.sizeBytes });
 }
+
+const formatSpeed = (bytesPerSec: number): string =>
+  bytesPerSec >= 1e6 ? `${(bytesPerSec / 1e6).toFixed(1)} MB/s` : bytesPerSec >= 1e3 ? `${(bytesPerSec / 1e3).toFixed(1)} kB/s` : `${Math.round(bytesPerSec)} B/s`;
+const formatSeconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
 function parseContentRange(header: string | undefined): { start: number; end: number; total: number | null } | null {
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header?.trim() ?? '');
@@ -339,17 +388,20 @@ function failureError(entry: ZooEntry, failures: ReadonlyArray<{ failure: Downlo
   if (only instanceof ChecksumMismatchError) return only;
   const list = failures.map(({ failure }) => failure);
   const all = (reasons: readonly string[]): boolean => list.every((f) => reasons.includes(f.reason));
-  const code = all(['checksum', 'size']) ? 'CHECKSUM_MISMATCH' : all(['timeout']) ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED';
+  const code = all(['checksum', 'size']) ? 'CHECKSUM_MISMATCH' : all(['timeout', 'slow']) ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED';
   const sizeMb = (entry.sizeBytes / 1e6).toFixed(1);
   const what = all(['unreachable']) ? 'no host was reachable' : `${list.length === 1 ? 'the URL' : `all ${list.length} URLs`} failed`;
   const message = `Could not download "${entry.id}" (${sizeMb} MB): ${what}.\n` +
     list.map((f) => `  ${f.url}: ${f.message}`).join('\n');
   const waysOut = 'pass --mirror <url> (or set FINETUNE_ZOO_MIRROR) to a server with the zoo layout, or use a local model with --backbone ./file.onnx';
-  const hint = usedMirror
-    ? `Check that the mirror serves "${entry.path}" under its base URL, or use a local model with --backbone ./file.onnx.`
-    : all(['unreachable'])
-      ? `You seem to be offline: ${waysOut}.`
-      : `Retry later, or ${waysOut}.`;
+  const hint = list.some((f) => f.reason === 'slow')
+    ? `The host sent too slowly: retry later, ${waysOut}; on a slow link lower the limit with ${MIN_SPEED_ENV}=<bytes/s> ` +
+      `(0 turns the check off).`
+    : usedMirror
+      ? `Check that the mirror serves "${entry.path}" under its base URL, or use a local model with --backbone ./file.onnx.`
+      : all(['unreachable'])
+        ? `You seem to be offline: ${waysOut}.`
+        : `Retry later, or ${waysOut}.`;
   const errors = failures.map(({ error }) => error);
   return new DownloadError(code, message, hint, list, { cause: errors.length === 1 ? errors[0] : new AggregateError(errors, message) });
 }

@@ -15,9 +15,10 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /**
  * `unreachable`: no connection (DNS, refused, connect timeout, proxy, TLS) — try the next URL.
  * `timeout`: connected, then no bytes for `idleTimeoutMs` — retry. `dropped`: connection lost mid-way — retry.
+ * `slow`: bytes kept coming, but below the minimum speed — retry, counted even though bytes arrived.
  * `http`: an unexpected status — retry on 5xx/408/429, next URL otherwise.
  */
-export type RequestFailureKind = 'unreachable' | 'timeout' | 'dropped' | 'http';
+export type RequestFailureKind = 'unreachable' | 'timeout' | 'dropped' | 'slow' | 'http';
 
 export class RequestFailure extends Error {
   constructor(

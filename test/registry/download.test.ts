@@ -184,6 +184,39 @@ describe('downloadModel', () => {
     }
   });
 
+  test('a server trickling below the minimum speed fails with DOWNLOAD_TIMEOUT naming the limit, not after hours', { timeout: 15_000 }, async () => {
+    const data = fakeModelBytes(16 * 1024);
+    // 100 bytes every 20 ms ≈ 5 kB/s: bytes keep coming, so the idle timeout never fires (issue 14, defect 9)
+    const server = await startTestServer({ '/m.onnx': (req, res) => sendBytes(req, res, data, { chunkSize: 100, delayMs: 20 }) });
+    try {
+      const h = freshHome();
+      const events: ProgressEvent[] = [];
+      const options = fast(h, { minSpeedBytesPerSec: 50_000, speedWindowMs: 300, retries: 1, onProgress: (e) => events.push(e) });
+      const started = Date.now();
+      await assert.rejects(downloadModel(syntheticEntry(data, [server.url('/m.onnx')]), options), (e: unknown) => {
+        assert.ok(e instanceof DownloadError, String(e));
+        assert.equal(e.code, 'DOWNLOAD_TIMEOUT');
+        assert.deepEqual(e.failures.map((f) => f.reason), ['slow']);
+        assert.match(e.message, /kB\/s over the last 0\.\d s, below the minimum of 50\.0 kB\/s \(minSpeedBytesPerSec\)/);
+        assert.match(e.hint ?? '', /FINETUNE_MIN_DOWNLOAD_SPEED=<bytes\/s> \(0 turns the check off\)/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);
+      // a slow attempt is retried from where it stopped, and counts as a failure although bytes arrived
+      assert.equal(server.requests.length, 2);
+      assert.match(server.requests[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
+      assert.ok(events.some((e) => e.stage === 'download' && e.status === 'retry' && e.message?.includes('below the minimum')));
+      assert.deepEqual(await listFiles(modelsDir(h)), []);
+
+      const unlimited = await downloadModel(syntheticEntry(data, [server.url('/m.onnx')]), fast(freshHome(), { env: { FINETUNE_MIN_DOWNLOAD_SPEED: '0' }, speedWindowMs: 300 }));
+      assert.equal(unlimited.fromCache, false, 'FINETUNE_MIN_DOWNLOAD_SPEED=0 turns the check off');
+      await assert.rejects(downloadModel(syntheticEntry(data, [server.url('/m.onnx')]), fast(freshHome(), { env: { FINETUNE_MIN_DOWNLOAD_SPEED: 'fast' } })),
+        (e: unknown) => e instanceof FinetuneError && e.code === 'INVALID_OPTION' && /FINETUNE_MIN_DOWNLOAD_SPEED="fast"/.test(e.message));
+    } finally {
+      await server.close();
+    }
+  });
+
   test('two concurrent pulls of one model: both succeed, the body is served once', async () => {
     const data = fakeModelBytes(SIZE);
     const server = await startTestServer({ '/m.onnx': (req, res) => sendBytes(req, res, data, { chunkSize: 32 * 1024, delayMs: 20 }) });
