@@ -1,10 +1,13 @@
 /**
  * A read-only static file server for a folder laid out like the zoo (`validated/vision/...`), with Range
  * support, so it can act as a `--mirror`: for a LAN, an offline demo (`scripts/serve-zoo-mirror.ts`), or tests.
- * Binds to 127.0.0.1 unless told otherwise; no directory listings; never serves outside the folder.
+ * Binds to 127.0.0.1 unless told otherwise; no directory listings; never serves outside the folder: a path is
+ * resolved through its symlinks (realpath) and must land on a regular file inside the folder's real path, so a
+ * link to `/etc/passwd` or to a directory elsewhere is a 404, and a FIFO never blocks a request.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,9 +42,9 @@ export interface ServeMirrorOptions {
 
 /** Serves `root` over HTTP: GET and HEAD, single byte ranges (`bytes=a-b`, `bytes=a-`, `bytes=-n`). */
 export async function serveMirror(root: string, options: ServeMirrorOptions = {}): Promise<MirrorServer> {
-  const base = resolve(root);
-  const rootInfo = await stat(base);
+  const rootInfo = await stat(resolve(root));
   if (!rootInfo.isDirectory()) throw new TypeError(`serveMirror: '${root}' is not a directory.`);
+  const base = await realpath(resolve(root));
   const requests: MirrorRequest[] = [];
   const server = createServer((req, res) => {
     handle(base, req, res, requests).catch(() => {
@@ -84,20 +87,43 @@ async function handle(base: string, req: IncomingMessage, res: ServerResponse, l
     reply(405, { allow: 'GET, HEAD' }).end();
     return;
   }
-  const file = resolve(base, `.${path}`);
-  if (path.includes('\0') || !file.startsWith(base + sep)) {
-    reply(404).end();
-    return;
-  }
-  let size: number;
-  try {
-    const info = await stat(file);
-    if (!info.isFile()) throw new Error('not a file');
-    size = info.size;
-  } catch {
+  const handle = path.includes('\0') ? null : await openInside(base, resolve(base, `.${path}`));
+  if (!handle) {
     reply(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;
   }
+  try {
+    await sendFile(handle, req, res, range, reply);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Opens `file` for reading if its real path is a regular file inside `base` (already a real path); otherwise null.
+ * The file is stat'ed before it is opened (opening a FIFO would block), opened without following a link swapped in
+ * meanwhile, and checked again on the open handle.
+ */
+async function openInside(base: string, file: string): Promise<FileHandle | null> {
+  if (!file.startsWith(base + sep)) return null;
+  let handle: FileHandle | undefined;
+  try {
+    const real = await realpath(file);
+    if (!real.startsWith(base + sep) || !(await stat(real)).isFile()) return null;
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
+    return handle;
+  } catch {
+    await handle?.close();
+    return null;
+  }
+}
+
+async function sendFile(
+  handle: FileHandle, req: IncomingMessage, res: ServerResponse, range: string | null,
+  reply: (status: number, headers?: Record<string, string | number>) => ServerResponse,
+): Promise<void> {
+  const size = (await handle.stat()).size;
   let start = 0;
   let end = size - 1;
   let status = 200;
@@ -128,7 +154,11 @@ async function handle(base: string, req: IncomingMessage, res: ServerResponse, l
     res.end();
     return;
   }
-  const stream = createReadStream(file, { start, end });
+  const stream = handle.createReadStream({ start, end, autoClose: false });
   stream.on('error', () => res.destroy());
   stream.pipe(res);
+  await new Promise<void>((done) => {
+    res.once('close', done);
+    stream.once('error', () => done());
+  });
 }
