@@ -85,8 +85,8 @@ export { exportClassifier, exportHead } from './export/export-classifier.js';
 export type { ExportClassifierOptions, ExportHeadOptions } from './export/export-classifier.js';
 export { checkParity } from './export/check-parity.js';
 export type { ParityReport } from './export/check-parity.js';
-export { readExportedModelInfo } from './export/read-exported-model-info.js';
-export type { ExportedModelInfo } from './export/read-exported-model-info.js';
+export { readExportedModelInfo } from './export/exported-model-format.js';
+export type { ExportedModelInfo } from './export/exported-model-format.js';
 export { writeExportedModel } from './export/write-exported-model.js';
 
 // Workflows: the one-shot run, predict, evaluate

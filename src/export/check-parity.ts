@@ -14,8 +14,8 @@ import { stableStringify } from '../util/hash.js';
 import { argmaxRow, classifyImages } from './classify-images.js';
 import type { ClassifiedImages } from './classify-images.js';
 import { buildParityProbes } from './parity-probes.js';
-import { readExportedModelInfo } from './read-exported-model-info.js';
-import type { ExportedModelInfo } from './read-exported-model-info.js';
+import { readExportedModelInfo } from './exported-model-format.js';
+import type { ExportedModelInfo } from './exported-model-format.js';
 
 export interface CheckParityOptions {
   /** The preprocessing the cached features were computed with; must equal the one stored in the model. */

@@ -2,8 +2,8 @@ import { FinetuneError } from '../errors.js';
 import type { HostTensor, ModelSession } from '../runtime/model-session.js';
 import { batchSizeFor, loadImageBatch } from './image-batch.js';
 import type { FailedImage } from './image-batch.js';
-import { EXPORT_NAMES } from './metadata-keys.js';
-import type { ExportedModelInfo } from './read-exported-model-info.js';
+import { EXPORT_NAMES } from './exported-model-format.js';
+import type { ExportedModelInfo } from './exported-model-format.js';
 
 export interface ClassifyImagesOptions {
   /** Images per run when the model's batch is symbolic. @defaultValue `16` */

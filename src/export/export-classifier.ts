@@ -1,47 +1,38 @@
 /**
- * Builds the deployable classifier: cut backbone (+ baked preprocessing) + trained head + Softmax, one graph.
+ * Builds the deployable classifier: cut backbone (+ baked preprocessing) + trained head + Softmax, one graph,
+ * with finetune's metadata. The graph edits are the onnx layer's ({@link bakePreprocessing},
+ * {@link appendDenseHead}); the names and metadata are the exported-model format's ({@link EXPORT_NAMES},
+ * {@link exportMetadata}).
  *
  * Outputs of every exported model:
  * - `probabilities` float [N, C]
  * - `label` string [N], the top-1 class name (ArgMax → Gather from the constant class-name tensor)
  * - `labels` string [C], the class names, so runtimes that cannot read metadata (onnxruntime-web) have them.
  *
- * Added nodes and tensors are prefixed `finetune/`. Every added operator means the same thing in ai.onnx
- * opsets 7 to 21 (Softmax gets an explicit axis=1 on a 2-D input, ArgMax/Gather use non-negative axes), so
- * the backbone's opset is kept unless `opset` asks for a newer one.
+ * The backbone's opset is kept unless `opset` asks for a newer one: every node export adds means the same in
+ * ai.onnx opsets 7 to 21.
  */
 import { readFileSync } from 'node:fs';
 import { FinetuneError } from '../errors.js';
-import {
-  attribute, irVersionForOpset, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, opsetVersion, setOpsetAtLeast,
-  valueInfoDims, valueInfoElemType,
-} from '../onnx/graph-builder.js';
+import { appendDenseHead } from '../onnx/append-head.js';
+import { bakePreprocessing } from '../onnx/bake-preprocessing.js';
+import { irVersionForOpset, makeGraph, makeModel, makeValueInfo, opsetVersion, setOpsetAtLeast, valueInfoDims, valueInfoElemType } from '../onnx/graph-builder.js';
 import type { DimSpec } from '../onnx/graph-builder.js';
+import { cloneGraphShallow, graphTensorNames, NameScope, renameTensor } from '../onnx/graph-names.js';
+import { resolveTargetOpset } from '../onnx/opset-upgrade.js';
 import { TensorDataType } from '../onnx/proto.js';
-import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto.js';
+import type { GraphProto, ModelProto, ValueInfoProto } from '../onnx/proto.js';
 import { foldStandardization } from '../train/standardization.js';
 import type { HeadWeights, PreprocessSpec } from '../types.js';
-import { cloneGraphShallow, graphTensorNames, NameScope, renameTensor } from './graph-names.js';
-import { EXPORT_FORMAT_VERSION, EXPORT_NAMES, METADATA_KEYS } from './metadata-keys.js';
-import type { ExportedInputType } from './metadata-keys.js';
+import { EXPORT_NAMES, exportMetadata } from './exported-model-format.js';
+import type { ExportMetadataOptions } from './exported-model-format.js';
+
+export type { ExportMetadataOptions } from './exported-model-format.js';
 
 /** Lowest ai.onnx opset the export supports (Gemm-7 broadcasting, Cast with an int `to`). */
 export const MIN_EXPORT_OPSET = 7;
 /** Default opset of head-only exports. */
 const HEAD_ONLY_OPSET = 13;
-
-export interface ExportMetadataOptions {
-  /** Zoo id or file name of the backbone, stored as `finetune.backbone_id`. */
-  backboneId?: string;
-  /** sha256 of the original backbone file, stored as `finetune.backbone_sha256`. */
-  backboneSha256?: string;
-  /** Training summary (epochs, best epoch, metrics, …), stored as JSON in `finetune.training_summary`. */
-  trainingSummary?: unknown;
-  /** @defaultValue the `version` of finetune's package.json */
-  toolVersion?: string;
-  /** Further `metadata_props` entries; they override the entries above on the same key. */
-  metadata?: Readonly<Record<string, string>>;
-}
 
 export interface ExportClassifierOptions extends ExportMetadataOptions {
   /** Class names in index order; `classNames.length` must equal the head's `numClasses`. */
@@ -67,6 +58,8 @@ export interface ExportHeadOptions extends ExportMetadataOptions {
   /** ai.onnx opset, 7 or newer. @defaultValue `13` */
   opset?: number;
 }
+
+const HEAD_OUTPUTS = { probabilities: EXPORT_NAMES.probabilities, label: EXPORT_NAMES.label, labels: EXPORT_NAMES.labels };
 
 /**
  * One self-contained classifier graph from a cut backbone (its single output, or the one named `features`, is
@@ -106,35 +99,20 @@ export function exportClassifier(cutBackbone: ModelProto, head: HeadWeights, opt
   }
   const featureTensor = renamed.get(featuresName) ?? featuresName;
   const backboneInputName = renamed.get(backboneInput.name ?? '') ?? backboneInput.name ?? '';
-  const inputInfo = graph.input.find((input) => input.name === backboneInputName) ?? backboneInput;
 
   const irVersion = targetOpset > backboneOpset
     ? Math.max(cutBackbone.ir_version ?? 0, irVersionForOpset(targetOpset)) : cutBackbone.ir_version ?? 0;
   // IR 3 graphs must list initializers among the inputs too.
-  const needsInitializerInputs = irVersion < 4;
-  const added: TensorProto[] = [];
-  const preprocessNodes: NodeProto[] = [];
-  let imageInput: ValueInfoProto | undefined;
+  const listInitializersAsInputs = irVersion < 4;
   if (withPreprocessing) {
-    const baked = bakePreprocessing(inputInfo, options.preprocess, scope);
-    preprocessNodes.push(...baked.nodes);
-    added.push(...baked.initializers);
-    imageInput = baked.input;
+    bakePreprocessing(graph, backboneInputName, options.preprocess, { imageInput: EXPORT_NAMES.image, scope, listInitializersAsInputs });
   }
-  const batchDim = firstDim(featuresOutput);
-  const headPart = buildHeadNodes(featureTensor, head, options.classNames, scope, batchDim);
-  added.push(...headPart.initializers);
-
-  graph.node = [...preprocessNodes, ...graph.node, ...headPart.nodes];
-  graph.initializer = [...graph.initializer, ...added];
-  const inputs = graph.input.filter((input) => !(withPreprocessing && input === inputInfo));
-  if (imageInput) inputs.unshift(imageInput);
-  if (needsInitializerInputs) for (const tensor of added) inputs.push(makeValueInfo(tensor.name ?? '', tensor.data_type ?? 0, tensor.dims));
-  graph.input = inputs;
-  graph.output = headPart.outputs;
+  appendDenseHead(graph, featureTensor, {
+    layers: foldStandardization(head).layers, classNames: options.classNames, outputNames: HEAD_OUTPUTS, scope,
+    batchDim: firstDim(featuresOutput), listInitializersAsInputs,
+  });
   graph.name = `finetune/${source.name ?? 'classifier'}`;
 
-  const inputType: ExportedInputType = withPreprocessing ? 'uint8-image' : 'float';
   const model: ModelProto = {
     ...cutBackbone,
     opset_import: cutBackbone.opset_import.map((entry) => ({ ...entry })),
@@ -142,7 +120,10 @@ export function exportClassifier(cutBackbone: ModelProto, head: HeadWeights, opt
     producer_version: options.toolVersion ?? toolVersion(),
     doc_string: `Image classifier exported by finetune: ${options.classNames.length} classes on ${options.backboneId ?? 'a cut backbone'}.`,
     graph,
-    metadata_props: mergeMetadata(cutBackbone.metadata_props, buildMetadata(options, inputType, options.preprocess)),
+    metadata_props: exportMetadata({
+      classNames: options.classNames, inputType: withPreprocessing ? 'uint8-image' : 'float', preprocess: options.preprocess,
+      toolVersion: toolVersion(),
+    }, options, cutBackbone.metadata_props),
   };
   if (targetOpset > backboneOpset) setOpsetAtLeast(model, targetOpset);
   return model;
@@ -160,15 +141,14 @@ export function exportHead(head: HeadWeights, options: ExportHeadOptions): Model
       `Pass --opset ${MIN_EXPORT_OPSET} or newer (default ${HEAD_ONLY_OPSET}).`);
   }
   const scope = new NameScope(Object.values(EXPORT_NAMES));
-  const headPart = buildHeadNodes(EXPORT_NAMES.features, head, options.classNames, scope, 'N');
-  const inputs = [makeValueInfo(EXPORT_NAMES.features, 'float32', ['N', head.embeddingDim])];
-  if (irVersionForOpset(opset) < 4) {
-    for (const tensor of headPart.initializers) inputs.push(makeValueInfo(tensor.name ?? '', tensor.data_type ?? 0, tensor.dims));
-  }
-  const graph = makeGraph(headPart.nodes, inputs, headPart.outputs, {
-    name: 'finetune/head', initializers: headPart.initializers,
+  const graph = makeGraph([], [makeValueInfo(EXPORT_NAMES.features, 'float32', ['N', head.embeddingDim])], [], { name: 'finetune/head' });
+  appendDenseHead(graph, EXPORT_NAMES.features, {
+    layers: foldStandardization(head).layers, classNames: options.classNames, outputNames: HEAD_OUTPUTS, scope,
+    listInitializersAsInputs: irVersionForOpset(opset) < 4,
   });
-  const metadata = buildMetadata(options, 'features', options.preprocess);
+  const metadata = exportMetadata({
+    classNames: options.classNames, inputType: 'features', preprocess: options.preprocess, toolVersion: toolVersion(),
+  }, options);
   return makeModel(graph, {
     opset, producerName: 'finetune', producerVersion: options.toolVersion ?? toolVersion(),
     docString: `Classification head exported by finetune: ${head.embeddingDim} features → ${options.classNames.length} classes.`,
@@ -176,66 +156,7 @@ export function exportHead(head: HeadWeights, options: ExportHeadOptions): Model
   });
 }
 
-// #region head
-
-interface HeadPart {
-  nodes: NodeProto[];
-  initializers: TensorProto[];
-  outputs: ValueInfoProto[];
-}
-
-/** Gemm (+Relu) per layer, Softmax, ArgMax → Gather for `label`, Identity for `labels`. */
-function buildHeadNodes(featuresName: string, head: HeadWeights, classNames: readonly string[], scope: NameScope,
-  batchDim: DimSpec): HeadPart {
-  const folded = foldStandardization(head);
-  const nodes: NodeProto[] = [];
-  const initializers: TensorProto[] = [];
-  let x = featuresName;
-  const lastLayer = folded.layers.length - 1;
-  folded.layers.forEach((layer, index) => {
-    const kernelName = scope.unique(`finetune/head/dense_${index}/kernel`);
-    const biasName = scope.unique(`finetune/head/dense_${index}/bias`);
-    initializers.push(makeTensor(kernelName, 'float32', [layer.inputDim, layer.outputDim], layer.kernel));
-    initializers.push(makeTensor(biasName, 'float32', [layer.outputDim], layer.bias));
-    const gemmName = scope.unique(index === lastLayer ? 'finetune/head/logits' : `finetune/head/Gemm_${index}`);
-    nodes.push(makeNode('Gemm', [x, kernelName, biasName], [gemmName], {
-      name: `finetune/head/Gemm_${index}`,
-      attributes: [attribute.float('alpha', 1), attribute.float('beta', 1), attribute.int('transA', 0), attribute.int('transB', 0)],
-    }));
-    x = gemmName;
-    if (layer.activation === 'relu') {
-      const reluName = scope.unique(`finetune/head/Relu_${index}`);
-      nodes.push(makeNode('Relu', [x], [reluName], { name: reluName }));
-      x = reluName;
-    } else if (layer.activation !== 'linear') {
-      throw new TypeError(`exportClassifier: unknown activation '${String(layer.activation)}' in layer ${index}.`);
-    }
-  });
-  // axis=1 on a 2-D tensor means the same before opset 13 (coerce to 2-D at axis) and after (one axis).
-  nodes.push(makeNode('Softmax', [x], [EXPORT_NAMES.probabilities], {
-    name: 'finetune/head/Softmax', attributes: [attribute.int('axis', 1)],
-  }));
-  const argmaxName = scope.unique('finetune/head/argmax');
-  nodes.push(makeNode('ArgMax', [EXPORT_NAMES.probabilities], [argmaxName], {
-    name: 'finetune/head/ArgMax', attributes: [attribute.int('axis', 1), attribute.int('keepdims', 0)],
-  }));
-  const classNamesName = scope.unique('finetune/head/class_names');
-  initializers.push(makeTensor(classNamesName, 'string', [classNames.length], classNames));
-  nodes.push(makeNode('Gather', [classNamesName, argmaxName], [EXPORT_NAMES.label], {
-    name: 'finetune/head/Gather', attributes: [attribute.int('axis', 0)],
-  }));
-  nodes.push(makeNode('Identity', [classNamesName], [EXPORT_NAMES.labels], { name: 'finetune/head/Identity' }));
-  const numClasses = classNames.length;
-  return {
-    nodes,
-    initializers,
-    outputs: [
-      makeValueInfo(EXPORT_NAMES.probabilities, 'float32', [batchDim, numClasses]),
-      makeValueInfo(EXPORT_NAMES.label, 'string', [batchDim]),
-      makeValueInfo(EXPORT_NAMES.labels, 'string', [numClasses]),
-    ],
-  };
-}
+// #region checks
 
 function checkHead(head: HeadWeights, classNames: readonly string[]): void {
   if (head.layers.length === 0) throw new RangeError('exportClassifier: the head has no layers.');
@@ -327,132 +248,7 @@ function pickBackboneInput(graph: GraphProto): ValueInfoProto {
 
 // #endregion
 
-// #region preprocessing
-
-interface BakedPreprocessing {
-  input: ValueInfoProto;
-  nodes: NodeProto[];
-  initializers: TensorProto[];
-}
-
-/**
- * `image` uint8 [N, crop, crop, 3] RGB → Cast → Mul(scale) → Sub(mean) → Div(std) → Gather (BGR only) →
- * Transpose (NCHW only) → the backbone's input tensor. The order of arithmetic is the spec's formula, so the
- * values match the embedding stage's float preprocessing.
- */
-function bakePreprocessing(backboneInput: ValueInfoProto, spec: PreprocessSpec, scope: NameScope): BakedPreprocessing {
-  const inputName = backboneInput.name ?? '';
-  const elemType = valueInfoElemType(backboneInput);
-  if (elemType !== undefined && elemType !== TensorDataType.FLOAT) {
-    throw new FinetuneError('EXPORT_FAILED', `The backbone input "${inputName}" is not float32 (data type ${elemType}); cannot bake preprocessing.`,
-      'Export with --no-preprocessing.');
-  }
-  const crop = spec.cropSize;
-  const dims = valueInfoDims(backboneInput);
-  let batchDim: DimSpec = 'N';
-  if (dims) {
-    const expected = spec.layout === 'NCHW' ? [null, 3, crop, crop] : [null, crop, crop, 3];
-    const mismatch = dims.length !== 4 || dims.some((dim, axis) => axis > 0 && typeof dim === 'number' && dim !== expected[axis]);
-    if (mismatch) {
-      throw new FinetuneError('EXPORT_FAILED',
-        `The backbone input "${inputName}" has shape [${dims.map((d) => d ?? '?').join(', ')}], but the preprocessing spec gives ` +
-        `${spec.layout} [N, ${expected.slice(1).join(', ')}].`,
-        'Pass the preprocessing the backbone was trained with (--input-size, --layout), or export with --no-preprocessing.');
-    }
-    batchDim = dims[0] ?? 'N';
-  }
-  const nodes: NodeProto[] = [];
-  const initializers: TensorProto[] = [];
-  const constant = (base: string, values: number[]): string => {
-    const name = scope.unique(`finetune/preprocess/${base}`);
-    initializers.push(makeTensor(name, 'float32', [3], values));
-    return name;
-  };
-  const steps: Array<{ opType: string; inputs: string[]; attributes: ReturnType<typeof attribute.int>[] }> = [];
-  steps.push({ opType: 'Cast', inputs: [], attributes: [attribute.int('to', TensorDataType.FLOAT)] });
-  steps.push({ opType: 'Mul', inputs: [constant('scale', [spec.scale, spec.scale, spec.scale])], attributes: [] });
-  steps.push({ opType: 'Sub', inputs: [constant('mean', [...spec.mean])], attributes: [] });
-  steps.push({ opType: 'Div', inputs: [constant('std', [...spec.std])], attributes: [] });
-  if (spec.channelOrder === 'BGR') {
-    const indicesName = scope.unique('finetune/preprocess/bgr_indices');
-    initializers.push(makeTensor(indicesName, 'int64', [3], [2, 1, 0]));
-    steps.push({ opType: 'Gather', inputs: [indicesName], attributes: [attribute.int('axis', 3)] });
-  }
-  if (spec.layout === 'NCHW') steps.push({ opType: 'Transpose', inputs: [], attributes: [attribute.ints('perm', [0, 3, 1, 2])] });
-  let x: string = EXPORT_NAMES.image;
-  steps.forEach((step, index) => {
-    const nodeName = scope.unique(`finetune/preprocess/${step.opType}`);
-    const output = index === steps.length - 1 ? inputName : nodeName;
-    nodes.push(makeNode(step.opType, [x, ...step.inputs], [output], { name: nodeName, attributes: step.attributes }));
-    x = output;
-  });
-  return { input: makeValueInfo(EXPORT_NAMES.image, 'uint8', [batchDim, crop, crop, 3]), nodes, initializers };
-}
-
-// #endregion
-
-// #region opset
-
-/**
- * Operators whose inputs or attributes changed at the given ai.onnx version, so a graph written for an older
- * opset is invalid (or means something else) once the model imports the newer one.
- */
-const SIGNATURE_CHANGES: ReadonlyArray<readonly [opType: string, version: number]> = [
-  ['BatchNormalization', 9], ['Upsample', 10], ['Slice', 10], ['TopK', 10], ['Pad', 11], ['Clip', 11], ['Resize', 11],
-  ['Scatter', 11], ['Dropout', 12], ['Softmax', 13], ['LogSoftmax', 13], ['Hardmax', 13], ['Squeeze', 13],
-  ['Unsqueeze', 13], ['ReduceSum', 13], ['Split', 13], ['ReduceMean', 18], ['ReduceMax', 18], ['ReduceMin', 18],
-  ['ReduceProd', 18], ['ReduceL1', 18], ['ReduceL2', 18], ['ReduceLogSum', 18], ['ReduceLogSumExp', 18],
-  ['ReduceSumSquare', 18], ['Split', 18],
-];
-
-function resolveTargetOpset(graph: GraphProto, backboneOpset: number, requested: number | undefined): number {
-  if (requested === undefined) return backboneOpset;
-  if (!Number.isInteger(requested) || requested < backboneOpset) {
-    throw new FinetuneError('INVALID_OPTION',
-      `Opset ${requested} is older than the backbone's opset ${backboneOpset}; export cannot lower it.`,
-      `Omit --opset to keep opset ${backboneOpset}, or pass a newer one.`);
-  }
-  if (requested === backboneOpset) return requested;
-  const opTypes = new Set(graph.node.filter((node) => !node.domain || node.domain === 'ai.onnx').map((node) => node.op_type ?? ''));
-  const blocking = new Set<string>();
-  for (const [opType, version] of SIGNATURE_CHANGES) {
-    if (opTypes.has(opType) && version > backboneOpset && version <= requested) blocking.add(`${opType} (changed in opset ${version})`);
-  }
-  if (blocking.size > 0) {
-    throw new FinetuneError('INVALID_OPTION',
-      `Cannot raise the backbone from opset ${backboneOpset} to ${requested}: it uses ${[...blocking].join(', ')}.`,
-      `Omit --opset to keep opset ${backboneOpset} (every node finetune adds works there), or convert the backbone first.`);
-  }
-  return requested;
-}
-
-// #endregion
-
-// #region metadata
-
-function buildMetadata(options: ExportMetadataOptions & { classNames: readonly string[] }, inputType: ExportedInputType,
-  preprocess: PreprocessSpec | undefined): Array<{ key: string; value: string }> {
-  const entries: Record<string, string> = {
-    [METADATA_KEYS.formatVersion]: EXPORT_FORMAT_VERSION,
-    [METADATA_KEYS.classNames]: JSON.stringify(options.classNames),
-    [METADATA_KEYS.inputType]: inputType,
-    [METADATA_KEYS.toolVersion]: options.toolVersion ?? toolVersion(),
-  };
-  if (preprocess) entries[METADATA_KEYS.preprocess] = JSON.stringify(preprocess);
-  if (options.backboneId !== undefined) entries[METADATA_KEYS.backboneId] = options.backboneId;
-  if (options.backboneSha256 !== undefined) entries[METADATA_KEYS.backboneSha256] = options.backboneSha256;
-  if (options.trainingSummary !== undefined) entries[METADATA_KEYS.trainingSummary] = JSON.stringify(options.trainingSummary);
-  Object.assign(entries, options.metadata ?? {});
-  return Object.entries(entries).map(([key, value]) => ({ key, value }));
-}
-
-function mergeMetadata(existing: ReadonlyArray<{ key?: string; value?: string }>, ours: Array<{ key: string; value: string }>):
-  Array<{ key: string; value: string }> {
-  const ourKeys = new Set(ours.map((entry) => entry.key));
-  const kept = existing.filter((entry) => entry.key !== undefined && !ourKeys.has(entry.key))
-    .map((entry) => ({ key: entry.key ?? '', value: entry.value ?? '' }));
-  return [...kept, ...ours];
-}
+// #region version
 
 let cachedToolVersion: string | undefined;
 

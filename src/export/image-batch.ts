@@ -1,7 +1,7 @@
 import { FinetuneError } from '../errors.js';
 import { decodeToRgb, preprocessImage } from '../image/preprocess-image.js';
 import type { HostTensor } from '../runtime/model-session.js';
-import type { ExportedModelInfo } from './read-exported-model-info.js';
+import type { ExportedModelInfo } from './exported-model-format.js';
 
 /** An image that could not be turned into model input. */
 export interface FailedImage {

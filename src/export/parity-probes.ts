@@ -3,6 +3,8 @@
  * onnxruntime-web and onnxruntime-node can be located: in the baked preprocessing, in the backbone, or in the head.
  */
 import { FinetuneError } from '../errors.js';
+import { HEAD_FIRST_GEMM, HEAD_PREFIX } from '../onnx/append-head.js';
+import { PREPROCESS_PREFIX } from '../onnx/bake-preprocessing.js';
 import { makeValueInfo } from '../onnx/graph-builder.js';
 import type { ModelProto, NodeProto } from '../onnx/proto.js';
 import { encodeModel } from '../onnx/write-model.js';
@@ -23,17 +25,15 @@ export interface ParityProbes {
   readonly quantizedBackbone: boolean;
 }
 
-const HEAD_PREFIX = 'finetune/head/';
-const PREPROCESS_PREFIX = 'finetune/preprocess/';
 const QUANTIZED_OP = /^(QLinear|QGemm|QAttention|ConvInteger|MatMulInteger|DynamicQuantize|MatMulNBits|QuantizeLinear|DequantizeLinear)/;
 
 /** Builds the probe and head models from an exported classifier. */
 export function buildParityProbes(model: ModelProto): ParityProbes {
   const graph = model.graph;
-  const firstGemm = graph?.node.find((node) => node.name === `${HEAD_PREFIX}Gemm_0`);
+  const firstGemm = graph?.node.find((node) => node.name === HEAD_FIRST_GEMM);
   const featureTensor = firstGemm?.input[0];
   if (!graph || !firstGemm || !featureTensor) {
-    throw new FinetuneError('PARITY_FAILED', `The model has no "${HEAD_PREFIX}Gemm_0" node; it was not exported by this version of finetune.`,
+    throw new FinetuneError('PARITY_FAILED', `The model has no "${HEAD_FIRST_GEMM}" node; it was not exported by this version of finetune.`,
       'Export the model again.');
   }
   const preprocessNodes = graph.node.filter((node) => node.name?.startsWith(PREPROCESS_PREFIX));

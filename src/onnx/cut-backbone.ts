@@ -3,6 +3,7 @@ import type { Pooling } from '../types.js';
 import { attribute, attributeInt, makeNode, makeTensor, makeValueInfo, opsetVersion, valueInfoDims } from './graph-builder.js';
 import { findFeatureTensor, findQuantParams, featureCandidates, indexGraph, isQuantizedType } from './find-feature-tensor.js';
 import type { FeatureCandidate, GraphIndex, QuantParams } from './find-feature-tensor.js';
+import { cloneGraphShallow } from './graph-names.js';
 import { inferShapes } from './infer-shapes.js';
 import type { Dim } from './infer-shapes.js';
 import { pruneGraph } from './prune-graph.js';
@@ -94,15 +95,7 @@ export function cutBackbone(model: ModelProto, options: CutBackboneOptions = {})
   }
 
   // Build the new graph: share tensors and untouched nodes, copy the arrays we edit.
-  const graph: GraphProto = {
-    ...source,
-    node: [...source.node],
-    initializer: [...source.initializer],
-    input: [...source.input],
-    value_info: [...source.value_info],
-    quantization_annotation: [...source.quantization_annotation],
-    sparse_initializer: [...source.sparse_initializer],
-  };
+  const graph = cloneGraphShallow(source);
   const taken = new Set<string>([...index.producer.keys(), ...index.initializers, ...source.input.map((i) => i.name ?? '')]);
   if (taken.has(FEATURES_OUTPUT) && !(featureTensor === FEATURES_OUTPUT && featureDims.length === 2 && !quant)) {
     throw new FinetuneError('GRAPH_EDIT_FAILED', `The model already has a tensor named "${FEATURES_OUTPUT}".`,

@@ -1,6 +1,7 @@
 /**
- * @file The ONNX model layer: the IR schema and message types, reading/writing models, graph builders,
- * static shape inference, inspection, cutting a backbone at its feature layer, and seeded test backbones.
+ * @file The ONNX model layer: the IR schema and message types, reading/writing models, graph builders and
+ * edits (dense head, baked preprocessing, opset upgrades), static shape inference (a table of rules per op
+ * family), skimming and inspection, cutting a backbone at its feature layer, and seeded test backbones.
  */
 
 // Schema and message types
@@ -23,6 +24,14 @@ export {
   setOpsetAtLeast, valueInfoDims, valueInfoElemType,
 } from './graph-builder.js';
 export type { DimSpec, MakeGraphOptions, MakeModelOptions, MakeNodeOptions, TensorElementType, TensorValues } from './graph-builder.js';
+export { cloneGraphShallow, graphTensorNames, NameScope, renameTensor } from './graph-names.js';
+export { HEAD_FIRST_GEMM, HEAD_PREFIX, appendDenseHead } from './append-head.js';
+export type { AppendDenseHeadOptions, HeadOutputNames } from './append-head.js';
+export { PREPROCESS_PREFIX, bakePreprocessing } from './bake-preprocessing.js';
+export type { BakePreprocessingOptions } from './bake-preprocessing.js';
+export { resolveTargetOpset } from './opset-upgrade.js';
+export { skimModel } from './skim-model.js';
+export type { SkimmedModel } from './skim-model.js';
 export { pruneGraph } from './prune-graph.js';
 export type { PruneGraphOptions, PruneGraphResult } from './prune-graph.js';
 export { tensorElementCount, tensorFloat32, tensorNumbers } from './tensor-data.js';

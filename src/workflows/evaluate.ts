@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { FinetuneError, nearestNames } from '../errors.js';
 import { argmaxRow } from '../export/classify-images.js';
-import { readExportedModelInfo } from '../export/read-exported-model-info.js';
+import { readExportedModelInfo } from '../export/exported-model-format.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import { classificationReport, confusionMatrix } from '../train/metrics.js';
 import type { Device, ProgressCallback } from '../types.js';

@@ -1,13 +1,107 @@
+/**
+ * The format of the models finetune exports, in one place: the graph input/output names, the `metadata_props` keys,
+ * the format version, how the metadata is written ({@link exportMetadata}) and how a model is read back
+ * ({@link readExportedModelInfo}). onnxruntime-node exposes metadata as custom metadata; onnxruntime-web cannot read
+ * it, which is why the class names are also a constant string output (`labels`).
+ */
 import { readFile } from 'node:fs/promises';
-import protobuf from 'protobufjs';
 import { FinetuneError } from '../errors.js';
-import { valueInfoDims, valueInfoElemType } from '../onnx/graph-builder.js';
-import { onnxType, TensorDataType } from '../onnx/proto.js';
-import type { ModelProto, StringStringEntryProto, ValueInfoProto } from '../onnx/proto.js';
 import { validatePreprocessSpec } from '../image/preprocess-spec.js';
+import { valueInfoDims, valueInfoElemType } from '../onnx/graph-builder.js';
+import { TensorDataType } from '../onnx/proto.js';
+import type { ModelProto, StringStringEntryProto, ValueInfoProto } from '../onnx/proto.js';
+import { skimModel } from '../onnx/skim-model.js';
+import type { SkimmedModel } from '../onnx/skim-model.js';
 import type { PreprocessSpec } from '../types.js';
-import { EXPORT_NAMES, METADATA_KEYS } from './metadata-keys.js';
-import type { ExportedInputType } from './metadata-keys.js';
+
+// #region names and keys
+
+/** The `metadata_props` keys finetune writes into exported models. */
+export const METADATA_KEYS = {
+  /** JSON array of class names in index order. */
+  classNames: 'finetune.class_names',
+  /** JSON PreprocessSpec (absent for head-only exports without one). */
+  preprocess: 'finetune.preprocess',
+  /** `uint8-image` | `float` | `features`: what the graph input holds. */
+  inputType: 'finetune.input_type',
+  backboneId: 'finetune.backbone_id',
+  backboneSha256: 'finetune.backbone_sha256',
+  /** JSON object: epochs, best epoch, validation accuracy, … as the caller provides it. */
+  trainingSummary: 'finetune.training_summary',
+  toolVersion: 'finetune.tool_version',
+  /** Version of this layout of inputs, outputs and keys. */
+  formatVersion: 'finetune.format_version',
+} as const;
+
+/** Bumped when the layout of exported models changes incompatibly. */
+export const EXPORT_FORMAT_VERSION = '1';
+
+/** Graph input and output names of exported models. */
+export const EXPORT_NAMES = {
+  /** Input with baked preprocessing: uint8 [N, H, W, 3] RGB at the crop size. */
+  image: 'image',
+  /** Input of head-only exports: float [N, D]. */
+  features: 'features',
+  /** float [N, C] softmax probabilities. */
+  probabilities: 'probabilities',
+  /** string [N]: the top-1 class name. */
+  label: 'label',
+  /** string [C]: every class name in index order (a constant). */
+  labels: 'labels',
+} as const;
+
+/** What the exported graph's input holds. */
+export type ExportedInputType = 'uint8-image' | 'float' | 'features';
+
+// #endregion
+
+// #region writing
+
+export interface ExportMetadataOptions {
+  /** Zoo id or file name of the backbone, stored as `finetune.backbone_id`. */
+  backboneId?: string;
+  /** sha256 of the original backbone file, stored as `finetune.backbone_sha256`. */
+  backboneSha256?: string;
+  /** Training summary (epochs, best epoch, metrics, …), stored as JSON in `finetune.training_summary`. */
+  trainingSummary?: unknown;
+  /** @defaultValue the `version` of finetune's package.json */
+  toolVersion?: string;
+  /** Further `metadata_props` entries; they override the entries above on the same key. */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+/** What the metadata describes besides {@link ExportMetadataOptions}. */
+export interface ExportedModelDescription {
+  readonly classNames: readonly string[];
+  readonly inputType: ExportedInputType;
+  readonly preprocess: PreprocessSpec | undefined;
+  /** finetune's version, when `options.toolVersion` does not give one. */
+  readonly toolVersion: string;
+}
+
+/** The `metadata_props` entries of an exported model; `existing` entries (the backbone's) are kept unless overridden. */
+export function exportMetadata(description: ExportedModelDescription, options: ExportMetadataOptions,
+  existing: readonly StringStringEntryProto[] = []): Array<{ key: string; value: string }> {
+  const entries: Record<string, string> = {
+    [METADATA_KEYS.formatVersion]: EXPORT_FORMAT_VERSION,
+    [METADATA_KEYS.classNames]: JSON.stringify(description.classNames),
+    [METADATA_KEYS.inputType]: description.inputType,
+    [METADATA_KEYS.toolVersion]: options.toolVersion ?? description.toolVersion,
+  };
+  if (description.preprocess) entries[METADATA_KEYS.preprocess] = JSON.stringify(description.preprocess);
+  if (options.backboneId !== undefined) entries[METADATA_KEYS.backboneId] = options.backboneId;
+  if (options.backboneSha256 !== undefined) entries[METADATA_KEYS.backboneSha256] = options.backboneSha256;
+  if (options.trainingSummary !== undefined) entries[METADATA_KEYS.trainingSummary] = JSON.stringify(options.trainingSummary);
+  Object.assign(entries, options.metadata ?? {});
+  const ours = Object.entries(entries).map(([key, value]) => ({ key, value }));
+  const kept = existing.filter((entry) => entry.key !== undefined && !Object.hasOwn(entries, entry.key))
+    .map((entry) => ({ key: entry.key ?? '', value: entry.value ?? '' }));
+  return [...kept, ...ours];
+}
+
+// #endregion
+
+// #region reading
 
 /** What predict and evaluate need to know about a model this tool exported, read from the model alone. */
 export interface ExportedModelInfo {
@@ -55,13 +149,6 @@ export async function readExportedModelInfo(source: string | Uint8Array | ModelP
     skim = { metadata: source.metadata_props, inputs: graph?.input ?? [], outputs: graph?.output ?? [], initializerNames: initializers };
   }
   return interpret(skim, where);
-}
-
-interface SkimmedModel {
-  metadata: StringStringEntryProto[];
-  inputs: ValueInfoProto[];
-  outputs: ValueInfoProto[];
-  initializerNames: Set<string>;
 }
 
 const NOT_EXPORTED_HINT = 'predict and evaluate take models written by `finetune` (model.onnx or head.onnx in the run folder); re-export it.';
@@ -127,66 +214,6 @@ function parseJson(text: string, key: string, where: string): unknown {
   } catch (cause) {
     throw new FinetuneError('MODEL_INVALID', `Model ${where} has "${key}" metadata that is not JSON.`, NOT_EXPORTED_HINT, { cause });
   }
-}
-
-// #region skimming
-
-// Field numbers from onnx.proto.
-const MODEL_GRAPH = 7, MODEL_METADATA = 14;
-const GRAPH_INITIALIZER = 5, GRAPH_INPUT = 11, GRAPH_OUTPUT = 12;
-const TENSOR_NAME = 8;
-const WIRE_LENGTH_DELIMITED = 2;
-
-/** Decodes only metadata_props and the graph's inputs, outputs and initializer names; weights are skipped. */
-function skimModel(bytes: Uint8Array, where: string): SkimmedModel {
-  const skim: SkimmedModel = { metadata: [], inputs: [], outputs: [], initializerNames: new Set() };
-  try {
-    const entryType = onnxType('StringStringEntryProto');
-    const valueInfoType = onnxType('ValueInfoProto');
-    const reader = protobuf.Reader.create(bytes);
-    let sawGraph = false;
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      const field = tag >>> 3, wireType = tag & 7;
-      if (field === MODEL_METADATA && wireType === WIRE_LENGTH_DELIMITED) {
-        skim.metadata.push(entryType.toObject(entryType.decode(reader, reader.uint32())) as StringStringEntryProto);
-      } else if (field === MODEL_GRAPH && wireType === WIRE_LENGTH_DELIMITED) {
-        sawGraph = true;
-        const end = reader.uint32() + reader.pos;
-        while (reader.pos < end) {
-          const graphTag = reader.uint32();
-          const graphField = graphTag >>> 3, graphWire = graphTag & 7;
-          if ((graphField === GRAPH_INPUT || graphField === GRAPH_OUTPUT) && graphWire === WIRE_LENGTH_DELIMITED) {
-            const info = valueInfoType.toObject(valueInfoType.decode(reader, reader.uint32()), { longs: Number, arrays: true }) as ValueInfoProto;
-            (graphField === GRAPH_INPUT ? skim.inputs : skim.outputs).push(info);
-          } else if (graphField === GRAPH_INITIALIZER && graphWire === WIRE_LENGTH_DELIMITED) {
-            const name = tensorName(reader, reader.uint32() + reader.pos);
-            if (name !== undefined) skim.initializerNames.add(name);
-          } else {
-            reader.skipType(graphWire);
-          }
-        }
-      } else {
-        reader.skipType(wireType);
-      }
-    }
-    if (!sawGraph) throw new Error('no graph');
-  } catch (cause) {
-    throw new FinetuneError('MODEL_INVALID', `Model ${where} is not a valid ONNX model (${cause instanceof Error ? cause.message : String(cause)}).`,
-      'Check that the file is complete; export it again if it was cut short.', { cause });
-  }
-  return skim;
-}
-
-/** The name of a TensorProto whose bytes end at `end`; leaves the reader at `end`. */
-function tensorName(reader: protobuf.Reader, end: number): string | undefined {
-  let name: string | undefined;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    if (tag >>> 3 === TENSOR_NAME && (tag & 7) === WIRE_LENGTH_DELIMITED) name = reader.string();
-    else reader.skipType(tag & 7);
-  }
-  return name;
 }
 
 // #endregion

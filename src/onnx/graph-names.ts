@@ -2,7 +2,7 @@
  * Tensor-name bookkeeping for graph edits: the set of names a graph uses, unique new names, and renaming a
  * tensor everywhere it appears. Renames never mutate the caller's graph: {@link cloneGraphShallow} first.
  */
-import type { GraphProto, NodeProto } from '../onnx/proto.js';
+import type { GraphProto, NodeProto } from './proto.js';
 
 /** Every tensor name a graph defines or reads (nodes, initializers, inputs, outputs, value_info), subgraphs included. */
 export function graphTensorNames(graph: GraphProto): Set<string> {
