@@ -4,7 +4,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commands, oneShotCommand } from './commands/index.js';
+import { withCommands } from './commands/index.js';
 import { EXIT_USAGE } from './handle-errors.js';
 import { bold, red } from './style.js';
 
@@ -14,12 +14,9 @@ const VERSION = '0.1.0';
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
-  let cli = yargs(argv)
+  const configured = withCommands(yargs(argv)
     .scriptName('finetune')
-    .usage('$0 --backbone <zoo id | model.onnx> --classes <N> --data <folder>  (one-shot: embed → train → export)\n$0 <command> [options]')
-    .command(oneShotCommand);
-  for (const command of commands) cli = cli.command(command);
-  const configured = cli
+    .usage('$0 --backbone <zoo id | model.onnx> --classes <N> --data <folder>  (one-shot: embed → train → export)\n$0 <command> [options]'))
     .example('$0 --backbone mobilenetv2 --classes 3 --data ./photos', 'Train a 3-class classifier on ./photos/<class>/*.jpg and export runs/<time>/model.onnx')
     .example('$0 --backbone ./my-model.onnx --classes 2 --data ./photos --input-size 224', 'Use any ONNX classifier as the backbone')
     .example('$0 predict runs/latest/model.onnx cat.jpg --top 3', 'Classify images with an exported model')

@@ -1,95 +1,71 @@
-/** Options shared by several commands, as composable yargs builders (kebab-case flags, typed camelCase args). */
-import type { Argv } from 'yargs';
+/**
+ * Options shared by several commands, as `as const` option objects: the single source of both the flags (kebab-case,
+ * with help text) and their parsed types. A command spreads the groups it needs into one object, passes it to
+ * `yargs.options(...)`, and types its handler with {@link ArgsOf} of the same object, so no interface restates a flag.
+ */
+import type { ArgumentsCamelCase, InferredOptionTypes, Options, PositionalOptions } from 'yargs';
 
-export interface CommonOptions {
-  verbose: boolean;
-  json: boolean;
-  quiet: boolean;
-}
+/** The parsed arguments of a command whose flags are the option object(s) `O` (kebab-case and camelCase keys). */
+export type ArgsOf<O extends Record<string, Options>> = ArgumentsCamelCase<InferredOptionTypes<O>>;
 
-export function withCommonOptions<T>(yargs: Argv<T>): Argv<T & CommonOptions> {
-  return yargs
-    .option('verbose', { type: 'boolean', default: false, describe: 'Show stack traces and causes of errors.' })
-    .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: the result as JSON on stdout, progress as JSON lines on stderr.' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only warnings, errors and the result.' }) as unknown as Argv<T & CommonOptions>;
-}
+/** Flags of every command. */
+export const commonOptions = {
+  verbose: { type: 'boolean', default: false, describe: 'Show stack traces and causes of errors.' },
+  json: { type: 'boolean', default: false, describe: 'Machine-readable output: the result as JSON on stdout, progress as JSON lines on stderr.' },
+  quiet: { alias: 'q', type: 'boolean', default: false, describe: 'Print only warnings, errors and the result.' },
+} as const satisfies Record<string, Options>;
 
-export interface BackboneOptions {
-  backbone: string;
-  layer: string | undefined;
-  pooling: 'none' | 'avg' | 'max' | 'flatten' | undefined;
-  mirror: string | undefined;
-  offline: boolean;
-  home: string | undefined;
-}
+/** `--home`: where models and caches live. */
+export const homeOption = {
+  home: { type: 'string', describe: 'finetune home for models and caches (default: $FINETUNE_HOME or ~/.cache/finetune).' },
+} as const satisfies Record<string, Options>;
 
-export function withBackboneOptions<T>(yargs: Argv<T>, demand = true): Argv<T & BackboneOptions> {
-  return yargs
-    .option('backbone', {
-      alias: 'b', type: 'string', demandOption: demand,
-      describe: 'Zoo id or alias (see `finetune models list`), or a path to any .onnx classifier.',
-    })
-    .option('layer', { type: 'string', describe: 'Cut at this tensor instead of the auto-detected classifier input (see `finetune inspect`).' })
-    .option('pooling', { choices: ['none', 'avg', 'max', 'flatten'] as const, describe: 'Pooling for spatial feature maps [N,C,H,W]. Default: avg.' })
-    .option('mirror', { type: 'string', describe: 'Base URL of a zoo mirror with the zoo path layout (default: $FINETUNE_ZOO_MIRROR).' })
-    .option('offline', { type: 'boolean', default: false, describe: 'Never download; use cached models only.' })
-    .option('home', { type: 'string', describe: 'finetune home for models and caches (default: $FINETUNE_HOME or ~/.cache/finetune).' }) as unknown as Argv<T & BackboneOptions>;
-}
+/** Which backbone, where it is cut and where it comes from. */
+export const backboneOptions = {
+  backbone: {
+    alias: 'b', type: 'string', demandOption: true,
+    describe: 'Zoo id or alias (see `finetune models list`), or a path to any .onnx classifier.',
+  },
+  layer: { type: 'string', describe: 'Cut at this tensor instead of the auto-detected classifier input (see `finetune inspect`).' },
+  pooling: { choices: ['none', 'avg', 'max', 'flatten'], describe: 'Pooling for spatial feature maps [N,C,H,W]. Default: avg.' },
+  mirror: { type: 'string', describe: 'Base URL of a zoo mirror with the zoo path layout (default: $FINETUNE_ZOO_MIRROR).' },
+  offline: { type: 'boolean', default: false, describe: 'Never download; use cached models only.' },
+  ...homeOption,
+} as const satisfies Record<string, Options>;
 
-export interface PreprocessOptions {
-  inputSize: number | undefined;
-  resize: number | undefined;
-  resizeMode: 'shorter-side' | 'direct' | undefined;
-  mean: string | undefined;
-  std: string | undefined;
-  scale: number | undefined;
-  layout: 'NCHW' | 'NHWC' | undefined;
-  channelOrder: 'RGB' | 'BGR' | undefined;
-  preprocess: string | undefined;
-}
+/** Preprocessing overrides for custom backbones. */
+export const preprocessOptions = {
+  'input-size': { type: 'number', describe: 'Crop size fed to the model (custom models; zoo entries carry their own spec).' },
+  resize: { type: 'number', describe: 'Resize size before the center crop (e.g. 256 for a 224 crop).' },
+  'resize-mode': { choices: ['shorter-side', 'direct'], describe: 'Keep aspect (shorter side) or stretch.' },
+  mean: { type: 'string', describe: 'Per-channel mean after scaling, e.g. 0.485,0.456,0.406.' },
+  std: { type: 'string', describe: 'Per-channel std after scaling, e.g. 0.229,0.224,0.225.' },
+  scale: { type: 'number', describe: 'Pixel multiplier before mean/std (default 1/255).' },
+  layout: { choices: ['NCHW', 'NHWC'], describe: 'Input tensor layout.' },
+  'channel-order': { choices: ['RGB', 'BGR'], describe: 'Channel order the model expects.' },
+  preprocess: { type: 'string', describe: 'JSON file with a full preprocessing spec.' },
+} as const satisfies Record<string, Options>;
 
-export function withPreprocessOptions<T>(yargs: Argv<T>): Argv<T & PreprocessOptions> {
-  return yargs
-    .option('input-size', { type: 'number', describe: 'Crop size fed to the model (custom models; zoo entries carry their own spec).' })
-    .option('resize', { type: 'number', describe: 'Resize size before the center crop (e.g. 256 for a 224 crop).' })
-    .option('resize-mode', { choices: ['shorter-side', 'direct'] as const, describe: 'Keep aspect (shorter side) or stretch.' })
-    .option('mean', { type: 'string', describe: 'Per-channel mean after scaling, e.g. 0.485,0.456,0.406.' })
-    .option('std', { type: 'string', describe: 'Per-channel std after scaling, e.g. 0.229,0.224,0.225.' })
-    .option('scale', { type: 'number', describe: 'Pixel multiplier before mean/std (default 1/255).' })
-    .option('layout', { choices: ['NCHW', 'NHWC'] as const, describe: 'Input tensor layout.' })
-    .option('channel-order', { choices: ['RGB', 'BGR'] as const, describe: 'Channel order the model expects.' })
-    .option('preprocess', { type: 'string', describe: 'JSON file with a full preprocessing spec.' }) as unknown as Argv<T & PreprocessOptions>;
-}
+/** How the backbone embeds: device, batch, cache, strictness. */
+export const embedOptions = {
+  device: { choices: ['auto', 'cpu', 'cuda'], default: 'auto', describe: 'Where the backbone runs. auto = CUDA when installed (npm run setup:cuda), else CPU.' },
+  'batch-size': { type: 'number', describe: 'Images per backbone batch (default chosen per model).' },
+  'cache-dir': { type: 'string', describe: 'Embedding cache folder (default: <home>/embeddings).' },
+  strict: { type: 'boolean', default: false, describe: 'Fail on the first unreadable image instead of skipping it.' },
+} as const satisfies Record<string, Options>;
 
-export interface EmbedOptions {
-  device: 'auto' | 'cpu' | 'cuda';
-  batchSize: number | undefined;
-  cacheDir: string | undefined;
-  strict: boolean;
-}
+/** The labelled dataset and its split. */
+export const datasetOptions = {
+  data: { alias: 'd', type: 'string', demandOption: true, describe: 'Folder with one sub-folder per class, or a CSV/JSONL manifest (path,label).' },
+  'validation-split': { type: 'number', default: 0.2, describe: 'Fraction of each class held out for validation (stratified, seeded).' },
+  seed: { type: 'number', default: 42, describe: 'Seed for the split, initialisation and shuffling.' },
+  test: { type: 'string', describe: 'Optional separate test folder, evaluated after training.' },
+} as const satisfies Record<string, Options>;
 
-export function withEmbedOptions<T>(yargs: Argv<T>): Argv<T & EmbedOptions> {
-  return yargs
-    .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const, describe: 'Where the backbone runs. auto = CUDA when installed (npm run setup:cuda), else CPU.' })
-    .option('batch-size', { type: 'number', describe: 'Images per backbone batch (default chosen per model).' })
-    .option('cache-dir', { type: 'string', describe: 'Embedding cache folder (default: <home>/embeddings).' })
-    .option('strict', { type: 'boolean', default: false, describe: 'Fail on the first unreadable image instead of skipping it.' }) as unknown as Argv<T & EmbedOptions>;
-}
-
-export interface DatasetOptions {
-  data: string;
-  validationSplit: number;
-  seed: number;
-  test: string | undefined;
-}
-
-export function withDatasetOptions<T>(yargs: Argv<T>): Argv<T & DatasetOptions> {
-  return yargs
-    .option('data', { alias: 'd', type: 'string', demandOption: true, describe: 'Folder with one sub-folder per class, or a CSV/JSONL manifest (path,label).' })
-    .option('validation-split', { type: 'number', default: 0.2, describe: 'Fraction of each class held out for validation (stratified, seeded).' })
-    .option('seed', { type: 'number', default: 42, describe: 'Seed for the split, initialisation and shuffling.' })
-    .option('test', { type: 'string', describe: 'Optional separate test folder, evaluated after training.' }) as unknown as Argv<T & DatasetOptions>;
-}
+/** `<model>`: the positional of the commands that read an exported model. */
+export const exportedModelPositional = {
+  type: 'string', demandOption: true, describe: 'A model.onnx exported by finetune.',
+} as const satisfies PositionalOptions;
 
 /** "256,128" → [256, 128]; "" → []. */
 export function parseNumberList(value: string | number | undefined, flag: string): number[] {

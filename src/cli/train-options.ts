@@ -1,72 +1,53 @@
 /** Trainer flags shared by `finetune` (one-shot), `finetune train` and `finetune sweep`, and their mapping to fit(). */
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { FinetuneError } from '../errors.js';
 import type { TrainOptions } from '../workflows/run-finetune.js';
 import { parseNumberList } from './options.js';
-
-export interface TrainFlags {
-  epochs: number;
-  trainBatchSize: number;
-  learningRate: number;
-  optimizer: 'adam' | 'sgd';
-  weightDecay: number;
-  amsgrad: boolean;
-  momentum: number;
-  nesterov: boolean;
-  hidden: string | undefined;
-  dropout: number;
-  labelSmoothing: number;
-  classWeight: string | undefined;
-  standardize: boolean;
-  patience: number;
-  minDelta: number;
-  monitor: 'valLoss' | 'valAccuracy' | 'loss' | 'accuracy' | undefined;
-  mode: 'auto' | 'min' | 'max';
-  baseline: number | undefined;
-  startFromEpoch: number;
-  restoreBestWeights: boolean;
-  earlyStopping: boolean;
-  reduceLrPatience: number | undefined;
-  reduceLrFactor: number;
-  minLr: number;
-}
+import type { ArgsOf } from './options.js';
 
 const MONITORS = ['valLoss', 'valAccuracy', 'loss', 'accuracy'] as const;
 
-export function withTrainOptions<T>(yargs: Argv<T>): Argv<T & TrainFlags> {
+/** Trainer flags; {@link withTrainGroups} sorts them into two help sections. */
+export const trainOptions = {
+  epochs: { type: 'number', default: 50, describe: 'Maximum epochs (early stopping usually ends sooner).' },
+  'train-batch-size': { type: 'number', default: 32, describe: 'Mini-batch size of the head trainer.' },
+  'learning-rate': { alias: 'lr', type: 'number', default: 0.001, describe: 'Optimizer step size (Keras Adam default).' },
+  optimizer: { choices: ['adam', 'sgd'], default: 'adam', describe: 'Adam (Keras semantics, epsilon 1e-7 added to sqrt(v) before bias correction) or SGD.' },
+  'weight-decay': { type: 'number', default: 0, describe: 'Decoupled weight decay (AdamW style).' },
+  amsgrad: { type: 'boolean', default: false, describe: 'Use the AMSGrad variant of Adam.' },
+  momentum: { type: 'number', default: 0, describe: 'SGD momentum.' },
+  nesterov: { type: 'boolean', default: false, describe: 'SGD Nesterov momentum.' },
+  hidden: { type: 'string', describe: 'Hidden layer sizes of an MLP head, e.g. 256 or 256,128 (default: linear head).' },
+  dropout: { type: 'number', default: 0, describe: 'Dropout rate (after each hidden layer; on the features for a linear head).' },
+  'label-smoothing': { type: 'number', default: 0, describe: 'Keras label smoothing.' },
+  'class-weight': { type: 'string', describe: '"balanced" or a JSON object {"class": weight} for imbalanced classes.' },
+  standardize: { type: 'boolean', default: true, describe: 'Standardize features (folded into the exported weights). --no-standardize to turn off.' },
+  patience: { type: 'number', default: 5, describe: 'Epochs without improvement before stopping.' },
+  'min-delta': { type: 'number', default: 0, describe: 'Smallest change that counts as an improvement.' },
+  monitor: { choices: MONITORS, describe: 'Metric to watch (default valLoss, or loss without a validation split).' },
+  mode: { choices: ['auto', 'min', 'max'], default: 'auto', describe: 'Direction of improvement.' },
+  baseline: { type: 'number', describe: 'Stop if the monitored metric does not beat this value.' },
+  'start-from-epoch': { type: 'number', default: 0, describe: 'Warm-up epochs not monitored.' },
+  'restore-best-weights': { type: 'boolean', default: true, describe: 'Keep the best epoch\'s weights (--no-restore-best-weights keeps the last).' },
+  'early-stopping': { type: 'boolean', default: true, describe: '--no-early-stopping trains all --epochs.' },
+  'reduce-lr-patience': { type: 'number', describe: 'Enable ReduceLROnPlateau with this patience.' },
+  'reduce-lr-factor': { type: 'number', default: 0.1, describe: 'ReduceLROnPlateau factor.' },
+  'min-lr': { type: 'number', default: 0, describe: 'ReduceLROnPlateau lower bound.' },
+} as const satisfies Record<string, Options>;
+
+export type TrainArgs = ArgsOf<typeof trainOptions>;
+
+/** The help sections of the trainer flags (yargs lists a group's flags in this order). */
+export function withTrainGroups<T>(yargs: Argv<T>): Argv<T> {
   return yargs
     .group(['epochs', 'train-batch-size', 'learning-rate', 'optimizer', 'weight-decay', 'amsgrad', 'momentum', 'nesterov',
       'hidden', 'dropout', 'label-smoothing', 'class-weight', 'standardize'], 'Training:')
-    .option('epochs', { type: 'number', default: 50, describe: 'Maximum epochs (early stopping usually ends sooner).' })
-    .option('train-batch-size', { type: 'number', default: 32, describe: 'Mini-batch size of the head trainer.' })
-    .option('learning-rate', { alias: 'lr', type: 'number', default: 0.001, describe: 'Optimizer step size (Keras Adam default).' })
-    .option('optimizer', { choices: ['adam', 'sgd'] as const, default: 'adam' as const, describe: 'Adam (Keras semantics, epsilon 1e-7 added to sqrt(v) before bias correction) or SGD.' })
-    .option('weight-decay', { type: 'number', default: 0, describe: 'Decoupled weight decay (AdamW style).' })
-    .option('amsgrad', { type: 'boolean', default: false, describe: 'Use the AMSGrad variant of Adam.' })
-    .option('momentum', { type: 'number', default: 0, describe: 'SGD momentum.' })
-    .option('nesterov', { type: 'boolean', default: false, describe: 'SGD Nesterov momentum.' })
-    .option('hidden', { type: 'string', describe: 'Hidden layer sizes of an MLP head, e.g. 256 or 256,128 (default: linear head).' })
-    .option('dropout', { type: 'number', default: 0, describe: 'Dropout rate (after each hidden layer; on the features for a linear head).' })
-    .option('label-smoothing', { type: 'number', default: 0, describe: 'Keras label smoothing.' })
-    .option('class-weight', { type: 'string', describe: '"balanced" or a JSON object {"class": weight} for imbalanced classes.' })
-    .option('standardize', { type: 'boolean', default: true, describe: 'Standardize features (folded into the exported weights). --no-standardize to turn off.' })
     .group(['patience', 'min-delta', 'monitor', 'mode', 'baseline', 'start-from-epoch', 'restore-best-weights', 'early-stopping',
-      'reduce-lr-patience', 'reduce-lr-factor', 'min-lr'], 'Early stopping (Keras semantics):')
-    .option('patience', { type: 'number', default: 5, describe: 'Epochs without improvement before stopping.' })
-    .option('min-delta', { type: 'number', default: 0, describe: 'Smallest change that counts as an improvement.' })
-    .option('monitor', { choices: MONITORS, describe: 'Metric to watch (default valLoss, or loss without a validation split).' })
-    .option('mode', { choices: ['auto', 'min', 'max'] as const, default: 'auto' as const, describe: 'Direction of improvement.' })
-    .option('baseline', { type: 'number', describe: 'Stop if the monitored metric does not beat this value.' })
-    .option('start-from-epoch', { type: 'number', default: 0, describe: 'Warm-up epochs not monitored.' })
-    .option('restore-best-weights', { type: 'boolean', default: true, describe: 'Keep the best epoch\'s weights (--no-restore-best-weights keeps the last).' })
-    .option('early-stopping', { type: 'boolean', default: true, describe: '--no-early-stopping trains all --epochs.' })
-    .option('reduce-lr-patience', { type: 'number', describe: 'Enable ReduceLROnPlateau with this patience.' })
-    .option('reduce-lr-factor', { type: 'number', default: 0.1, describe: 'ReduceLROnPlateau factor.' })
-    .option('min-lr', { type: 'number', default: 0, describe: 'ReduceLROnPlateau lower bound.' }) as unknown as Argv<T & TrainFlags>;
+      'reduce-lr-patience', 'reduce-lr-factor', 'min-lr'], 'Early stopping (Keras semantics):');
 }
 
 /** Maps parsed flags to fit() options. */
-export function trainOptionsFromFlags(flags: TrainFlags): TrainOptions {
+export function trainOptionsFromFlags(flags: TrainArgs): TrainOptions {
   return {
     epochs: flags.epochs,
     batchSize: flags.trainBatchSize,
@@ -84,14 +65,11 @@ export function trainOptionsFromFlags(flags: TrainFlags): TrainOptions {
     earlyStopping: flags.earlyStopping
       ? {
           patience: flags.patience, minDelta: flags.minDelta, mode: flags.mode, startFromEpoch: flags.startFromEpoch,
-          restoreBestWeights: flags.restoreBestWeights,
-          ...(flags.monitor !== undefined ? { monitor: flags.monitor } : {}),
-          ...(flags.baseline !== undefined ? { baseline: flags.baseline } : {}),
+          restoreBestWeights: flags.restoreBestWeights, monitor: flags.monitor, baseline: flags.baseline,
         }
       : null,
     reduceLrOnPlateau: flags.reduceLrPatience !== undefined
-      ? { patience: flags.reduceLrPatience, factor: flags.reduceLrFactor, minLearningRate: flags.minLr,
-          ...(flags.monitor !== undefined ? { monitor: flags.monitor } : {}) }
+      ? { patience: flags.reduceLrPatience, factor: flags.reduceLrFactor, minLearningRate: flags.minLr, monitor: flags.monitor }
       : null,
   };
 }

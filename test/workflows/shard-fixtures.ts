@@ -59,10 +59,6 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** True once the lead has registered `embed` and `cache` in src/cli/commands/index.ts: then tests run bin/finetune.js. */
-export const cliRegistered = /embedCommand/.test(readFileSync(join(repoRoot, 'src/cli/commands/index.ts'), 'utf8'))
-  && /cacheCommand/.test(readFileSync(join(repoRoot, 'src/cli/commands/index.ts'), 'utf8'));
-
 /** Environment without any shard variables inherited from the machine running the tests. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -71,11 +67,9 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
-/** Runs `finetune <args>` (bin/finetune.js once registered, else a yargs harness with the same command modules). */
+/** Runs `finetune <args>` (bin/finetune.js). */
 export function runCli(args: readonly string[], options: { env?: Record<string, string>; onStderrLine?: (line: string, kill: () => void) => void } = {}): Promise<CliRun> {
-  const entry = cliRegistered
-    ? [join(repoRoot, 'bin/finetune.js')]
-    : ['--import', 'tsx', join(repoRoot, 'test/workflows/shard-cli-harness.ts')];
+  const entry = [join(repoRoot, 'bin/finetune.js')];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry, ...args], { cwd: repoRoot, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '', pending = '';

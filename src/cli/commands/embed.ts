@@ -3,46 +3,43 @@
  * Kubernetes Indexed Job / Slurm array environment) it is one worker of a scaled-out extraction.
  */
 import { dirname } from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { withBackboneOptions, withCommonOptions, withEmbedOptions, withPreprocessOptions } from '../options.js';
-import type { BackboneOptions, CommonOptions, EmbedOptions, PreprocessOptions } from '../options.js';
+import { backboneOptions, commonOptions, embedOptions, preprocessOptions } from '../options.js';
+import type { ArgsOf } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
 import { bold, dim, green, yellow } from '../style.js';
 import { preprocessFlags } from './shared.js';
 
-export interface EmbedArgs extends CommonOptions, BackboneOptions, PreprocessOptions, EmbedOptions {
-  data: string;
-  shard: string | undefined;
-  shards: number | undefined;
-  cache: string | undefined;
-  threads: number | undefined;
-  report: string | undefined;
-}
+/** `--shard K/N` and `--shards N`: which part of a scaled-out extraction this worker embeds. */
+export const shardOptions = {
+  shard: {
+    type: 'string', requiresArg: true,
+    describe: 'Embed only shard K of N (K is 0-based: 0/4 … 3/4) into <cache-dir>/embeddings.shard-K-of-N.sqlite. ' +
+      'Default: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; minus SLURM_ARRAY_TASK_MIN ' +
+      'unless --shards/FINETUNE_SHARD_COUNT is given) when set. ' +
+      '"none" ignores those.',
+  },
+  shards: {
+    type: 'number', requiresArg: true,
+    describe: 'Number of shards N when the index comes from the environment (Kubernetes sets no count: pass the Job\'s completions; also $FINETUNE_SHARD_COUNT).',
+  },
+} as const satisfies Record<string, Options>;
 
-export function withShardOptions<T>(yargs: Argv<T>): Argv<T & Pick<EmbedArgs, 'shard' | 'shards'>> {
-  return yargs
-    .option('shard', {
-      type: 'string', requiresArg: true,
-      describe: 'Embed only shard K of N (K is 0-based: 0/4 … 3/4) into <cache-dir>/embeddings.shard-K-of-N.sqlite. ' +
-        'Default: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; minus SLURM_ARRAY_TASK_MIN ' +
-        'unless --shards/FINETUNE_SHARD_COUNT is given) when set. ' +
-        '"none" ignores those.',
-    })
-    .option('shards', {
-      type: 'number', requiresArg: true,
-      describe: 'Number of shards N when the index comes from the environment (Kubernetes sets no count: pass the Job\'s completions; also $FINETUNE_SHARD_COUNT).',
-    }) as unknown as Argv<T & Pick<EmbedArgs, 'shard' | 'shards'>>;
-}
+const embedCommandOptions = {
+  ...commonOptions, ...backboneOptions, ...preprocessOptions, ...embedOptions, ...shardOptions,
+  data: { alias: 'd', type: 'string', demandOption: true, requiresArg: true, describe: 'Folder with one sub-folder per class, or a CSV/JSONL manifest (path,label).' },
+  cache: { type: 'string', requiresArg: true, describe: 'Exact cache file to write (overrides --cache-dir and the shard file name).' },
+  threads: { type: 'number', requiresArg: true, describe: 'ONNX Runtime threads per worker (set cores ÷ workers when several share a machine).' },
+  report: { type: 'string', requiresArg: true, describe: 'Folder to write skipped.txt into (files left out, with the reason).' },
+} as const satisfies Record<string, Options>;
 
-export const embedCommand: CommandModule<object, EmbedArgs> = {
+export type EmbedArgs = ArgsOf<typeof embedCommandOptions>;
+
+export const embedCommand: CommandModule<object, InferredOptionTypes<typeof embedCommandOptions>> = {
   command: 'embed',
   describe: 'Compute and cache backbone features for a dataset (no training). One worker of a sharded run with --shard K/N.',
-  builder: (yargs) => withShardOptions(withEmbedOptions(withPreprocessOptions(withBackboneOptions(withCommonOptions(yargs)))))
-    .option('data', { alias: 'd', type: 'string', demandOption: true, requiresArg: true, describe: 'Folder with one sub-folder per class, or a CSV/JSONL manifest (path,label).' })
-    .option('cache', { type: 'string', requiresArg: true, describe: 'Exact cache file to write (overrides --cache-dir and the shard file name).' })
-    .option('threads', { type: 'number', requiresArg: true, describe: 'ONNX Runtime threads per worker (set cores ÷ workers when several share a machine).' })
-    .option('report', { type: 'string', requiresArg: true, describe: 'Folder to write skipped.txt into (files left out, with the reason).' })
+  builder: (yargs) => yargs.options(embedCommandOptions)
     .example('$0 embed --data ./photos --backbone mobilenetv2', 'Fill the embedding cache; a later `finetune --data ./photos ...` computes nothing')
     .example('$0 embed -d /data/photos -b resnet50 --shard 3/8 --cache-dir /shared/cache', 'Worker 3 of 8 (0-based) writes /shared/cache/embeddings.shard-3-of-8.sqlite')
     .example('seq 0 3 | xargs -P 4 -I{} $0 embed -d ./photos -b mobilenetv2 --shard {}/4 --threads 4 --cache-dir ./cache', '4 workers on one 16-core machine, then `finetune cache merge --cache-dir ./cache`')
@@ -56,29 +53,21 @@ export const embedCommand: CommandModule<object, EmbedArgs> = {
 /** The implementation behind `finetune embed`: resolves the shard, embeds, prints the summary. */
 export async function runEmbed(args: EmbedArgs): Promise<void> {
   const { resolveShard } = await import('../../workflows/shard.js');
-  const shard = resolveShard(args.shard, process.env, args.shards !== undefined ? { shards: args.shards } : {});
+  const shard = resolveShard(args.shard, process.env, { shards: args.shards });
   const { embedDataset } = await import('../../workflows/embed-dataset.js');   // ORT and sharp load only now
   const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
   if (shard !== null && shard.source !== 'flag') {
     onProgress({ stage: 'info', status: 'message', message: `Shard ${shard.index}/${shard.count} (0-based) from the ${shard.source === 'kubernetes' ? 'Kubernetes' : 'Slurm'} environment` });
   }
-  const preprocess = preprocessFlags(args);
   const result = await embedDataset(args.data, {
     backbone: args.backbone,
     shard: shard === null ? null : { index: shard.index, count: shard.count },
     device: args.device,
     strict: args.strict,
     offline: args.offline,
-    ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
-    ...(args.cache !== undefined ? { cachePath: args.cache } : {}),
-    ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}),
-    ...(args.threads !== undefined ? { intraOpNumThreads: args.threads } : {}),
-    ...(args.report !== undefined ? { reportDir: args.report } : {}),
-    ...(args.layer !== undefined ? { layer: args.layer } : {}),
-    ...(args.pooling !== undefined ? { pooling: args.pooling } : {}),
-    ...(args.mirror !== undefined ? { mirror: args.mirror } : {}),
-    ...(args.home !== undefined ? { home: args.home } : {}),
-    ...(preprocess !== undefined ? { preprocess } : {}),
+    cacheDir: args.cacheDir, cachePath: args.cache, batchSize: args.batchSize, intraOpNumThreads: args.threads,
+    reportDir: args.report, layer: args.layer, pooling: args.pooling, mirror: args.mirror, home: args.home,
+    preprocess: preprocessFlags(args),
     onProgress,
   });
   if (args.json) {

@@ -1,17 +1,16 @@
-import type { CommandModule } from 'yargs';
+import type { CommandModule, InferredOptionTypes } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { withCommonOptions } from '../options.js';
-import type { CommonOptions } from '../options.js';
+import { commonOptions } from '../options.js';
 
-export interface InspectArgs extends CommonOptions { model: string }
+const inspectPositionals = { model: { type: 'string', demandOption: true, describe: 'An .onnx file.' } } as const;
 
-export const inspectCommand: CommandModule<object, InspectArgs> = {
+export const inspectCommand: CommandModule<object, InferredOptionTypes<typeof commonOptions & typeof inspectPositionals>> = {
   command: 'inspect <model>',
   describe: 'Show a model\'s inputs, outputs, opsets, size and candidate feature tensors.',
-  builder: (yargs) => withCommonOptions(yargs)
-    .positional('model', { type: 'string', demandOption: true, describe: 'An .onnx file.' })
+  builder: (yargs) => yargs.options(commonOptions)
+    .positional('model', inspectPositionals.model)
     .example('$0 inspect resnet50-v1-7.onnx', 'Find the tensor to pass to --layer')
-    .example('$0 inspect runs/latest/model.onnx --json', 'Machine-readable summary') as never,
+    .example('$0 inspect runs/latest/model.onnx --json', 'Machine-readable summary'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { readModel } = await import('../../onnx/read-model.js');

@@ -1,24 +1,27 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { withCommonOptions } from '../options.js';
-import type { CommonOptions } from '../options.js';
+import { commonOptions } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
 import { formatBytes, formatTable, green } from '../style.js';
 
-interface ModelsArgs extends CommonOptions {
-  home: string | undefined;
-  id?: string;
-  mirror?: string;
-  offline?: boolean;
-}
+const modelsOptions = {
+  ...commonOptions,
+  home: { type: 'string', describe: 'finetune home (default: $FINETUNE_HOME or ~/.cache/finetune).' },
+} as const satisfies Record<string, Options>;
+const idPositional = { id: { type: 'string', demandOption: true } } as const;
+const pullOptions = {
+  ...modelsOptions,
+  mirror: { type: 'string', describe: 'Base URL of a zoo mirror (default: $FINETUNE_ZOO_MIRROR).' },
+  offline: { type: 'boolean', default: false, describe: 'Only check the cache.' },
+} as const satisfies Record<string, Options>;
 
-const withHome = <T>(yargs: Argv<T>) => withCommonOptions(yargs)
-  .option('home', { type: 'string', describe: 'finetune home (default: $FINETUNE_HOME or ~/.cache/finetune).' });
+type ModelsArgs = InferredOptionTypes<typeof modelsOptions>;
+type ModelIdArgs = InferredOptionTypes<typeof modelsOptions & typeof idPositional>;
 
 const listCommand: CommandModule<object, ModelsArgs> = {
   command: 'list',
   describe: 'The zoo backbones, their feature width and whether they are cached.',
-  builder: (yargs) => withHome(yargs).example('$0 models list', 'See what --backbone accepts') as never,
+  builder: (yargs) => yargs.options(modelsOptions).example('$0 models list', 'See what --backbone accepts'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { listModels } = await import('../../registry/catalog.js');
@@ -37,15 +40,15 @@ const listCommand: CommandModule<object, ModelsArgs> = {
   },
 };
 
-const infoCommand: CommandModule<object, ModelsArgs> = {
+const infoCommand: CommandModule<object, ModelIdArgs> = {
   command: 'info <id>',
   describe: 'Everything the registry knows about a backbone: URLs, sha256, input, preprocessing, feature tensor.',
-  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
-    .example('$0 models info resnet50', 'Show the catalog entry and cache status') as never,
+  builder: (yargs) => yargs.options(modelsOptions).positional('id', idPositional.id)
+    .example('$0 models info resnet50', 'Show the catalog entry and cache status'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { modelInfo } = await import('../../registry/model-cache.js');
-      const info = await modelInfo(args.id!, args.home);
+      const info = await modelInfo(args.id, args.home);
       if (args.json) { process.stdout.write(`${JSON.stringify(info, null, 2)}\n`); return; }
       const e = info.entry;
       const lines = [
@@ -65,21 +68,17 @@ const infoCommand: CommandModule<object, ModelsArgs> = {
   },
 };
 
-const pullCommand: CommandModule<object, ModelsArgs> = {
+const pullCommand: CommandModule<object, InferredOptionTypes<typeof pullOptions & typeof idPositional>> = {
   command: 'pull <id>',
   describe: 'Download a backbone into the cache and verify its sha256.',
-  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
-    .option('mirror', { type: 'string', describe: 'Base URL of a zoo mirror (default: $FINETUNE_ZOO_MIRROR).' })
-    .option('offline', { type: 'boolean', default: false, describe: 'Only check the cache.' })
+  builder: (yargs) => yargs.options(pullOptions).positional('id', idPositional.id)
     .example('$0 models pull vgg16', 'Fetch VGG16 (553 MB) from the Hugging Face zoo mirror')
-    .example('$0 models pull mobilenetv2-int8 --mirror http://127.0.0.1:8080/', 'Fetch through a local mirror') as never,
+    .example('$0 models pull mobilenetv2-int8 --mirror http://127.0.0.1:8080/', 'Fetch through a local mirror'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { downloadModel } = await import('../../registry/download.js');
-      const result = await downloadModel(args.id!, {
-        ...(args.home !== undefined ? { home: args.home } : {}),
-        ...(args.mirror !== undefined ? { mirror: args.mirror } : {}),
-        offline: args.offline ?? false,
+      const result = await downloadModel(args.id, {
+        home: args.home, mirror: args.mirror, offline: args.offline,
         onProgress: createProgressRenderer({ json: args.json, quiet: args.quiet }),
       });
       if (args.json) { process.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return; }
@@ -89,15 +88,15 @@ const pullCommand: CommandModule<object, ModelsArgs> = {
   },
 };
 
-const rmCommand: CommandModule<object, ModelsArgs> = {
+const rmCommand: CommandModule<object, ModelIdArgs> = {
   command: 'rm <id>',
   describe: 'Delete a cached backbone.',
-  builder: (yargs) => withHome(yargs).positional('id', { type: 'string', demandOption: true })
-    .example('$0 models rm vgg16', 'Free 553 MB') as never,
+  builder: (yargs) => yargs.options(modelsOptions).positional('id', idPositional.id)
+    .example('$0 models rm vgg16', 'Free 553 MB'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { removeModel } = await import('../../registry/model-cache.js');
-      const result = await removeModel(args.id!, args.home);
+      const result = await removeModel(args.id, args.home);
       if (args.json) { process.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return; }
       process.stdout.write(result.removed ? `Removed ${result.id} (${formatBytes(result.freedBytes)} freed)\n` : `${result.id} was not cached\n`);
     });

@@ -6,37 +6,25 @@ import { createProgressRenderer } from '../progress.js';
 import { bold, green, formatTable } from '../style.js';
 import { trainOptionsFromFlags } from '../train-options.js';
 import { preprocessFlags } from './shared.js';
-import type { OneShotArgs } from './one-shot.js';
+import type { RunArgs } from '../run-options.js';
 
-export async function runOneShot(args: OneShotArgs, mode: { export: boolean }): Promise<RunFinetuneResult> {
+/** How the run ends: `finetune` exports model.onnx, `finetune train` stops at head.onnx. */
+export interface RunOneShotMode {
+  readonly export: boolean;
+  /** Bake preprocessing into model.onnx (--with-preprocessing, unless --no-preprocessing). */
+  readonly withPreprocessing: boolean;
+}
+
+export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<RunFinetuneResult> {
   const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
   const result = await runFinetune({
-    backbone: args.backbone,
-    data: args.data,
-    ...(args.classes !== undefined ? { classes: args.classes } : {}),
-    ...(args.out !== undefined ? { out: args.out } : {}),
-    validationSplit: args.validationSplit,
-    seed: args.seed,
-    ...(args.test !== undefined ? { test: args.test } : {}),
-    device: args.device,
-    ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}),
-    ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
-    strict: args.strict,
-    ...(args.shardCaches !== undefined ? { shardCaches: args.shardCaches } : {}),
-    ...(args.layer !== undefined ? { layer: args.layer } : {}),
-    ...(args.pooling !== undefined ? { pooling: args.pooling } : {}),
-    ...(args.mirror !== undefined ? { mirror: args.mirror } : {}),
-    offline: args.offline,
-    ...(args.home !== undefined ? { home: args.home } : {}),
+    backbone: args.backbone, layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
+    data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed, test: args.test,
+    device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
     preprocess: preprocessFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
-    ...(args.augment !== undefined ? { augment: args.augment } : {}),
-    ...(args.augmentViews !== undefined ? { augmentViews: args.augmentViews } : {}),
-    ...(args.augmentSeed !== undefined ? { augmentSeed: args.augmentSeed } : {}),
-    export: mode.export,
-    withPreprocessing: args.withPreprocessing && args['preprocessing' as keyof OneShotArgs] !== false,
-    ...(args.opset !== undefined ? { opset: args.opset } : {}),
-    webParity: args.webParity,
+    augment: args.augment, augmentViews: args.augmentViews, augmentSeed: args.augmentSeed,
+    out: args.out, export: mode.export, withPreprocessing: mode.withPreprocessing, opset: args.opset, webParity: args.webParity,
     args: Object.fromEntries(Object.entries(args).filter(([key]) => key !== '$0' && key !== '_' && !key.includes('-'))),
     onProgress,
   });

@@ -1,21 +1,23 @@
-import type { CommandModule } from 'yargs';
+import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { withCommonOptions } from '../options.js';
-import type { CommonOptions } from '../options.js';
+import { commonOptions, exportedModelPositional } from '../options.js';
 import { yellow } from '../style.js';
 
-interface ServeArgs extends CommonOptions { model: string; port: number; host: string; topK: number }
+const serveOptions = {
+  ...commonOptions,
+  port: { alias: 'p', type: 'number', default: 8080, describe: 'Port (0 = any free port).' },
+  host: { type: 'string', default: '127.0.0.1', describe: 'Interface to listen on.' },
+  'top-k': { type: 'number', default: 5, describe: 'Classes shown per image.' },
+} as const satisfies Record<string, Options>;
+const servePositionals = { model: exportedModelPositional } as const;
 
-export const serveCommand: CommandModule<object, ServeArgs> = {
+export const serveCommand: CommandModule<object, InferredOptionTypes<typeof serveOptions & typeof servePositionals>> = {
   command: 'serve <model>',
   describe: 'Serve a browser demo on localhost that runs the exported model with onnxruntime-web (no CDN).',
-  builder: (yargs) => withCommonOptions(yargs)
-    .positional('model', { type: 'string', demandOption: true, describe: 'A model.onnx exported by finetune.' })
-    .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'Port (0 = any free port).' })
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to listen on.' })
-    .option('top-k', { type: 'number', default: 5, describe: 'Classes shown per image.' })
+  builder: (yargs) => yargs.options(serveOptions)
+    .positional('model', servePositionals.model)
     .example('$0 serve runs/latest/model.onnx', 'Open http://127.0.0.1:8080 and drop an image')
-    .example('$0 serve model.onnx --port 0 --json', 'Print the URL as JSON (for scripts)') as never,
+    .example('$0 serve model.onnx --port 0 --json', 'Print the URL as JSON (for scripts)'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { startServer } = await import('../../serve/index.js');
