@@ -1,23 +1,59 @@
 /**
- * The three dense-layer kernels of training, on row-major Float32Arrays with element offsets.
- * Weights are stored *output-major* ([outputDim × inputDim], like PyTorch's Linear) while training: the forward
- * pass is then one contiguous dot product per (row, output) and both backward passes are contiguous axpys,
- * which measured ~2× faster than the [inputDim × outputDim] layout for a 3-class head on 2048 features (the
- * inner loop over 3 classes is too short to pay). HeadWeights transposes to [inputDim × outputDim] at the end.
+ * The dense-layer kernels of training, behind one interface with two implementations:
+ *   - `jsDenseKernels`: the reference, plain loops accumulating in float64 (kept for tests and as the fallback);
+ *   - `wasmDenseKernels` (wasm-dense-kernels.ts): WebAssembly SIMD, register-tiled, float32 accumulation, the
+ *     optimizer update fused into the weight-gradient pass. The default wherever WebAssembly SIMD runs.
  *
- * Dot products accumulate in float64 (JS numbers) and are rounded to float32 when stored.
+ * Weights are stored *output-major* ([outputDim × inputDim], like PyTorch's Linear) while training: the forward
+ * pass is then one contiguous dot product per (row, output) and both backward passes are contiguous axpys.
+ * HeadWeights transposes to [inputDim × outputDim] at the end.
+ *
+ * A network asks its kernels for a `DenseWorkspace` once: the workspace owns every array the kernels touch
+ * (parameters, optimizer state, batch buffers; WebAssembly memory for the wasm kernels, so nothing is copied per
+ * step), and the kernels are methods of the workspace.
  */
-export interface DenseKernels {
+import { softmaxCrossEntropyRows } from './loss.js';
+import { applyUpdate, type OptimizerStep } from './optimizers.js';
+
+/** Parameters with their gradients and optimizer state (each array as long as `params`, same indices). */
+export interface ParameterBlock {
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  /** Adam: m, v (and v̂max); SGD with momentum: velocity; else empty. */
+  readonly state: readonly Float32Array[];
+}
+
+export interface DenseWorkspace {
+  /** The arrays asked for in `createWorkspace`, zeroed, in order. Only these may be passed to the methods. */
+  readonly arrays: readonly Float32Array[];
   /** out[i, j] = bias[j] + Σ_p input[i, p] · weights[j, p], for i < rows, j < outputDim. */
   forward(input: Float32Array, inputOffset: number, rows: number, inputDim: number,
     weights: Float32Array, weightsOffset: number, bias: Float32Array, biasOffset: number, outputDim: number,
     out: Float32Array, outOffset: number): void;
-  /** gradWeights[j, p] = Σ_i gradOut[i, j] · input[i, p]; gradBias[j] = Σ_i gradOut[i, j] (both overwritten). */
-  backwardWeights(gradOut: Float32Array, rows: number, outputDim: number, input: Float32Array, inputOffset: number, inputDim: number,
-    gradWeights: Float32Array, gradWeightsOffset: number, gradBias: Float32Array, gradBiasOffset: number): void;
   /** gradInput[i, p] = Σ_j gradOut[i, j] · weights[j, p] (overwritten). */
   backwardInput(gradOut: Float32Array, rows: number, outputDim: number, weights: Float32Array, weightsOffset: number, inputDim: number,
     gradInput: Float32Array): void;
+  /**
+   * The gradient of one layer whose kernel [outputDim × inputDim] starts at `offset` of `block.params`, its bias
+   * right after: gradWeights[j, p] = Σ_i gradOut[i, j] · input[i, p], gradBias[j] = Σ_i gradOut[i, j].
+   * Without `step` it is written to `block.grads` at the same indices. With `step` it is applied to the
+   * parameters at once (the optimizer update fused into the same pass; `block.grads` is left alone).
+   */
+  backwardWeights(gradOut: Float32Array, rows: number, outputDim: number, input: Float32Array, inputOffset: number, inputDim: number,
+    block: ParameterBlock, offset: number, step: OptimizerStep | null): void;
+  /** The optimizer update of `block.params[offset .. offset+length)` from `block.grads` (see `applyUpdate`). */
+  update(block: ParameterBlock, offset: number, length: number, step: OptimizerStep): void;
+  /** input[i, p] = (input[i, p] − mean[p]) · invStd[p] for i < rows, in place. */
+  standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void;
+  /** Softmax cross-entropy of a batch of logits, with its gradient (see `softmaxCrossEntropyRows`). */
+  softmaxCrossEntropy: typeof softmaxCrossEntropyRows;
+}
+
+export interface DenseKernels {
+  /** `'js'` (reference) or `'wasm-simd'`. */
+  readonly name: string;
+  /** A workspace holding one zeroed Float32Array per requested length. */
+  createWorkspace(lengths: readonly number[]): DenseWorkspace;
 }
 
 function dot(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, length: number): number {
@@ -30,33 +66,64 @@ function axpy(alpha: number, x: Float32Array, xOffset: number, y: Float32Array, 
   for (let i = 0; i < length; i++) y[yOffset + i] = y[yOffset + i]! + alpha * x[xOffset + i]!;
 }
 
-export const jsDenseKernels: DenseKernels = {
-  forward(input, inputOffset, rows, inputDim, weights, weightsOffset, bias, biasOffset, outputDim, out, outOffset) {
+/** Reference workspace: dot products accumulate in float64 (JS numbers) and are rounded to float32 when stored. */
+class JsDenseWorkspace implements DenseWorkspace {
+  readonly arrays: readonly Float32Array[];
+  readonly softmaxCrossEntropy = softmaxCrossEntropyRows;
+
+  constructor(lengths: readonly number[]) {
+    this.arrays = lengths.map((length) => new Float32Array(length));
+  }
+
+  forward(input: Float32Array, inputOffset: number, rows: number, inputDim: number, weights: Float32Array, weightsOffset: number,
+    bias: Float32Array, biasOffset: number, outputDim: number, out: Float32Array, outOffset: number): void {
     for (let row = 0; row < rows; row++) {
       const rowOffset = inputOffset + row * inputDim, outRow = outOffset + row * outputDim;
       for (let j = 0; j < outputDim; j++)
         out[outRow + j] = bias[biasOffset + j]! + dot(input, rowOffset, weights, weightsOffset + j * inputDim, inputDim);
     }
-  },
-  backwardWeights(gradOut, rows, outputDim, input, inputOffset, inputDim, gradWeights, gradWeightsOffset, gradBias, gradBiasOffset) {
-    gradWeights.fill(0, gradWeightsOffset, gradWeightsOffset + outputDim * inputDim);
-    for (let j = 0; j < outputDim; j++) {
-      let biasSum = 0;
-      const weightRow = gradWeightsOffset + j * inputDim;
-      for (let row = 0; row < rows; row++) {
-        const g = gradOut[row * outputDim + j]!;
-        biasSum += g;
-        if (g !== 0) axpy(g, input, inputOffset + row * inputDim, gradWeights, weightRow, inputDim);
-      }
-      gradBias[gradBiasOffset + j] = biasSum;
-    }
-  },
-  backwardInput(gradOut, rows, outputDim, weights, weightsOffset, inputDim, gradInput) {
+  }
+
+  backwardInput(gradOut: Float32Array, rows: number, outputDim: number, weights: Float32Array, weightsOffset: number, inputDim: number,
+    gradInput: Float32Array): void {
     gradInput.fill(0, 0, rows * inputDim);
     for (let row = 0; row < rows; row++)
       for (let j = 0; j < outputDim; j++) {
         const g = gradOut[row * outputDim + j]!;
         if (g !== 0) axpy(g, weights, weightsOffset + j * inputDim, gradInput, row * inputDim, inputDim);
       }
-  },
+  }
+
+  backwardWeights(gradOut: Float32Array, rows: number, outputDim: number, input: Float32Array, inputOffset: number, inputDim: number,
+    block: ParameterBlock, offset: number, step: OptimizerStep | null): void {
+    const gradWeights = block.grads, biasOffset = offset + outputDim * inputDim;
+    gradWeights.fill(0, offset, biasOffset);
+    for (let j = 0; j < outputDim; j++) {
+      let biasSum = 0;
+      const weightRow = offset + j * inputDim;
+      for (let row = 0; row < rows; row++) {
+        const g = gradOut[row * outputDim + j]!;
+        biasSum += g;
+        if (g !== 0) axpy(g, input, inputOffset + row * inputDim, gradWeights, weightRow, inputDim);
+      }
+      gradWeights[biasOffset + j] = biasSum;
+    }
+    if (step !== null) this.update(block, offset, outputDim * inputDim + outputDim, step);
+  }
+
+  update(block: ParameterBlock, offset: number, length: number, step: OptimizerStep): void {
+    applyUpdate(step, block.params, block.grads, block.state, offset, length);
+  }
+
+  standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void {
+    for (let row = 0; row < rows; row++) {
+      const offset = row * dim;
+      for (let feature = 0; feature < dim; feature++) input[offset + feature] = (input[offset + feature]! - mean[feature]!) * invStd[feature]!;
+    }
+  }
+}
+
+export const jsDenseKernels: DenseKernels = {
+  name: 'js',
+  createWorkspace: (lengths) => new JsDenseWorkspace(lengths),
 };

@@ -7,11 +7,10 @@ import { FinetuneError } from '../errors.js';
 import {
   CallbackList, EarlyStopping, HIGHER_IS_BETTER, ReduceLrOnPlateau, type EpochLogs, type MetricName, type TrainingRun,
 } from './callbacks.js';
-import { jsDenseKernels } from './dense-kernels.js';
 import { resolveFitOptions, type FitOptions, type LabelledFeatures, type TrainingViews } from './fit-options.js';
-import { softmaxCrossEntropyRows } from './loss.js';
 import { Network } from './network.js';
-import { Adam, Sgd, type Optimizer } from './optimizers.js';
+import { Adam, optimizerStateCount, Sgd, type Optimizer } from './optimizers.js';
+import { fastestDenseKernels } from './wasm-dense-kernels.js';
 import { deriveSeed, Rng } from '../util/rng.js';
 import { fitStandardization } from './standardization.js';
 import type { HeadWeights } from '../types.js';
@@ -66,7 +65,7 @@ function evaluate(network: Network, data: LabelledFeatures, labelSmoothing: numb
     const rows = Math.min(network.batchSize, data.numSamples - start);
     network.gather(data, null, start, rows);
     const logits = network.forward(rows, null);
-    const batch = softmaxCrossEntropyRows(logits, 0, network.batchLabels, rows, network.numClasses, labelSmoothing, null, null, 0, 0);
+    const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, network.numClasses, labelSmoothing, null, null, 0, 0);
     lossSum += batch.weightedLossSum;
     correct += batch.correct;
   }
@@ -106,7 +105,7 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
   const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing, classWeights } = resolved;
   const standardization = resolved.standardize ? fitStandardization(train.features, train.numSamples, train.embeddingDim) : null;
   const network = new Network(train.embeddingDim, numClasses, resolved.hidden, batchSize, dropout, standardization,
-    options.kernels ?? jsDenseKernels);
+    options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved));
   network.initialize(new Rng(deriveSeed(seed, 1)));
   const shuffleRng = new Rng(deriveSeed(seed, 2));
   const dropoutRng = new Rng(deriveSeed(seed, 3));
@@ -114,8 +113,8 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
   const viewRng = new Rng(deriveSeed(seed, 4));   // its own stream: views never shift shuffling or dropout
   const viewOf = views === null ? null : new Int32Array(train.numSamples);
   const optimizer: Optimizer = resolved.optimizer === 'adam'
-    ? new Adam(network.params.length, resolved)
-    : new Sgd(network.params.length, resolved);
+    ? new Adam(network.params.length, resolved, network.state)
+    : new Sgd(network.params.length, resolved, network.state);
 
   const earlyStopping = resolved.earlyStopping === null ? null : new EarlyStopping(resolved.earlyStopping);
   const reduceLr = resolved.reduceLrOnPlateau === null ? null : new ReduceLrOnPlateau(resolved.reduceLrOnPlateau);
@@ -155,7 +154,7 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
       const rows = Math.min(batchSize, train.numSamples - start);
       network.gather(train, order, start, rows, views, viewOf);
       const logits = network.forward(rows, dropout > 0 ? dropoutRng : null);
-      const batch = softmaxCrossEntropyRows(logits, 0, network.batchLabels, rows, numClasses, labelSmoothing, classWeights,
+      const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, numClasses, labelSmoothing, classWeights,
         network.gradA, 0, 1 / rows);
       if (!Number.isFinite(batch.weightedLossSum)) {
         diverged = true;
@@ -168,8 +167,7 @@ export async function fit(train: LabelledFeatures, options: FitOptions = {}): Pr
       }
       lossSum += batch.weightedLossSum;
       correct += batch.correct;
-      network.backward(rows, dropout > 0);
-      optimizer.step(network.params, network.grads);
+      network.backward(rows, dropout > 0, optimizer.nextStep());   // the update is fused into the backward pass
     }
     if (diverged) break;
     const validationMetrics = validation === null ? null : evaluate(network, validation, labelSmoothing);

@@ -8,8 +8,8 @@ export { fit, sampleViews } from './fit.js';
 export type { FitResult } from './fit.js';
 export { checkFeaturesFinite, NonFiniteFeaturesError, resolveFitOptions } from './fit-options.js';
 export type { FitOptions, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit-options.js';
-export { Adam, Sgd } from './optimizers.js';
-export type { AdamOptions, Optimizer, OptimizerOptions, SgdOptions } from './optimizers.js';
+export { Adam, applyUpdate, Sgd } from './optimizers.js';
+export type { AdamOptions, Optimizer, OptimizerOptions, OptimizerStep, SgdOptions } from './optimizers.js';
 export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';
 export type { EarlyStoppingOptions, EpochLogs, MetricName, MonitorMode, ReduceLrOnPlateauOptions, TrainingRun } from './callbacks.js';
 // History and console text
@@ -25,5 +25,7 @@ export { softmaxCrossEntropy, softmaxRows } from './loss.js';
 export { accuracy, argmaxRows, classificationReport, confusionMatrix } from './metrics.js';
 export type { AveragedMetrics, ClassMetrics, ClassificationReport } from './metrics.js';
 export { Rng } from '../util/rng.js';
+// Dense kernels: the WebAssembly SIMD default and the JS reference
 export { jsDenseKernels } from './dense-kernels.js';
-export type { DenseKernels } from './dense-kernels.js';
+export type { DenseKernels, DenseWorkspace, ParameterBlock } from './dense-kernels.js';
+export { fastestDenseKernels, isWasmSimdAvailable, wasmDenseKernels } from './wasm-dense-kernels.js';

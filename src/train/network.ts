@@ -5,8 +5,9 @@
  */
 import type { DenseLayer, HeadWeights } from '../types.js';
 import type { Rng } from '../util/rng.js';
-import type { DenseKernels } from './dense-kernels.js';
+import type { DenseKernels, DenseWorkspace, ParameterBlock } from './dense-kernels.js';
 import type { LabelledFeatures, TrainingViews } from './fit-options.js';
+import type { OptimizerStep } from './optimizers.js';
 
 interface LayerPlan {
   readonly inputDim: number;
@@ -17,11 +18,17 @@ interface LayerPlan {
   readonly biasOffset: number;
 }
 
-/** The network being trained: flat parameters plus per-batch scratch buffers, all allocated once. */
-export class Network {
+/**
+ * The network being trained: flat parameters, their gradients and optimizer state plus per-batch scratch
+ * buffers, all allocated once in one kernel workspace.
+ */
+export class Network implements ParameterBlock {
   readonly layers: LayerPlan[] = [];
+  readonly workspace: DenseWorkspace;
   readonly params: Float32Array;
   readonly grads: Float32Array;
+  /** Optimizer state arrays (as many as asked for), for `new Adam(…, network.state)`. */
+  readonly state: readonly Float32Array[];
   /** Standardized (and dropped-out) input batch [batchSize × embeddingDim]. */
   readonly input: Float32Array;
   readonly inputMask: Float32Array | null;
@@ -36,7 +43,7 @@ export class Network {
 
   constructor(readonly embeddingDim: number, readonly numClasses: number, hidden: readonly number[],
     readonly batchSize: number, readonly dropout: number, standardization: { mean: Float32Array; std: Float32Array } | null,
-    private readonly kernels: DenseKernels) {
+    kernels: DenseKernels, optimizerStateCount: number) {
     const widths = [embeddingDim, ...hidden, numClasses];
     let offset = 0, maxWidth = 0;
     for (let l = 0; l + 1 < widths.length; l++) {
@@ -46,18 +53,36 @@ export class Network {
       offset += inputDim * outputDim + outputDim;
       maxWidth = Math.max(maxWidth, outputDim, l > 0 ? inputDim : 0);
     }
-    this.params = new Float32Array(offset);
-    this.grads = new Float32Array(offset);
-    this.input = new Float32Array(batchSize * embeddingDim);
     const linear = hidden.length === 0;
-    this.inputMask = dropout > 0 && linear ? new Float32Array(batchSize * embeddingDim) : null;
-    this.activations = this.layers.map((layer) => new Float32Array(batchSize * layer.outputDim));
-    this.masks = this.layers.map((layer) => (dropout > 0 && layer.activation === 'relu' ? new Float32Array(batchSize * layer.outputDim) : null));
-    this.gradA = new Float32Array(batchSize * maxWidth);
-    this.gradB = new Float32Array(batchSize * maxWidth);
+    const masked = this.layers.map((layer) => dropout > 0 && layer.activation === 'relu');
+    // One workspace: params, grads, optimizer state, input (+ mask), activations (+ masks), two gradient buffers.
+    const lengths = [offset, offset, ...Array.from({ length: optimizerStateCount }, () => offset), batchSize * embeddingDim,
+      dropout > 0 && linear ? batchSize * embeddingDim : 0,
+      ...this.layers.map((layer) => batchSize * layer.outputDim),
+      ...this.layers.map((layer, l) => (masked[l] ? batchSize * layer.outputDim : 0)),
+      batchSize * maxWidth, batchSize * maxWidth,
+      standardization === null ? 0 : embeddingDim, standardization === null ? 0 : embeddingDim];
+    this.workspace = kernels.createWorkspace(lengths);
+    const arrays = [...this.workspace.arrays];
+    const take = (): Float32Array => arrays.shift()!;
+    this.params = take();
+    this.grads = take();
+    this.state = Array.from({ length: optimizerStateCount }, take);
+    this.input = take();
+    const inputMask = take();
+    this.inputMask = dropout > 0 && linear ? inputMask : null;
+    this.activations = this.layers.map(take);
+    this.masks = this.layers.map((_, l) => { const mask = take(); return masked[l] ? mask : null; });
+    this.gradA = take();
+    this.gradB = take();
+    const mean = take(), invStd = take();
     this.batchLabels = new Int32Array(batchSize);
-    this.mean = standardization?.mean ?? null;
-    this.invStd = standardization === null ? null : Float32Array.from(standardization.std, (value) => 1 / value);
+    if (standardization !== null) {
+      mean.set(standardization.mean);
+      for (let feature = 0; feature < embeddingDim; feature++) invStd[feature] = 1 / standardization.std[feature]!;
+    }
+    this.mean = standardization === null ? null : mean;
+    this.invStd = standardization === null ? null : invStd;
   }
 
   /** Glorot-uniform kernels (limit √(6/(fanIn+fanOut)), drawn in Keras's [inputDim × outputDim] order), zero biases. */
@@ -72,7 +97,7 @@ export class Network {
   }
 
   /**
-   * Copies rows `order[start..start+rows)` into the input buffer, standardized. With `views`, a row whose drawn
+   * Copies rows `order[start..start+rows)` into the input buffer, then standardizes them in place. With `views`, a row whose drawn
    * view `viewOf[sample]` is v ≥ 1 is read from the views matrix instead of `data.features`.
    */
   gather(data: LabelledFeatures, order: Int32Array | null, start: number, rows: number,
@@ -85,14 +110,9 @@ export class Network {
       const view = viewOf === null ? 0 : viewOf[sample]!;
       const features = view === 0 || views === null ? data.features : views.features;
       const source = view === 0 || views === null ? sample * embeddingDim : (sample * views.numViews + view - 1) * embeddingDim;
-      const target = row * embeddingDim;
-      if (mean === null || invStd === null) {
-        input.set(features.subarray(source, source + embeddingDim), target);
-      } else {
-        for (let feature = 0; feature < embeddingDim; feature++)
-          input[target + feature] = (features[source + feature]! - mean[feature]!) * invStd[feature]!;
-      }
+      input.set(features.subarray(source, source + embeddingDim), row * embeddingDim);
     }
+    if (mean !== null && invStd !== null) this.workspace.standardizeRows(input, rows, embeddingDim, mean, invStd);
   }
 
   private fillMask(mask: Float32Array, length: number, rng: Rng): void {
@@ -102,7 +122,7 @@ export class Network {
 
   /** Forward pass over `rows` gathered rows; returns the logits buffer. Dropout only when `rng` is given. */
   forward(rows: number, rng: Rng | null): Float32Array {
-    const { kernels, params } = this;
+    const { workspace, params } = this;
     if (rng !== null && this.inputMask !== null) {
       const length = rows * this.embeddingDim;
       this.fillMask(this.inputMask, length, rng);
@@ -111,7 +131,7 @@ export class Network {
     let input = this.input;
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l]!, out = this.activations[l]!;
-      kernels.forward(input, 0, rows, layer.inputDim, params, layer.kernelOffset, params, layer.biasOffset, layer.outputDim, out, 0);
+      workspace.forward(input, 0, rows, layer.inputDim, params, layer.kernelOffset, params, layer.biasOffset, layer.outputDim, out, 0);
       if (layer.activation === 'relu') {
         const length = rows * layer.outputDim, mask = this.masks[l]!;
         for (let i = 0; i < length; i++) if (!(out[i]! > 0)) out[i] = 0;
@@ -125,16 +145,20 @@ export class Network {
     return input;
   }
 
-  /** Backward pass from d(loss)/d(logits) in `gradA`; fills `grads`. `dropout` says whether masks are live. */
-  backward(rows: number, dropout: boolean): void {
-    const { kernels, params, grads } = this;
+  /**
+   * Backward pass from d(loss)/d(logits) in `gradA`. With `step`, each layer's update is applied as soon as its
+   * gradient is known (fused in the kernels; a layer's input gradient is computed first, from its old weights);
+   * without, the gradients are left in `grads`. `dropout` says whether masks are live.
+   */
+  backward(rows: number, dropout: boolean, step: OptimizerStep | null): void {
+    const { workspace, params } = this;
     let gradOut = this.gradA, gradIn = this.gradB;
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const layer = this.layers[l]!;
       const input = l === 0 ? this.input : this.activations[l - 1]!;
-      kernels.backwardWeights(gradOut, rows, layer.outputDim, input, 0, layer.inputDim, grads, layer.kernelOffset, grads, layer.biasOffset);
+      if (l > 0) workspace.backwardInput(gradOut, rows, layer.outputDim, params, layer.kernelOffset, layer.inputDim, gradIn);
+      workspace.backwardWeights(gradOut, rows, layer.outputDim, input, 0, layer.inputDim, this, layer.kernelOffset, step);
       if (l === 0) break;
-      kernels.backwardInput(gradOut, rows, layer.outputDim, params, layer.kernelOffset, layer.inputDim, gradIn);
       // Through the previous layer's dropout and ReLU: its stored output is relu(z)·mask.
       const length = rows * layer.inputDim, previous = this.activations[l - 1]!, mask = dropout ? this.masks[l - 1]! : null;
       for (let i = 0; i < length; i++)

@@ -39,14 +39,42 @@ export interface SgdOptions extends OptimizerOptions {
   nesterov?: boolean;
 }
 
+/**
+ * One optimizer step's scalars, the same for every parameter. `fit` hands it to the dense kernels, which apply
+ * it to a layer while that layer's gradient is still in registers (see `DenseWorkspace.backwardWeights`);
+ * `applyUpdate` is the reference form over whole arrays.
+ */
+export interface OptimizerStep {
+  readonly kind: 'adam' | 'amsgrad' | 'sgd' | 'momentum' | 'nesterov';
+  /** Adam: lr · √(1 − β2^t) / (1 − β1^t) (bias corrections folded in); SGD: lr. */
+  readonly alpha: number;
+  readonly oneMinusBeta1: number;
+  readonly oneMinusBeta2: number;
+  readonly epsilon: number;
+  /** Decoupled weight decay factor (weightDecay · lr), applied before the update; 0 for none. */
+  readonly decay: number;
+  /** SGD momentum; 0 for Adam. */
+  readonly momentum: number;
+}
+
 export interface Optimizer {
   readonly name: 'adam' | 'sgd';
   /** Read and written by ReduceLROnPlateau between epochs. */
   learningRate: number;
-  /** Number of `step` calls so far (Keras `optimizer.iterations`). */
+  /** Number of steps so far (Keras `optimizer.iterations`). */
   readonly iterations: number;
+  /** Per-parameter state, each as long as the parameters: Adam m, v (and v̂max with AMSGrad); SGD velocity (with momentum). */
+  readonly state: readonly Float32Array[];
+  /** Advances the step counter (and Adam's bias-correction powers) and returns this step's scalars. */
+  nextStep(): OptimizerStep;
+  /** `nextStep()` applied to every parameter: `applyUpdate` over the whole arrays. */
   step(params: Float32Array, grads: Float32Array): void;
   getConfig(): Readonly<Record<string, number | boolean | string>>;
+}
+
+/** How many state arrays `new Adam`/`new Sgd` with these options keep (so a caller can allocate them). */
+export function optimizerStateCount(name: 'adam' | 'sgd', options: AdamOptions & SgdOptions): number {
+  return name === 'adam' ? (options.amsgrad ? 3 : 2) : (options.momentum ?? 0) > 0 ? 1 : 0;
 }
 
 function checkNonNegative(owner: string, name: string, value: number): void {
@@ -58,10 +86,46 @@ function checkLengths(owner: string, expected: number, params: Float32Array, gra
     throw new RangeError(`${owner}.step: expected ${expected} params and grads, got ${params.length} and ${grads.length}.`);
 }
 
-/** Decoupled decay, Keras `_apply_weight_decay`: runs before the update, which still uses the gradient as given. */
-function applyWeightDecay(params: Float32Array, factor: number): void {
-  if (factor === 0) return;
-  for (let i = 0; i < params.length; i++) params[i] = params[i]! - params[i]! * factor;
+/** State arrays given by the caller (e.g. in WebAssembly memory) or new ones; `count` of them, `numParams` long each. */
+function stateArrays(owner: string, numParams: number, count: number, given: readonly Float32Array[] | undefined): Float32Array[] {
+  if (given === undefined) return Array.from({ length: count }, () => new Float32Array(numParams));
+  if (given.length !== count || given.some((array) => array.length !== numParams))
+    throw new RangeError(`${owner}: expected ${count} state arrays of ${numParams} values, got [${given.map((array) => array.length).join(', ')}].`);
+  for (const array of given) array.fill(0);
+  return [...given];
+}
+
+/**
+ * The reference update (Keras 3 semantics) of `params[offset .. offset+length)` in place, given gradients at the
+ * same indices. Arithmetic in float64, each stored value rounded to float32. Per parameter: decoupled weight decay
+ * (`p -= p·decay`, stored), then the Adam or SGD step.
+ */
+export function applyUpdate(step: OptimizerStep, params: Float32Array, grads: Float32Array, state: readonly Float32Array[],
+  offset = 0, length = params.length - offset): void {
+  const { kind, alpha, decay, momentum } = step;
+  const end = offset + length;
+  if (decay !== 0) for (let i = offset; i < end; i++) params[i] = params[i]! - params[i]! * decay;
+  if (kind === 'adam' || kind === 'amsgrad') {
+    const [m, v, vMax] = state as [Float32Array, Float32Array, Float32Array | undefined];
+    const { oneMinusBeta1, oneMinusBeta2, epsilon } = step;
+    const amsgrad = kind === 'amsgrad' && vMax !== undefined;
+    for (let i = offset; i < end; i++) {
+      const g = grads[i]!;
+      const mi = (m[i] = m[i]! + (g - m[i]!) * oneMinusBeta1);
+      let vi = (v[i] = v[i]! + (g * g - v[i]!) * oneMinusBeta2);
+      if (amsgrad) vi = vMax[i] = Math.max(vMax[i]!, vi);
+      params[i] = params[i]! - (mi * alpha) / (Math.sqrt(vi) + epsilon);
+    }
+  } else if (kind === 'sgd') {
+    for (let i = offset; i < end; i++) params[i] = params[i]! - alpha * grads[i]!;
+  } else {
+    const velocity = state[0]!, nesterov = kind === 'nesterov';
+    for (let i = offset; i < end; i++) {
+      const g = grads[i]!;
+      const mi = (velocity[i] = velocity[i]! * momentum - g * alpha);
+      params[i] = params[i]! + (nesterov ? mi * momentum - g * alpha : mi);
+    }
+  }
 }
 
 /** Adam / AdamW / AMSGrad, following keras/src/optimizers/adam.py (Keras 3). */
@@ -73,15 +137,13 @@ export class Adam implements Optimizer {
   readonly epsilon: number;
   readonly amsgrad: boolean;
   readonly weightDecay: number;
-  readonly firstMoment: Float32Array;
-  readonly secondMoment: Float32Array;
-  /** Running max of the second moment; empty unless `amsgrad`. */
-  readonly maxSecondMoment: Float32Array;
+  readonly state: readonly Float32Array[];
   private iterationCount = 0;
   private beta1Power = 1;
   private beta2Power = 1;
 
-  constructor(numParams: number, options: AdamOptions = {}) {
+  /** `state`: optional arrays to keep m, v (and v̂max) in, e.g. in the kernels' memory; zeroed here. */
+  constructor(readonly numParams: number, options: AdamOptions = {}, state?: readonly Float32Array[]) {
     this.learningRate = options.learningRate ?? 0.001;
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
@@ -93,33 +155,34 @@ export class Adam implements Optimizer {
     checkNonNegative('Adam', 'weightDecay', this.weightDecay);
     for (const [name, beta] of [['beta1', this.beta1], ['beta2', this.beta2]] as const)
       if (!(beta >= 0 && beta < 1)) throw new RangeError(`Adam: '${name}' must be in [0, 1), got ${beta}.`);
-    this.firstMoment = new Float32Array(numParams);
-    this.secondMoment = new Float32Array(numParams);
-    this.maxSecondMoment = new Float32Array(this.amsgrad ? numParams : 0);
+    this.state = stateArrays('Adam', numParams, this.amsgrad ? 3 : 2, state);
   }
+
+  get firstMoment(): Float32Array { return this.state[0]!; }
+  get secondMoment(): Float32Array { return this.state[1]!; }
+  /** Running max of the second moment; empty unless `amsgrad`. */
+  get maxSecondMoment(): Float32Array { return this.state[2] ?? new Float32Array(0); }
 
   get iterations(): number {
     return this.iterationCount;
   }
 
-  step(params: Float32Array, grads: Float32Array): void {
-    const m = this.firstMoment, v = this.secondMoment, vMax = this.maxSecondMoment;
-    checkLengths('Adam', m.length, params, grads);
-    const { learningRate, beta1, beta2, epsilon } = this;
-    applyWeightDecay(params, this.weightDecay * learningRate);
+  nextStep(): OptimizerStep {
     // Bias-correction powers as running products (tfjs accBeta1), t = iterations + 1.
-    this.beta1Power *= beta1;
-    this.beta2Power *= beta2;
-    const alpha = (learningRate * Math.sqrt(1 - this.beta2Power)) / (1 - this.beta1Power);
-    const oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2;
-    for (let i = 0; i < params.length; i++) {
-      const g = grads[i]!;
-      const mi = (m[i] = m[i]! + (g - m[i]!) * oneMinusBeta1);
-      let vi = (v[i] = v[i]! + (g * g - v[i]!) * oneMinusBeta2);
-      if (this.amsgrad) vi = vMax[i] = Math.max(vMax[i]!, vi);
-      params[i] = params[i]! - (mi * alpha) / (Math.sqrt(vi) + epsilon);
-    }
+    this.beta1Power *= this.beta1;
+    this.beta2Power *= this.beta2;
     this.iterationCount++;
+    return {
+      kind: this.amsgrad ? 'amsgrad' : 'adam',
+      alpha: (this.learningRate * Math.sqrt(1 - this.beta2Power)) / (1 - this.beta1Power),
+      oneMinusBeta1: 1 - this.beta1, oneMinusBeta2: 1 - this.beta2, epsilon: this.epsilon,
+      decay: this.weightDecay * this.learningRate, momentum: 0,
+    };
+  }
+
+  step(params: Float32Array, grads: Float32Array): void {
+    checkLengths('Adam', this.numParams, params, grads);
+    applyUpdate(this.nextStep(), params, grads, this.state);
   }
 
   getConfig(): Readonly<Record<string, number | boolean | string>> {
@@ -135,11 +198,11 @@ export class Sgd implements Optimizer {
   readonly momentum: number;
   readonly nesterov: boolean;
   readonly weightDecay: number;
-  /** Velocity; empty when `momentum` is 0. */
-  readonly velocity: Float32Array;
+  readonly state: readonly Float32Array[];
   private iterationCount = 0;
 
-  constructor(numParams: number, options: SgdOptions = {}) {
+  /** `state`: an optional array to keep the velocity in (with momentum > 0); zeroed here. */
+  constructor(readonly numParams: number, options: SgdOptions = {}, state?: readonly Float32Array[]) {
     this.learningRate = options.learningRate ?? 0.001;
     this.momentum = options.momentum ?? 0;
     this.nesterov = options.nesterov ?? false;
@@ -147,29 +210,28 @@ export class Sgd implements Optimizer {
     checkNonNegative('Sgd', 'learningRate', this.learningRate);
     checkNonNegative('Sgd', 'weightDecay', this.weightDecay);
     if (!(this.momentum >= 0 && this.momentum < 1)) throw new RangeError(`Sgd: 'momentum' must be in [0, 1), got ${this.momentum}.`);
-    this.velocity = new Float32Array(this.momentum > 0 ? numParams : 0);
+    this.state = stateArrays('Sgd', numParams, this.momentum > 0 ? 1 : 0, state);
   }
+
+  /** Velocity; empty when `momentum` is 0. */
+  get velocity(): Float32Array { return this.state[0] ?? new Float32Array(0); }
 
   get iterations(): number {
     return this.iterationCount;
   }
 
-  step(params: Float32Array, grads: Float32Array): void {
-    if (params.length !== grads.length || (this.momentum > 0 && params.length !== this.velocity.length))
-      throw new RangeError(`Sgd.step: expected ${this.velocity.length || params.length} params and grads, got ${params.length} and ${grads.length}.`);
-    const { learningRate, momentum, nesterov } = this;
-    applyWeightDecay(params, this.weightDecay * learningRate);
-    if (momentum === 0) {
-      for (let i = 0; i < params.length; i++) params[i] = params[i]! - learningRate * grads[i]!;
-    } else {
-      const m = this.velocity;
-      for (let i = 0; i < params.length; i++) {
-        const g = grads[i]!;
-        const mi = (m[i] = m[i]! * momentum - g * learningRate);
-        params[i] = params[i]! + (nesterov ? mi * momentum - g * learningRate : mi);
-      }
-    }
+  nextStep(): OptimizerStep {
     this.iterationCount++;
+    const { momentum, nesterov, learningRate } = this;
+    return {
+      kind: momentum === 0 ? 'sgd' : nesterov ? 'nesterov' : 'momentum',
+      alpha: learningRate, oneMinusBeta1: 0, oneMinusBeta2: 0, epsilon: 0, decay: this.weightDecay * learningRate, momentum,
+    };
+  }
+
+  step(params: Float32Array, grads: Float32Array): void {
+    checkLengths('Sgd', this.numParams, params, grads);
+    applyUpdate(this.nextStep(), params, grads, this.state);
   }
 
   getConfig(): Readonly<Record<string, number | boolean | string>> {

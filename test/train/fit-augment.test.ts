@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { jsDenseKernels, type DenseKernels } from '../../src/train/dense-kernels.js';
+import { jsDenseKernels, type DenseKernels, type DenseWorkspace } from '../../src/train/dense-kernels.js';
 import { fit, sampleViews, type FitResult, type LabelledFeatures, type TrainingViews } from '../../src/train/fit.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeBlobs } from './synthetic.js';
@@ -42,10 +42,17 @@ function taggedData(numSamples: number, numViews: number): { train: LabelledFeat
 function spyKernels(): { kernels: DenseKernels; rows: Array<[number, number]> } {
   const rows: Array<[number, number]> = [];
   const kernels: DenseKernels = {
-    ...jsDenseKernels,
-    forward(input, inputOffset, count, inputDim, ...rest) {
-      for (let row = 0; row < count; row++) rows.push([input[inputOffset + row * inputDim]!, input[inputOffset + row * inputDim + 1]!]);
-      jsDenseKernels.forward(input, inputOffset, count, inputDim, ...rest);
+    name: 'spy',
+    createWorkspace(lengths) {
+      const workspace = jsDenseKernels.createWorkspace(lengths);
+      const forward = workspace.forward.bind(workspace);
+      return Object.assign(workspace, {
+        forward(...args: Parameters<DenseWorkspace['forward']>) {
+          const [input, inputOffset, count, inputDim] = args;
+          for (let row = 0; row < count; row++) rows.push([input[inputOffset + row * inputDim]!, input[inputOffset + row * inputDim + 1]!]);
+          forward(...args);
+        },
+      });
     },
   };
   return { kernels, rows };

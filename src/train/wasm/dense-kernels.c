@@ -1,0 +1,233 @@
+// Dense-layer training kernels for finetune's head trainer, compiled to WebAssembly SIMD (wasm32 + simd128).
+// Build: `npx tsx scripts/build-wasm.ts` (Debian: apt-get install clang-14 lld-14). The result is embedded in
+// dense-kernels-wasm.ts; test/train/wasm-build.test.ts checks that it matches a rebuild when clang is present.
+//
+// Layout, as in dense-kernels.ts: row-major float32; weights output-major [outputDim × inputDim].
+// Every pointer is a byte offset into the one linear memory; no allocation happens here.
+// Sums accumulate in float32 in a fixed order (no threads, no FMA contraction: WebAssembly has none), so the
+// results are bit-identical from run to run on every machine.
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define UNROLL _Pragma("clang loop unroll(full)")
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float f32;
+
+INLINE f32 hsum(v128_t v) {
+  // ((a0 + a2) + (a1 + a3)): a fixed order.
+  v128_t s = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1);
+}
+
+// ---- forward: out[i, j] = bias[j] + Σ_p x[i, p] · w[j, p] -------------------------------------------------
+// Register tile of R rows × C outputs, reducing along p four lanes at a time (R·C accumulators).
+INLINE void forward_tile(const f32* x, int in_dim, const f32* w, const f32* bias, int out_dim, f32* out,
+                         int i0, int j0, const int R, const int C) {
+  v128_t acc[4][2];
+  UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = wasm_f32x4_splat(0.0f);
+  int p = 0;
+  for (; p + 4 <= in_dim; p += 4) {
+    v128_t xv[4], wv[2];
+    UNROLL for (int r = 0; r < R; r++) xv[r] = wasm_v128_load(x + (i0 + r) * in_dim + p);
+    UNROLL for (int c = 0; c < C; c++) wv[c] = wasm_v128_load(w + (j0 + c) * in_dim + p);
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++)
+      acc[r][c] = wasm_f32x4_add(acc[r][c], wasm_f32x4_mul(xv[r], wv[c]));
+  }
+  UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+    f32 sum = hsum(acc[r][c]);
+    for (int q = p; q < in_dim; q++) sum += x[(i0 + r) * in_dim + q] * w[(j0 + c) * in_dim + q];
+    out[(i0 + r) * out_dim + j0 + c] = bias[j0 + c] + sum;
+  }
+}
+
+INLINE void forward_rows(const f32* x, int in_dim, const f32* w, const f32* bias, int out_dim, f32* out,
+                         int rows, int j0, const int C) {
+  int i0 = 0;
+  for (; i0 + 4 <= rows; i0 += 4) forward_tile(x, in_dim, w, bias, out_dim, out, i0, j0, 4, C);
+  switch (rows - i0) {
+    case 3: forward_tile(x, in_dim, w, bias, out_dim, out, i0, j0, 3, C); break;
+    case 2: forward_tile(x, in_dim, w, bias, out_dim, out, i0, j0, 2, C); break;
+    case 1: forward_tile(x, in_dim, w, bias, out_dim, out, i0, j0, 1, C); break;
+    default: break;
+  }
+}
+
+// Outputs outer, rows inner: a pair of weight rows stays in L1 while every input row passes by.
+// Outputs j_begin ≤ j < j_end only, so two threads can share a layer.
+EXPORT(dense_forward)
+void dense_forward(const f32* x, int rows, int in_dim, const f32* w, const f32* bias, int out_dim, f32* out,
+                   int j_begin, int j_end) {
+  int j0 = j_begin;
+  for (; j0 + 2 <= j_end; j0 += 2) forward_rows(x, in_dim, w, bias, out_dim, out, rows, j0, 2);
+  if (j0 < j_end) forward_rows(x, in_dim, w, bias, out_dim, out, rows, j0, 1);
+}
+
+// ---- backward, input gradient: gx[i, p] = Σ_j g[i, j] · w[j, p] --------------------------------------------
+// Tile of R rows × 16 columns of p; sums over j in order.
+INLINE void backward_input_tile(const f32* g, int out_dim, const f32* w, int in_dim, f32* gx, int i0, int p0, const int R) {
+  v128_t acc[2][4];
+  UNROLL for (int r = 0; r < R; r++) UNROLL for (int v = 0; v < 4; v++) acc[r][v] = wasm_f32x4_splat(0.0f);
+  for (int j = 0; j < out_dim; j++) {
+    const f32* wrow = w + j * in_dim + p0;
+    v128_t wv[4];
+    UNROLL for (int v = 0; v < 4; v++) wv[v] = wasm_v128_load(wrow + 4 * v);
+    UNROLL for (int r = 0; r < R; r++) {
+      v128_t gs = wasm_v128_load32_splat(g + (i0 + r) * out_dim + j);
+      UNROLL for (int v = 0; v < 4; v++) acc[r][v] = wasm_f32x4_add(acc[r][v], wasm_f32x4_mul(gs, wv[v]));
+    }
+  }
+  UNROLL for (int r = 0; r < R; r++) UNROLL for (int v = 0; v < 4; v++) wasm_v128_store(gx + (i0 + r) * in_dim + p0 + 4 * v, acc[r][v]);
+}
+
+// Columns p_begin ≤ p < p_end only.
+EXPORT(dense_backward_input)
+void dense_backward_input(const f32* g, int rows, int out_dim, const f32* w, int in_dim, f32* gx, int p_begin, int p_end) {
+  int p0 = p_begin;
+  for (; p0 + 16 <= p_end; p0 += 16) {
+    int i0 = 0;
+    for (; i0 + 2 <= rows; i0 += 2) backward_input_tile(g, out_dim, w, in_dim, gx, i0, p0, 2);
+    if (i0 < rows) backward_input_tile(g, out_dim, w, in_dim, gx, i0, p0, 1);
+  }
+  for (int i = 0; i < rows; i++)
+    for (int p = p0; p < p_end; p++) {
+      f32 sum = 0.0f;
+      for (int j = 0; j < out_dim; j++) sum += g[i * out_dim + j] * w[j * in_dim + p];
+      gx[i * in_dim + p] = sum;
+    }
+}
+
+// ---- backward, weight gradient, optionally fused with the optimizer update ---------------------------------
+// gw[j, p] = Σ_i g[i, j] · x[i, p], gb[j] = Σ_i g[i, j]; sums over i in order. The fused forms apply the update to
+// each 4×16 tile of weights while its gradient is still in registers, so the gradient is never written.
+
+typedef struct {
+  f32 alpha;          // Adam: lr · √(1 − β2^t) / (1 − β1^t); SGD: lr
+  f32 one_minus_beta1, one_minus_beta2, epsilon;
+  f32 decay;          // decoupled weight decay factor (weightDecay · lr), applied first
+  f32 momentum;       // SGD
+  int mode;           // 0 write gradient, 1 Adam, 2 Adam + AMSGrad, 3 SGD, 4 SGD + momentum, 5 SGD + Nesterov
+} update_t;
+
+INLINE v128_t adam_lane(v128_t p, v128_t g, f32* mp, f32* vp, f32* vmaxp, const update_t* u) {
+  v128_t m = wasm_v128_load(mp), v = wasm_v128_load(vp);
+  m = wasm_f32x4_add(m, wasm_f32x4_mul(wasm_f32x4_sub(g, m), wasm_f32x4_splat(u->one_minus_beta1)));
+  v = wasm_f32x4_add(v, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_mul(g, g), v), wasm_f32x4_splat(u->one_minus_beta2)));
+  wasm_v128_store(mp, m);
+  wasm_v128_store(vp, v);
+  if (u->mode == 2) { v = wasm_f32x4_max(wasm_v128_load(vmaxp), v); wasm_v128_store(vmaxp, v); }
+  v128_t step = wasm_f32x4_div(wasm_f32x4_mul(m, wasm_f32x4_splat(u->alpha)),
+                               wasm_f32x4_add(wasm_f32x4_sqrt(v), wasm_f32x4_splat(u->epsilon)));
+  return wasm_f32x4_sub(p, step);
+}
+
+INLINE f32 adam_scalar(f32 p, f32 g, f32* mp, f32* vp, f32* vmaxp, const update_t* u) {
+  f32 m = *mp + (g - *mp) * u->one_minus_beta1;
+  f32 v = *vp + (g * g - *vp) * u->one_minus_beta2;
+  *mp = m; *vp = v;
+  if (u->mode == 2) { if (*vmaxp > v) v = *vmaxp; *vmaxp = v; }
+  return p - (m * u->alpha) / (__builtin_sqrtf(v) + u->epsilon);
+}
+
+INLINE v128_t sgd_lane(v128_t p, v128_t g, f32* velp, const update_t* u) {
+  v128_t lr = wasm_f32x4_splat(u->alpha);
+  if (u->mode == 3) return wasm_f32x4_sub(p, wasm_f32x4_mul(lr, g));
+  v128_t vel = wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(velp), wasm_f32x4_splat(u->momentum)), wasm_f32x4_mul(g, lr));
+  wasm_v128_store(velp, vel);
+  if (u->mode == 4) return wasm_f32x4_add(p, vel);
+  return wasm_f32x4_add(p, wasm_f32x4_sub(wasm_f32x4_mul(vel, wasm_f32x4_splat(u->momentum)), wasm_f32x4_mul(g, lr)));
+}
+
+INLINE f32 sgd_scalar(f32 p, f32 g, f32* velp, const update_t* u) {
+  if (u->mode == 3) return p - u->alpha * g;
+  f32 vel = *velp * u->momentum - g * u->alpha;
+  *velp = vel;
+  if (u->mode == 4) return p + vel;
+  return p + (vel * u->momentum - g * u->alpha);
+}
+
+// Applies the update to 4 lanes at `index` of the layer's parameters (params, state arrays share the index).
+INLINE void update_lanes(f32* params, f32* grads, f32* s1, f32* s2, f32* s3, int index, v128_t g, const update_t* u) {
+  if (u->mode == 0) { wasm_v128_store(grads + index, g); return; }
+  v128_t p = wasm_v128_load(params + index);
+  if (u->decay != 0.0f) p = wasm_f32x4_sub(p, wasm_f32x4_mul(p, wasm_f32x4_splat(u->decay)));
+  p = u->mode <= 2 ? adam_lane(p, g, s1 + index, s2 + index, s3 + index, u) : sgd_lane(p, g, s1 + index, u);
+  wasm_v128_store(params + index, p);
+}
+
+INLINE void update_one(f32* params, f32* grads, f32* s1, f32* s2, f32* s3, int index, f32 g, const update_t* u) {
+  if (u->mode == 0) { grads[index] = g; return; }
+  f32 p = params[index];
+  if (u->decay != 0.0f) p = p - p * u->decay;
+  p = u->mode <= 2 ? adam_scalar(p, g, s1 + index, s2 + index, s3 + index, u) : sgd_scalar(p, g, s1 + index, u);
+  params[index] = p;
+}
+
+INLINE void weights_tile(const f32* g, int rows, int out_dim, const f32* x, int in_dim, int j0, int p0, const int C,
+                         f32* params, f32* grads, f32* s1, f32* s2, f32* s3, const update_t* u) {
+  v128_t acc[4][4];
+  UNROLL for (int c = 0; c < C; c++) UNROLL for (int v = 0; v < 4; v++) acc[c][v] = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i < rows; i++) {
+    const f32* xrow = x + i * in_dim + p0;
+    v128_t xv[4];
+    UNROLL for (int v = 0; v < 4; v++) xv[v] = wasm_v128_load(xrow + 4 * v);
+    UNROLL for (int c = 0; c < C; c++) {
+      v128_t gs = wasm_v128_load32_splat(g + i * out_dim + j0 + c);
+      UNROLL for (int v = 0; v < 4; v++) acc[c][v] = wasm_f32x4_add(acc[c][v], wasm_f32x4_mul(gs, xv[v]));
+    }
+  }
+  UNROLL for (int c = 0; c < C; c++) UNROLL for (int v = 0; v < 4; v++)
+    update_lanes(params, grads, s1, s2, s3, (j0 + c) * in_dim + p0 + 4 * v, acc[c][v], u);
+}
+
+INLINE void weights_columns(const f32* g, int rows, int out_dim, const f32* x, int in_dim, int j0, const int C,
+                            f32* params, f32* grads, f32* s1, f32* s2, f32* s3, const update_t* u) {
+  int p0 = 0;
+  for (; p0 + 16 <= in_dim; p0 += 16) weights_tile(g, rows, out_dim, x, in_dim, j0, p0, C, params, grads, s1, s2, s3, u);
+  UNROLL for (int c = 0; c < C; c++)
+    for (int p = p0; p < in_dim; p++) {
+      f32 sum = 0.0f;
+      for (int i = 0; i < rows; i++) sum += g[i * out_dim + j0 + c] * x[i * in_dim + p];
+      update_one(params, grads, s1, s2, s3, (j0 + c) * in_dim + p, sum, u);
+    }
+}
+
+// Weight gradient of one layer for outputs j_begin ≤ j < j_end, written to `grads` (mode 0) or applied at once to
+// `params` (modes 1–5). The kernel occupies [0, out_dim·in_dim) of params/grads/s1/s2/s3, the bias the next
+// out_dim entries. s1/s2/s3: Adam m, v, vmax; SGD velocity in s1. `update` points to an update_t in memory.
+EXPORT(dense_backward_weights)
+void dense_backward_weights(const f32* g, int rows, int out_dim, const f32* x, int in_dim,
+                            f32* params, f32* grads, f32* s1, f32* s2, f32* s3, const update_t* update,
+                            int j_begin, int j_end) {
+  const update_t local = *update, *u = &local;   // a copy: stores into params cannot alias it, so it stays in registers
+  int j0 = j_begin;
+  for (; j0 + 2 <= j_end; j0 += 2) weights_columns(g, rows, out_dim, x, in_dim, j0, 2, params, grads, s1, s2, s3, u);
+  if (j0 < j_end) weights_columns(g, rows, out_dim, x, in_dim, j0, 1, params, grads, s1, s2, s3, u);
+  const int b = out_dim * in_dim;
+  for (int j = j_begin; j < j_end; j++) {
+    f32 sum = 0.0f;
+    for (int i = 0; i < rows; i++) sum += g[i * out_dim + j];
+    update_one(params, grads, s1, s2, s3, b + j, sum, u);
+  }
+}
+
+// The optimizer update alone over `length` parameters (for gradients computed elsewhere).
+EXPORT(apply_update)
+void apply_update(f32* params, f32* grads, f32* s1, f32* s2, f32* s3, int length, const update_t* update) {
+  const update_t local = *update, *u = &local;
+  int i = 0;
+  for (; i + 4 <= length; i += 4) update_lanes(params, grads, s1, s2, s3, i, wasm_v128_load(grads + i), u);
+  for (; i < length; i++) update_one(params, grads, s1, s2, s3, i, grads[i], u);
+}
+
+// ---- standardization of a gathered batch in place: x[i, p] = (x[i, p] − mean[p]) · inv_std[p] ------------------
+EXPORT(standardize_rows)
+void standardize_rows(f32* x, int rows, int dim, const f32* mean, const f32* inv_std) {
+  for (int i = 0; i < rows; i++) {
+    f32* row = x + i * dim;
+    int p = 0;
+    for (; p + 4 <= dim; p += 4)
+      wasm_v128_store(row + p, wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(row + p), wasm_v128_load(mean + p)), wasm_v128_load(inv_std + p)));
+    for (; p < dim; p++) row[p] = (row[p] - mean[p]) * inv_std[p];
+  }
+}

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jsDenseKernels, type ParameterBlock } from '../../src/train/dense-kernels.js';
+import { fit } from '../../src/train/fit.js';
+import { applyUpdate, type OptimizerStep } from '../../src/train/optimizers.js';
+import { fastestDenseKernels, isWasmSimdAvailable, wasmDenseKernels } from '../../src/train/wasm-dense-kernels.js';
+import { Rng } from '../../src/util/rng.js';
+import { makeBlobs } from './synthetic.js';
+
+const fill = (array: Float32Array, rng: Rng, scale = 1): Float32Array => {
+  for (let i = 0; i < array.length; i++) array[i] = (rng.nextFloat() * 2 - 1) * scale;
+  return array;
+};
+
+/** |actual − expected| ≤ tolerance · magnitude, where magnitude bounds the size of the summed terms. */
+function assertNear(actual: ArrayLike<number>, expected: ArrayLike<number>, magnitude: ArrayLike<number> | number, tolerance: number, what: string): void {
+  assert.equal(actual.length, expected.length, what);
+  for (let i = 0; i < expected.length; i++) {
+    const scale = typeof magnitude === 'number' ? magnitude : magnitude[i]!;
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance * scale, `${what}[${i}]: ${actual[i]} vs ${expected[i]} (scale ${scale})`);
+  }
+}
+
+test('this Node runs the WebAssembly SIMD kernels, and fit uses them by default', () => {
+  assert.equal(isWasmSimdAvailable(), true);
+  assert.equal(fastestDenseKernels(), wasmDenseKernels);
+});
+
+// Shapes with every tail: rows not a multiple of 4 or 2, inputDim not a multiple of 16 or 4, odd outputDim.
+const SHAPES: ReadonlyArray<[rows: number, inputDim: number, outputDim: number]> =
+  [[1, 1, 1], [3, 5, 3], [4, 16, 2], [7, 37, 5], [32, 130, 11], [5, 2048, 3]];
+
+test('forward, backwardInput and backwardWeights agree with the float64 reference to float32 rounding, for every tail', () => {
+  const rng = new Rng(11);
+  for (const [rows, inputDim, outputDim] of SHAPES) {
+    const numParams = outputDim * inputDim + outputDim;
+    const lengths = [rows * inputDim, numParams, numParams, rows * outputDim, rows * outputDim, rows * inputDim];
+    const wasm = wasmDenseKernels.createWorkspace(lengths), js = jsDenseKernels.createWorkspace(lengths);
+    const [x, params, grads, out, gradOut, gradIn] = wasm.arrays as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    fill(x, rng); fill(params, rng); fill(gradOut, rng);
+    js.arrays.forEach((array, index) => array.set(wasm.arrays[index]!));
+    const [jx, jparams, jgrads, jout, jgradOut, jgradIn] = js.arrays as typeof wasm.arrays & Float32Array[];
+    const shape = `${rows}×${inputDim}→${outputDim}`;
+
+    wasm.forward(x, 0, rows, inputDim, params, 0, params, outputDim * inputDim, outputDim, out, 0);
+    js.forward(jx!, 0, rows, inputDim, jparams!, 0, jparams!, outputDim * inputDim, outputDim, jout!, 0);
+    // Each output sums inputDim products of magnitude ≤ 1: float32 accumulation is within ~inputDim·2⁻²⁴ of it.
+    assertNear(out, jout!, inputDim + 1, 1e-6, `forward ${shape}`);
+
+    wasm.backwardInput(gradOut, rows, outputDim, params, 0, inputDim, gradIn);
+    js.backwardInput(jgradOut!, rows, outputDim, jparams!, 0, inputDim, jgradIn!);
+    assertNear(gradIn, jgradIn!, outputDim, 1e-6, `backwardInput ${shape}`);
+
+    const block = { params, grads, state: [] }, jblock = { params: jparams!, grads: jgrads!, state: [] };
+    wasm.backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, block, 0, null);
+    js.backwardWeights(jgradOut!, rows, outputDim, jx!, 0, inputDim, jblock, 0, null);
+    assertNear(grads, jgrads!, rows, 1e-6, `backwardWeights ${shape}`);
+    assert.deepEqual(params, jparams, 'without a step the parameters are untouched');
+  }
+});
+
+test('standardizeRows agrees with the reference, tails included', () => {
+  const rng = new Rng(8);
+  for (const [rows, dim] of [[1, 3], [5, 37], [32, 2048]] as const) {
+    const wasm = wasmDenseKernels.createWorkspace([rows * dim, dim, dim]);
+    const [x, mean, invStd] = wasm.arrays as [Float32Array, Float32Array, Float32Array];
+    fill(x, rng, 10); fill(mean, rng, 5); invStd.set(fill(new Float32Array(dim), rng).map((v) => 1 / (Math.abs(v) + 0.1)));
+    const expected = x.slice();
+    jsDenseKernels.createWorkspace([]).standardizeRows(expected, rows, dim, mean, invStd);
+    wasm.standardizeRows(x, rows, dim, mean, invStd);
+    assertNear(x, expected, expected.map((v) => Math.max(Math.abs(v), 1)), 1e-6, `standardizeRows ${rows}×${dim}`);
+  }
+});
+
+const STEPS: readonly OptimizerStep[] = [
+  { kind: 'adam', alpha: 0.003, oneMinusBeta1: 0.1, oneMinusBeta2: 0.001, epsilon: 1e-7, decay: 0, momentum: 0 },
+  { kind: 'amsgrad', alpha: 0.003, oneMinusBeta1: 0.1, oneMinusBeta2: 0.001, epsilon: 1e-7, decay: 1e-4, momentum: 0 },
+  { kind: 'sgd', alpha: 0.05, oneMinusBeta1: 0, oneMinusBeta2: 0, epsilon: 0, decay: 0.001, momentum: 0 },
+  { kind: 'momentum', alpha: 0.05, oneMinusBeta1: 0, oneMinusBeta2: 0, epsilon: 0, decay: 0, momentum: 0.9 },
+  { kind: 'nesterov', alpha: 0.05, oneMinusBeta1: 0, oneMinusBeta2: 0, epsilon: 0, decay: 0.01, momentum: 0.9 },
+];
+
+test('the optimizer update fused into backwardWeights equals gradient-then-applyUpdate, for every optimizer', () => {
+  const rng = new Rng(5);
+  const [rows, inputDim, outputDim] = [6, 37, 5];
+  const numParams = outputDim * inputDim + outputDim;
+  for (const step of STEPS) {
+    const lengths = [rows * inputDim, rows * outputDim, numParams, numParams, numParams, numParams, numParams];
+    const wasm = wasmDenseKernels.createWorkspace(lengths);
+    const [x, gradOut, params, grads, s1, s2, s3] = wasm.arrays as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    fill(x, rng); fill(gradOut, rng); fill(params, rng);
+    fill(s1, rng, 0.01); s2.set(fill(new Float32Array(numParams), rng, 1e-4).map(Math.abs)); s3.set(s2.map((v) => v * 1.5));
+    const reference: ParameterBlock = { params: params.slice(), grads: new Float32Array(numParams), state: [s1.slice(), s2.slice(), s3.slice()] };
+    jsDenseKernels.createWorkspace([]).backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, reference, 0, null);
+    applyUpdate(step, reference.params, reference.grads, reference.state);
+    // Two steps in a row, to exercise the stored state as well.
+    const before = params.slice();
+    wasm.backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, { params, grads, state: [s1, s2, s3] }, 0, step);
+    assert.ok(grads.every((value) => value === 0), `${step.kind}: the fused pass writes no gradient`);
+    assertNear(params, reference.params, before.map((value) => Math.max(Math.abs(value), 1e-2)), 1e-5, `${step.kind} params`);
+    assertNear(s1, reference.state[0]!, 1e-2, 1e-5, `${step.kind} state 1`);
+    // The update alone (gradients computed elsewhere) matches too.
+    grads.set(reference.grads);
+    const alone = { params: params.slice(), grads: reference.grads.slice(), state: [s1.slice(), s2.slice(), s3.slice()] };
+    wasm.update({ params, grads, state: [s1, s2, s3] }, 0, numParams, step);
+    applyUpdate(step, alone.params, alone.grads, alone.state);
+    assertNear(params, alone.params, alone.params.map((value) => Math.max(Math.abs(value), 1e-2)), 1e-5, `${step.kind} update`);
+  }
+});
+
+test('the wasm kernels are deterministic and refuse arrays from outside their workspace', () => {
+  const run = (): Float32Array => {
+    const workspace = wasmDenseKernels.createWorkspace([32 * 300, 7 * 300 + 7, 32 * 7]);
+    const [x, params, out] = workspace.arrays as [Float32Array, Float32Array, Float32Array];
+    fill(x, new Rng(1)); fill(params, new Rng(2));
+    workspace.forward(x, 0, 32, 300, params, 0, params, 2100, 7, out, 0);
+    return out.slice();
+  };
+  assert.deepEqual(run(), run());
+  const workspace = wasmDenseKernels.createWorkspace([4, 4, 4]);
+  assert.throws(() => workspace.forward(new Float32Array(4), 0, 1, 4, workspace.arrays[1]!, 0, workspace.arrays[1]!, 0, 1, workspace.arrays[2]!, 0),
+    /pass arrays from this workspace/);
+});
+
+test('fit on the wasm kernels: bit-identical on reruns, loss history within 1e-5 relative of the reference kernels', async () => {
+  const train = makeBlobs({ numSamples: 400, embeddingDim: 70, numClasses: 6, noise: 3, seed: 1 });
+  const validation = makeBlobs({ numSamples: 100, embeddingDim: 70, numClasses: 6, noise: 3, seed: 2 });
+  for (const options of [{}, { hidden: [24], dropout: 0.2 }, { optimizer: 'sgd', momentum: 0.9, learningRate: 0.01, weightDecay: 1e-3 }] as const) {
+    const base = { ...options, validation, epochs: 8, earlyStopping: null, seed: 3 };
+    const [wasmRun, wasmRerun, jsRun] = [await fit(train, { ...base, kernels: wasmDenseKernels }),
+      await fit(train, { ...base, kernels: wasmDenseKernels }), await fit(train, { ...base, kernels: jsDenseKernels })];
+    const weights = (result: typeof wasmRun) => result.head.layers.flatMap((layer) => [...layer.kernel, ...layer.bias]);
+    assert.deepEqual(weights(wasmRerun), weights(wasmRun));
+    jsRun.history.forEach((logs, index) => {
+      for (const key of ['loss', 'valLoss'] as const) {
+        const reference = logs[key]!, value = wasmRun.history[index]![key]!;
+        assert.ok(Math.abs(value - reference) <= 1e-5 * Math.abs(reference), `${JSON.stringify(options)} epoch ${index + 1} ${key}: ${value} vs ${reference}`);
+      }
+    });
+  }
+});
