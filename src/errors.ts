@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'TRAINING_DIVERGED'
   | 'EXPORT_FAILED'
   | 'PARITY_FAILED'
+  | 'RUN_INVALID'
+  | 'RUN_FORMAT_UNSUPPORTED'
   | 'INVALID_OPTION';
 
 export class FinetuneError extends Error {

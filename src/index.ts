@@ -73,7 +73,7 @@ export { mergeCaches } from './embed/merge-caches.js';
 // Training: the head, optimizers, callbacks, sweeps, metrics
 export {
   Adam, Callback, EarlyStopping, ReduceLrOnPlateau, Sgd, classificationReport, confusionMatrix, fit,
-  foldStandardization, predictProbabilities, sweep, writeHistory,
+  foldStandardization, predictProbabilities, sweep,
 } from './train/index.js';
 export type {
   EarlyStoppingOptions, EpochLogs, FitOptions, FitResult, LabelledFeatures, ReduceLrOnPlateauOptions, SweepGrid,
@@ -88,6 +88,12 @@ export type { ParityReport } from './export/check-parity.js';
 export { readExportedModelInfo } from './export/exported-model-format.js';
 export type { ExportedModelInfo } from './export/exported-model-format.js';
 export { writeExportedModel } from './export/write-exported-model.js';
+
+// The run folder: one writer, one validating reader
+export { readRun } from './run/read-run.js';
+export { RUN_FILES, RUN_FORMAT_VERSION } from './run/run-format.js';
+export { writeRun } from './run/write-run.js';
+export type { RunFiles, RunFolder, RunManifest, RunMetrics, RunRecord, TrainingSummary } from './run/run-format.js';
 
 // Workflows: the one-shot run, predict, evaluate
 export { prepareBackbone } from './workflows/prepare-backbone.js';

@@ -6,9 +6,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { withCommands } from './commands/index.js';
 import { EXIT_USAGE } from './handle-errors.js';
+import { toolVersion } from '../util/version.js';
 import { bold, red } from './style.js';
-
-const VERSION = '0.1.0';
 
 /** A command line yargs rejected: exit code 2. */
 class UsageError extends Error {}
@@ -22,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
     .example('$0 predict runs/latest/model.onnx cat.jpg --top 3', 'Classify images with an exported model')
     .example('$0 models list', 'Show the zoo backbones and which are cached')
     .epilogue('Docs: README.md. Environment: FINETUNE_HOME (caches), FINETUNE_ZOO_MIRROR (zoo mirror base URL), NO_COLOR.')
-    .version(VERSION)
+    .version(toolVersion())
     .alias('h', 'help')
     .strict()
     .wrap(Math.min(120, process.stdout.columns ?? 100))

@@ -1,5 +1,6 @@
 import { FinetuneError } from '../errors.js';
 import type { HostTensor, ModelSession } from '../runtime/model-session.js';
+import { argmaxRow } from '../train/metrics.js';
 import { batchSizeFor, loadImageBatch } from './image-batch.js';
 import type { FailedImage } from './image-batch.js';
 import { EXPORT_NAMES } from './exported-model-format.js';
@@ -125,12 +126,4 @@ function padBatch(tensor: HostTensor, batchSize: number): HostTensor {
     return { type: 'float32', dims, data };
   }
   throw new TypeError(`padBatch: unexpected input type ${tensor.type}.`);
-}
-
-/** Index of the largest value in row `row` of a [rows × numClasses] matrix (first one on ties). */
-export function argmaxRow(values: Float32Array, row: number, numClasses: number): number {
-  const offset = row * numClasses;
-  let best = 0;
-  for (let k = 1; k < numClasses; k++) if (values[offset + k]! > values[offset + best]!) best = k;
-  return best;
 }

@@ -12,7 +12,6 @@
  * The backbone's opset is kept unless `opset` asks for a newer one: every node export adds means the same in
  * ai.onnx opsets 7 to 21.
  */
-import { readFileSync } from 'node:fs';
 import { FinetuneError } from '../errors.js';
 import { appendDenseHead } from '../onnx/append-head.js';
 import { bakePreprocessing } from '../onnx/bake-preprocessing.js';
@@ -24,6 +23,7 @@ import { TensorDataType } from '../onnx/proto.js';
 import type { GraphProto, ModelProto, ValueInfoProto } from '../onnx/proto.js';
 import { foldStandardization } from '../train/standardization.js';
 import type { HeadWeights, PreprocessSpec } from '../types.js';
+import { toolVersion } from '../util/version.js';
 import { EXPORT_NAMES, exportMetadata } from './exported-model-format.js';
 import type { ExportMetadataOptions } from './exported-model-format.js';
 
@@ -249,20 +249,5 @@ function pickBackboneInput(graph: GraphProto): ValueInfoProto {
 // #endregion
 
 // #region version
-
-let cachedToolVersion: string | undefined;
-
-/** finetune's version from package.json, read once. */
-export function toolVersion(): string {
-  if (cachedToolVersion === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-      cachedToolVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown';
-    } catch {
-      cachedToolVersion = 'unknown';
-    }
-  }
-  return cachedToolVersion;
-}
 
 // #endregion

@@ -6,7 +6,4 @@ export { readRunData, makeThumbnail } from './read-run-data.js';
 export type { ReadRunDataOptions } from './read-run-data.js';
 export { lineChart, confusionHeatmap, niceTicks } from './svg-charts.js';
 export type { LineChartOptions, LineSeries, ChartMarker, HeatmapOptions } from './svg-charts.js';
-export type {
-  ClassMetrics, HistoryEntry, ReportData, RunManifest, RunMetrics, SkippedFile, SplitMetrics, Thumbnail, TrainingSummary,
-  WrongPrediction,
-} from './report-data.js';
+export type { ReportData, Thumbnail } from './report-data.js';

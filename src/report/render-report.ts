@@ -3,12 +3,14 @@
  * data URIs, no scripts and a Content-Security-Policy that forbids every external request. Pure: the same
  * data gives the same string.
  */
-import { describePreprocessSpec, validatePreprocessSpec } from '../image/preprocess-spec.js';
-import type { PreprocessSpec } from '../types.js';
+import { describePreprocessSpec } from '../image/preprocess-spec.js';
+import type { RunManifest } from '../run/run-format.js';
+import type { EpochLogs } from '../train/callbacks.js';
+import type { EvaluationMetrics, WrongPrediction } from '../train/metrics.js';
 import { escapeHtml } from './escape-html.js';
 import type { ChartMarker } from './svg-charts.js';
 import { confusionHeatmap, lineChart } from './svg-charts.js';
-import type { HistoryEntry, ReportData, RunManifest, SplitMetrics, Thumbnail, WrongPrediction } from './report-data.js';
+import type { ReportData, Thumbnail } from './report-data.js';
 
 const CSS = `
 :root { color-scheme: light; --fg: #111827; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; }
@@ -116,8 +118,8 @@ function renderCurves(data: ReportData): string {
   const epochs = history.map((entry) => entry.epoch);
   const markers = epochMarkers(data);
   const hasValidation = history.some((entry) => entry.valLoss != null || entry.valAccuracy != null);
-  const seriesFor = (train: (entry: HistoryEntry) => number | null | undefined,
-    validation: (entry: HistoryEntry) => number | null | undefined) => [
+  const seriesFor = (train: (entry: EpochLogs) => number | null | undefined,
+    validation: (entry: EpochLogs) => number | null | undefined) => [
     { name: 'train', values: history.map(train), color: '#2563eb' },
     ...(hasValidation ? [{ name: 'validation', values: history.map(validation), color: '#ea580c', dashed: true }] : []),
   ];
@@ -158,7 +160,7 @@ function epochMarkers(data: ReportData): ChartMarker[] {
   return markers;
 }
 
-function renderEvaluation(splitName: 'Validation' | 'Test', split: SplitMetrics | undefined, data: ReportData): string {
+function renderEvaluation(splitName: 'Validation' | 'Test', split: EvaluationMetrics | null | undefined, data: ReportData): string {
   if (!split) return '';
   const id = splitName.toLowerCase();
   const classNames = data.classNames.length === split.confusionMatrix.length
@@ -218,12 +220,7 @@ function renderManifest(manifest: RunManifest | undefined): string {
     blocks.push(keyValueTable('Backbone', backbone));
   }
   if (manifest.preprocess) {
-    let description = '';
-    try {
-      description = describePreprocessSpec(validatePreprocessSpec(manifest.preprocess as unknown as PreprocessSpec));
-    } catch {
-      description = 'not a complete preprocessing spec';
-    }
+    const description = describePreprocessSpec(manifest.preprocess);   // readRun validated it
     blocks.push(keyValueTable('Preprocessing', manifest.preprocess, `<p class="muted">${escapeHtml(description)}</p>`));
   }
   if (manifest.split) blocks.push(keyValueTable('Split', manifest.split));
@@ -235,16 +232,10 @@ function renderManifest(manifest: RunManifest | undefined): string {
       ? `<p class="muted">Embedding cache hit rate: ${formatPercent(hits / (hits + computed))}</p>` : '';
     blocks.push(keyValueTable('Embedding cache', manifest.cache, rate));
   }
-  if (manifest.augmentation !== undefined && manifest.augmentation !== null) {
-    blocks.push(keyValueTable('Augmentation', typeof manifest.augmentation === 'object'
-      ? manifest.augmentation as Record<string, unknown> : { value: manifest.augmentation }));
-  }
+  if (manifest.augmentation !== null) blocks.push(keyValueTable('Augmentation', manifest.augmentation));
   if (manifest.versions) blocks.push(keyValueTable('Versions', manifest.versions));
-  if (manifest.tool) blocks.push(keyValueTable('Tool', manifest.tool as Record<string, unknown>));
-  if (manifest.args !== undefined) {
-    blocks.push(keyValueTable('Arguments', typeof manifest.args === 'object' && manifest.args !== null && !Array.isArray(manifest.args)
-      ? manifest.args as Record<string, unknown> : { args: manifest.args }));
-  }
+  if (manifest.tool) blocks.push(keyValueTable('Tool', manifest.tool));
+  blocks.push(keyValueTable('Arguments', manifest.args ?? { args: null }));
   const known = new Set(['tool', 'createdAt', 'args', 'backbone', 'preprocess', 'split', 'hyperparameters', 'timings', 'cache',
     'versions', 'augmentation']);
   const rest = Object.fromEntries(Object.entries(manifest).filter(([key]) => !known.has(key)));
@@ -266,7 +257,7 @@ function renderSkipped(data: ReportData): string {
 
 // #region formatting
 
-function keyValueTable(title: string, values: Readonly<Record<string, unknown>>, extra = ''): string {
+function keyValueTable(title: string, values: object, extra = ''): string {
   const rows = Object.entries(values).map(([key, value]) =>
     `<tr><th>${escapeHtml(key)}</th><td>${renderValue(key, value)}</td></tr>`).join('');
   return `<div><h3>${escapeHtml(title)}</h3>${extra}<table class="kv"><tbody>${rows}</tbody></table></div>`;

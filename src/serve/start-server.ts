@@ -1,5 +1,5 @@
 /**
- * `finetune serve <model.onnx>`: a static page on localhost that runs an exported model in the browser with
+ * `finetune serve <model.onnx | run folder>`: a static page on localhost that runs an exported model in the browser with
  * onnxruntime-web (WebAssembly). Everything the page loads comes from this server: the page itself
  * (src/serve/page), onnxruntime-web's script and .wasm files (from node_modules/onnxruntime-web/dist, never a
  * CDN), the model file, and `/model-info.json` (class names, preprocessing and input, read from the model's
@@ -22,6 +22,8 @@ import type { ExportedModelInfo } from '../export/exported-model-format.js';
 import { METADATA_KEYS } from '../export/exported-model-format.js';
 import { decodeToRgb } from '../image/preprocess-image.js';
 import { describePreprocessSpec } from '../image/preprocess-spec.js';
+import { readRun } from '../run/read-run.js';
+import { RUN_FILES } from '../run/run-format.js';
 import type { PreprocessSpec } from '../types.js';
 
 export interface StartServerOptions {
@@ -91,8 +93,9 @@ const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; styl
   "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
- * Serves the browser demo for an exported model and resolves once the server listens.
- * @throws FinetuneError FILE_NOT_FOUND for a missing model; MODEL_INVALID when it is not an image classifier exported by
+ * Serves the browser demo for an exported model (a model.onnx, or a run folder holding one) and resolves once the
+ * server listens.
+ * @throws FinetuneError FILE_NOT_FOUND for a missing model or a run folder without one; MODEL_INVALID when it is not an image classifier exported by
  *   finetune (head-only models take features and cannot be fed images); INVALID_OPTION when the port is taken or not allowed;
  *   RUNTIME_UNAVAILABLE when onnxruntime-web is not installed.
  */
@@ -105,7 +108,8 @@ export async function startServer(modelPath: string, options: StartServerOptions
   if (!Number.isInteger(topK) || topK < 1)
     throw new FinetuneError('INVALID_OPTION', `Invalid top-k ${JSON.stringify(topK)}.`, 'Pass --top-k with a whole number of at least 1.');
 
-  const modelInfo = await describeModel(modelPath, topK);
+  const servedModel = await resolveServedModel(modelPath);
+  const modelInfo = await describeModel(servedModel, topK);
   const ortDir = findOrtDist();
   const modelInfoJson = JSON.stringify(modelInfo);
 
@@ -138,7 +142,7 @@ export async function startServer(modelPath: string, options: StartServerOptions
       return;
     }
     if (path === '/model.onnx') {
-      await sendFile(request, response, modelPath, CONTENT_TYPES['.onnx']!);
+      await sendFile(request, response, servedModel, CONTENT_TYPES['.onnx']!);
       return;
     }
     if (path.startsWith('/ort/')) {
@@ -199,6 +203,17 @@ async function preprocessUpload(request: IncomingMessage, response: ServerRespon
 }
 
 /** Reads the model's metadata into the page's {@link ServedModelInfo}. */
+/** `path` itself, or for a run folder its model.onnx, found through the run layer's reader. */
+async function resolveServedModel(path: string): Promise<string> {
+  if (!(await stat(path).then((info) => info.isDirectory(), () => false))) return path;
+  const run = await readRun(path);
+  if (run.files.model === undefined) {
+    throw new FinetuneError('FILE_NOT_FOUND', `Run folder "${path}" has no ${RUN_FILES.model}.`,
+      'Serve a run of the one-shot command (`finetune train` writes only head.onnx), or pass a model.onnx.');
+  }
+  return run.files.model;
+}
+
 export async function describeModel(modelPath: string, topK = 5): Promise<ServedModelInfo> {
   let sizeBytes: number;
   try {

@@ -1,24 +1,6 @@
-import { join } from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
+/** The training history as console text: the live epoch line and the end-of-training summary. */
 import type { EpochLogs } from './callbacks.js';
 import type { FitResult } from './fit.js';
-
-const COLUMNS = ['epoch', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'learningRate', 'seconds'] as const;
-
-/** The history as CSV: a header row, then one row per epoch; a missing validation metric is an empty cell. */
-export function historyToCsv(history: readonly EpochLogs[]): string {
-  const lines = [COLUMNS.join(',')];
-  for (const logs of history) lines.push(COLUMNS.map((column) => (logs[column] === null ? '' : String(logs[column]))).join(','));
-  return `${lines.join('\n')}\n`;
-}
-
-/** Writes `history.json` and `history.csv` into `dir` (created if needed), each atomically. Returns both paths. */
-export async function writeHistory(dir: string, history: readonly EpochLogs[]): Promise<{ json: string; csv: string }> {
-  const json = join(dir, 'history.json'), csv = join(dir, 'history.csv');
-  await writeFileAtomic(json, `${JSON.stringify(history, null, 2)}\n`);
-  await writeFileAtomic(csv, historyToCsv(history));
-  return { json, csv };
-}
 
 const metric = (value: number | null): string => (value === null ? '–' : Number.isNaN(value) ? 'nan' : value.toFixed(4));
 

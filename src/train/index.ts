@@ -13,7 +13,7 @@ export type { AdamOptions, Optimizer, OptimizerOptions, OptimizerStep, SgdOption
 export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';
 export type { EarlyStoppingOptions, EpochLogs, MetricName, MonitorMode, ReduceLrOnPlateauOptions, TrainingRun } from './callbacks.js';
 // History and console text
-export { formatEpochLine, formatTrainingSummary, historyToCsv, writeHistory } from './history.js';
+export { formatEpochLine, formatTrainingSummary } from './history.js';
 // Sweeps
 export { expandGrid, formatSweepConfig, formatSweepTable, sweep, toSharedFeatures } from './sweep.js';
 export type { SweepConfig, SweepGrid, SweepOptions, SweepResult } from './sweep.js';
@@ -22,8 +22,10 @@ export { predictProbabilities } from './predict-probabilities.js';
 export { fitStandardization, foldStandardization } from './standardization.js';
 export type { Standardization } from './standardization.js';
 export { softmaxCrossEntropy, softmaxRows } from './loss.js';
-export { accuracy, argmaxRows, classificationReport, confusionMatrix } from './metrics.js';
-export type { AveragedMetrics, ClassMetrics, ClassificationReport } from './metrics.js';
+export { accuracy, argmaxRow, argmaxRows, classificationReport, confusionMatrix, evaluateProbabilities } from './metrics.js';
+export type {
+  AveragedMetrics, ClassMetrics, ClassificationReport, EvaluateProbabilitiesOptions, EvaluationMetrics, WrongPrediction,
+} from './metrics.js';
 export { Rng } from '../util/rng.js';
 // Dense kernels: the WebAssembly SIMD default and the JS reference
 export { jsDenseKernels } from './dense-kernels.js';

@@ -1,16 +1,22 @@
-/** Classification metrics shared by training, sweeps and `finetune evaluate`. */
+/**
+ * Classification metrics shared by training, sweeps, the run folder (metrics.json) and `finetune evaluate`, and the
+ * evaluation types they all use: one definition each, below every stage that reports them.
+ */
 
-/** Index of the largest value in each row (the first one on ties, like numpy argmax). */
+/** Index of the largest value in row `row` of a [rows × numClasses] matrix (the first one on ties, like numpy argmax). */
+export function argmaxRow(scores: ArrayLike<number>, row: number, numClasses: number): number {
+  const offset = row * numClasses;
+  let best = 0;
+  for (let k = 1; k < numClasses; k++) if (scores[offset + k]! > scores[offset + best]!) best = k;
+  return best;
+}
+
+/** {@link argmaxRow} of every row. */
 export function argmaxRows(scores: Float32Array, numClasses: number): Int32Array {
   const rows = scores.length / numClasses;
   if (!Number.isInteger(rows)) throw new RangeError(`argmaxRows: scores.length (${scores.length}) is not a multiple of numClasses (${numClasses}).`);
   const result = new Int32Array(rows);
-  for (let row = 0; row < rows; row++) {
-    const offset = row * numClasses;
-    let best = 0;
-    for (let k = 1; k < numClasses; k++) if (scores[offset + k]! > scores[offset + best]!) best = k;
-    result[row] = best;
-  }
+  for (let row = 0; row < rows; row++) result[row] = argmaxRow(scores, row, numClasses);
   return result;
 }
 
@@ -40,9 +46,9 @@ export function confusionMatrix(trueLabels: ArrayLike<number>, predictedLabels: 
   return matrix;
 }
 
+/** One class's row of a classification report (metrics.json `perClass`, `finetune evaluate`). Its index is its position. */
 export interface ClassMetrics {
-  readonly classIndex: number;
-  readonly name: string;
+  readonly className: string;
   /** TP / (TP + FP); 0 when the class was never predicted (scikit-learn's zero_division=0). */
   readonly precision: number;
   /** TP / (TP + FN); 0 when the class has no samples. */
@@ -89,7 +95,7 @@ export function classificationReport(matrix: readonly (readonly number[])[], cla
     const precision = predictedCounts[k]! === 0 ? 0 : truePositives / predictedCounts[k]!;
     const recall = support === 0 ? 0 : truePositives / support;
     const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
-    perClass.push({ classIndex: k, name: classNames?.[k] ?? String(k), precision, recall, f1, support });
+    perClass.push({ className: classNames?.[k] ?? String(k), precision, recall, f1, support });
     macro.precision += precision / numClasses; macro.recall += recall / numClasses; macro.f1 += f1 / numClasses;
     if (total > 0) {
       weighted.precision += (precision * support) / total; weighted.recall += (recall * support) / total;
@@ -97,4 +103,60 @@ export function classificationReport(matrix: readonly (readonly number[])[], cla
     }
   }
   return { accuracy: total === 0 ? 0 : correct / total, numSamples: total, perClass, macro, weighted };
+}
+
+/** A misclassified image (metrics.json `mostConfidentlyWrong`, `finetune evaluate`). */
+export interface WrongPrediction {
+  readonly path: string;
+  readonly trueClass: string;
+  readonly predictedClass: string;
+  /** Probability the model gave `predictedClass`. */
+  readonly probability: number;
+}
+
+/** How a classifier did on one labelled set: metrics.json `validation`/`test`, and the core of `finetune evaluate`. */
+export interface EvaluationMetrics {
+  readonly accuracy: number;
+  /** Images evaluated. */
+  readonly n: number;
+  readonly perClass: readonly ClassMetrics[];
+  /** `confusionMatrix[trueClass][predictedClass]` = count, in class-index order. */
+  readonly confusionMatrix: readonly (readonly number[])[];
+  /** Wrong predictions, most confident first (ties by path). */
+  readonly mostConfidentlyWrong: readonly WrongPrediction[];
+}
+
+export interface EvaluateProbabilitiesOptions {
+  /** How many of the most confidently wrong images to list. @defaultValue `10` */
+  mostConfidentlyWrong?: number;
+}
+
+/**
+ * Accuracy, per-class P/R/F1, the confusion matrix and the most confidently wrong images of `probabilities`
+ * [labels.length × classNames.length] against `labels`; `paths[row]` names row `row`'s image.
+ */
+export function evaluateProbabilities(probabilities: Float32Array, labels: ArrayLike<number>, paths: readonly string[],
+  classNames: readonly string[], options: EvaluateProbabilitiesOptions = {}): EvaluationMetrics {
+  const numClasses = classNames.length;
+  const listed = options.mostConfidentlyWrong ?? 10;
+  if (!Number.isInteger(listed) || listed < 0)
+    throw new RangeError(`evaluateProbabilities: 'mostConfidentlyWrong' must be a non-negative integer, got ${listed}.`);
+  if (probabilities.length !== labels.length * numClasses || paths.length !== labels.length)
+    throw new RangeError(`evaluateProbabilities: ${probabilities.length} probabilities and ${paths.length} paths for ` +
+      `${labels.length} labels × ${numClasses} classes.`);
+  const predicted = argmaxRows(probabilities, numClasses);
+  const matrix = confusionMatrix(labels, predicted, numClasses);
+  const report = classificationReport(matrix, classNames);
+  const wrong: WrongPrediction[] = [];
+  for (let row = 0; row < labels.length; row++) {
+    const guess = predicted[row]!;
+    if (guess === labels[row]) continue;
+    wrong.push({ path: paths[row]!, trueClass: classNames[labels[row]!]!, predictedClass: classNames[guess]!,
+      probability: probabilities[row * numClasses + guess]! });
+  }
+  wrong.sort((a, b) => b.probability - a.probability || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return {
+    accuracy: report.accuracy, n: labels.length, perClass: report.perClass,
+    confusionMatrix: matrix, mostConfidentlyWrong: wrong.slice(0, listed),
+  };
 }

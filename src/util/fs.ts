@@ -15,6 +15,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
+/** `value` as pretty-printed JSON (two-space indent, trailing newline), written with {@link writeFileAtomic}. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** A typed array's bytes without copying; byteOffset matters for subarrays. */
 export const asBytes = (values: ArrayBufferView): Uint8Array =>
   new Uint8Array(values.buffer, values.byteOffset, values.byteLength);

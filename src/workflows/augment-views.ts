@@ -15,6 +15,7 @@ import { FinetuneError } from '../errors.js';
 import { augmentSpecKey, augmentedRgb, describeAugmentSpec, isNoAugment } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
 import { normalizePixels } from '../image/preprocess-image.js';
+import type { AugmentationSummary } from '../run/run-format.js';
 import type { SessionProvider } from '../runtime/model-session.js';
 import type { ProgressCallback, ProgressEvent } from '../types.js';
 import { sha256 } from '../util/hash.js';
@@ -173,26 +174,9 @@ export async function embedAugmentedViews(items: ReadonlyArray<{ readonly path: 
   };
 }
 
-/** What a run records about its augmentation (run.json `augmentation`, RunFinetuneResult.augmentation). */
-export interface AugmentationSummary {
-  readonly spec: AugmentSpec;
-  /** augmentSpecKey(spec): the spec in canonical form. */
-  readonly specKey: string;
-  /** describeAugmentSpec(spec), e.g. `flip p=0.5, crop scale 0.5–1 ratio 0.75–1.33`. */
-  readonly description: string;
-  readonly views: number;
-  readonly seed: number;
-  /** Training images augmented (validation and test images never are). */
-  readonly trainImages: number;
-  readonly cacheHits: number;
-  readonly computed: number;
-  readonly failed: number;
-  /** Cache variant of view v at index v − 1. */
-  readonly variants: readonly string[];
-  /** Size of the views matrix the trainer reads (numImages × views × embeddingDim × 4 bytes). */
-  readonly featureBytes: number;
-  readonly seconds: number;
-}
+
+/** What a run records about its augmentation (run.json `augmentation`); the type is the run folder's. */
+export type { AugmentationSummary };
 
 export function summarizeAugmentation(augment: AugmentSpec, views: AugmentedViews): AugmentationSummary {
   return {

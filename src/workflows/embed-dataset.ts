@@ -18,12 +18,12 @@ import { scanDataset } from '../image/scan-dataset.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import type { SessionProvider } from '../runtime/model-session.js';
 import type { Device, ProgressCallback } from '../types.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeJsonAtomic } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
 import { embeddingsDir } from '../util/paths.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions } from './prepare-backbone.js';
-import { writeSkipped } from './run-folder.js';
+import { writeSkipped } from '../run/write-run.js';
 import { shardCacheFileName, shardReportPath } from './shard.js';
 import type { ShardSpec } from './shard.js';
 
@@ -159,7 +159,7 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
   try {
     if (shard !== null) {
       files['shardReport'] = shardReportPath(cachePath);
-      await writeJson(files['shardReport'], {
+      await writeJsonAtomic(files['shardReport'], {
         ...baseReport, extractorKey: extractorKey(extractor.spec), state: 'running', finishedAt: null,
         imagesInShard: null, computed: null, cacheHits: null, failed: [],
       } satisfies ShardReport);
@@ -183,7 +183,7 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
   for (const failure of failed) onProgress({ stage: 'warn', status: 'message', message: `skipped ${failure.path}: ${failure.reason}` });
 
   if (shard !== null) {
-    await writeJson(files['shardReport']!, {
+    await writeJsonAtomic(files['shardReport']!, {
       ...baseReport, extractorKey: extraction.extractorKey, state: 'complete', finishedAt: new Date().toISOString(),
       imagesInShard: inShard, computed: extraction.computed, cacheHits: extraction.cacheHits,
       failed: failed.filter((failure) => failure.imageSha === null || shardOf(failure.imageSha, shard.count) === shard.index),
@@ -212,10 +212,6 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
     files,
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Adds each failed image's content hash (null when the file cannot be read), to place it in its shard. */

@@ -4,10 +4,11 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { FinetuneError, nearestNames } from '../errors.js';
-import { argmaxRow } from '../export/classify-images.js';
 import { readExportedModelInfo } from '../export/exported-model-format.js';
 import { scanDataset } from '../image/scan-dataset.js';
-import { classificationReport, confusionMatrix } from '../train/metrics.js';
+import type { SkippedFile } from '../image/scan-dataset.js';
+import { classificationReport, evaluateProbabilities } from '../train/metrics.js';
+import type { AveragedMetrics, EvaluationMetrics } from '../train/metrics.js';
 import type { Device, ProgressCallback } from '../types.js';
 import { runModelOnImages } from './predict.js';
 
@@ -23,39 +24,14 @@ export interface EvaluateOptions {
   onProgress?: ProgressCallback;
 }
 
-export interface ClassEvaluation {
-  readonly className: string;
-  readonly precision: number;
-  readonly recall: number;
-  readonly f1: number;
-  /** Images of this class in the data. */
-  readonly support: number;
-}
-
-export interface WrongPrediction {
-  readonly path: string;
-  readonly trueClass: string;
-  readonly predictedClass: string;
-  /** Probability the model gave `predictedClass`. */
-  readonly probability: number;
-}
-
-export interface EvaluationReport {
+export interface EvaluationReport extends EvaluationMetrics {
   readonly modelPath: string;
   readonly dataFolder: string;
   /** The model's classes, in index order (rows and columns of the confusion matrix). */
   readonly classNames: readonly string[];
-  /** Images evaluated. */
-  readonly n: number;
-  readonly accuracy: number;
-  readonly perClass: readonly ClassEvaluation[];
-  readonly macro: { readonly precision: number; readonly recall: number; readonly f1: number };
-  /** `confusionMatrix[trueClass][predictedClass]` = count. */
-  readonly confusionMatrix: readonly (readonly number[])[];
-  /** Wrong predictions, most confident first. */
-  readonly mostConfidentlyWrong: readonly WrongPrediction[];
+  readonly macro: AveragedMetrics;
   /** Files not evaluated: skipped by the scan (not images, unsupported formats) or failed to decode. */
-  readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: string }>;
+  readonly skipped: readonly SkippedFile[];
 }
 
 /**
@@ -78,42 +54,16 @@ export async function evaluate(modelPath: string, dataFolder: string, options: E
   const paths = dataset.items.map((item) => item.path);
   const run = await runModelOnImages(modelPath, paths, options);
   const { result, classNames } = run;
-  const numClasses = classNames.length;
   const labelOf = new Map(dataset.items.map((item) => [item.path, item.label]));
-  const trueLabels = new Int32Array(result.paths.length);
-  const predictedLabels = new Int32Array(result.paths.length);
-  const wrong: WrongPrediction[] = [];
-  result.paths.forEach((path, row) => {
-    const actual = labelOf.get(path)!;
-    const predicted = argmaxRow(result.probabilities, row, numClasses);
-    trueLabels[row] = actual;
-    predictedLabels[row] = predicted;
-    if (predicted !== actual) {
-      wrong.push({
-        path, trueClass: classNames[actual]!, predictedClass: classNames[predicted]!,
-        probability: result.probabilities[row * numClasses + predicted]!,
-      });
-    }
-  });
-  wrong.sort((a, b) => b.probability - a.probability || (a.path < b.path ? -1 : 1));
-  const matrix = confusionMatrix(trueLabels, predictedLabels, numClasses);
-  const report = classificationReport(matrix, classNames);
+  const labels = Int32Array.from(result.paths, (path) => labelOf.get(path)!);
+  const metrics = evaluateProbabilities(result.probabilities, labels, result.paths, classNames, { mostConfidentlyWrong: listed });
   return {
     modelPath,
     dataFolder,
     classNames,
-    n: result.paths.length,
-    accuracy: report.accuracy,
-    perClass: report.perClass.map((metrics) => ({
-      className: metrics.name, precision: metrics.precision, recall: metrics.recall, f1: metrics.f1, support: metrics.support,
-    })),
-    macro: report.macro,
-    confusionMatrix: matrix,
-    mostConfidentlyWrong: wrong.slice(0, listed),
-    skipped: [
-      ...dataset.skipped.map((file) => ({ path: file.path, reason: file.reason })),
-      ...result.failed.map((failure) => ({ path: failure.path, reason: failure.reason })),
-    ],
+    ...metrics,
+    macro: classificationReport(metrics.confusionMatrix).macro,
+    skipped: [...dataset.skipped, ...result.failed.map(({ path, reason }) => ({ path, reason }))],
   };
 }
 

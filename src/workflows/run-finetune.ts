@@ -4,34 +4,34 @@
  * (with parity check) → write the run folder. Every check that can fail without backbone work runs first.
  */
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { EmbeddingCache } from '../embed/embedding-cache.js';
 import { FinetuneError } from '../errors.js';
 import { checkParity } from '../export/check-parity.js';
 import type { ParityReport } from '../export/check-parity.js';
-import { exportClassifier, exportHead, toolVersion } from '../export/export-classifier.js';
-import { writeExportedModel } from '../export/write-exported-model.js';
+import { exportClassifier, exportHead } from '../export/export-classifier.js';
+import { encodeModel } from '../onnx/write-model.js';
 import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
 import type { ExtractionResult } from '../embed/extract-embeddings.js';
 import { parseAugmentSpec, validateAugmentSpec } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
 import { fit } from '../train/fit.js';
 import type { FitOptions, FitResult } from '../train/fit.js';
-import { writeHistory } from '../train/history.js';
-import { argmaxRows, classificationReport, confusionMatrix } from '../train/metrics.js';
+import { evaluateProbabilities } from '../train/metrics.js';
+import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
+import type { AugmentationSummary, RunBackbone, RunFiles, RunRecord } from '../run/run-format.js';
+import { defaultRunDir, linkLatest, summarizeTraining, writeRun } from '../run/write-run.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
-import type { AugmentationSummary } from './augment-views.js';
 import { sha256 } from '../util/hash.js';
 import { packageVersions } from '../util/package-versions.js';
 import { embeddingsDir } from '../util/paths.js';
+import { toolVersion } from '../util/version.js';
 import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
 import type { EmbedSplitOptions } from './embed-split.js';
-import type { ClassEvaluation, WrongPrediction } from './evaluate.js';
 import type { PreparedBackbone } from './prepare-backbone.js';
-import { RUN_FILES, defaultRunDir, linkLatest, writeJson, writeSkipped } from './run-folder.js';
 
 export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels' | 'views'>;
 
@@ -64,18 +64,11 @@ export interface RunFinetuneOptions extends EmbedSplitOptions {
   onProgress?: ProgressCallback;
 }
 
-export interface EvaluationMetrics {
-  readonly accuracy: number;
-  readonly n: number;
-  readonly perClass: readonly ClassEvaluation[];
-  readonly confusionMatrix: number[][];
-  readonly mostConfidentlyWrong: readonly WrongPrediction[];
-}
-
 export interface RunFinetuneResult {
   readonly runDir: string;
-  readonly files: Readonly<Record<string, string>>;
-  readonly backbone: { id: string; sha256: string; featureTensor: string; embeddingDim: number; pooling: string; provider: string | null };
+  /** The files written, by run-folder key (`report` is absent when the report could not be made). */
+  readonly files: RunFiles;
+  readonly backbone: RunBackbone & { readonly provider: string | null };
   readonly classNames: readonly string[];
   readonly fit: FitResult;
   readonly validation: EvaluationMetrics | null;
@@ -149,77 +142,70 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
       testExtraction.okIndices.map((index) => testSet.items[index]!.path), dataset.classNames);
   }
 
-  // 5. Files: head, labels, history, metrics, skipped.
-  const files: Record<string, string> = {};
+  // 5. Export: head.onnx, and model.onnx checked against the trainer's probabilities before anything is written.
   const exportStarted = performance.now();
-  const trainingSummary = {
-    epochs: fitResult.epochs, bestEpoch: fitResult.bestEpoch, restoredEpoch: fitResult.restoredEpoch,
-    keptEpoch: fitResult.keptEpoch, stoppedEpoch: fitResult.stoppedEpoch, stopReason: fitResult.stopReason,
-    monitor: fitResult.monitor, validationAccuracy: validation?.accuracy ?? null,
-  };
+  const trainingSummary = summarizeTraining(fitResult, validation?.accuracy ?? null);
   const metadata = {
     backboneId: backbone.resolved.id, backboneSha256: backbone.resolved.sha256, trainingSummary,
   };
-  files['head'] = join(runDir, RUN_FILES.head);
-  await writeExportedModel(files['head'], exportHead(fitResult.head, {
-    classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata }));
-  files['labels'] = join(runDir, RUN_FILES.labels);
-  await writeJson(files['labels'], { classNames: dataset.classNames });
-  const history = await writeHistory(runDir, fitResult.history);
-  files['historyJson'] = history.json;
-  files['historyCsv'] = history.csv;
-  files['metrics'] = join(runDir, RUN_FILES.metrics);
-  await writeJson(files['metrics'], { training: trainingSummary, validation, ...(test ? { test } : {}) });
-  files['skipped'] = join(runDir, RUN_FILES.skipped);
-  await writeSkipped(files['skipped'], skipped);
-
-  // 6. The deployable model, verified before it is renamed into place.
+  const trained: Omit<RunRecord, 'manifest' | 'model'> = {
+    labels: { classNames: dataset.classNames },
+    history: fitResult.history,
+    metrics: { training: trainingSummary, validation, test },
+    skipped,
+    head: encodeModel(exportHead(fitResult.head, { classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata })),
+  };
+  let model: Uint8Array | null = null;
   let parity: ParityReport | null = null;
-  if (doExport) {
-    const exported = exportClassifier(backbone.cut.model, fitResult.head, {
-      classNames: dataset.classNames, preprocess: backbone.preprocess, withPreprocessing,
-      ...(options.opset !== undefined ? { opset: options.opset } : {}), ...metadata,
-    });
-    files['model'] = join(runDir, RUN_FILES.model);
-    const parityImages = validationProbabilities ? validationPaths : [];
-    await writeExportedModel(files['model'], exported, {
-      verify: async (tmpPath) => {
-        if (!validationProbabilities || parityImages.length === 0) return;
-        parity = await checkParity(tmpPath, parityImages, validationProbabilities, {
+  try {
+    if (doExport) {
+      model = encodeModel(exportClassifier(backbone.cut.model, fitResult.head, {
+        classNames: dataset.classNames, preprocess: backbone.preprocess, withPreprocessing,
+        ...(options.opset !== undefined ? { opset: options.opset } : {}), ...metadata,
+      }));
+      if (validationProbabilities && validationPaths.length > 0) {
+        parity = await checkParity(model, validationPaths, validationProbabilities, {
           preprocess: backbone.preprocess, withPreprocessing, numClasses, web: options.webParity ?? true, onProgress,
         });
-      },
-    });
+      }
+    }
+  } catch (error) {
+    // Keep what training produced; without run.json the folder reads as a run that did not finish.
+    await writeRun(runDir, { ...trained, manifest: null, model: null });
+    throw error;
   }
   const exportSeconds = (performance.now() - exportStarted) / 1000;
   const timings = { embedSeconds, trainSeconds, exportSeconds, totalSeconds: (performance.now() - started) / 1000 };
 
-  // 7. The manifest: enough to reproduce the run.
-  files['manifest'] = join(runDir, RUN_FILES.manifest);
-  await writeJson(files['manifest'], {
-    tool: { name: 'finetune', version: toolVersion() },
-    createdAt: new Date().toISOString(),
-    args: options.args ?? null,
-    data: {
-      source: dataset.root, kind: dataset.source, classNames: dataset.classNames, images: dataset.items.length,
-      skipped: skipped.length, fingerprint: datasetFingerprint(dataset, extraction),
-    },
-    backbone: describeBackbone(backbone),
-    preprocess: backbone.preprocess,
-    split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
-    hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
-    augmentation,
-    training: trainingSummary,
-    export: doExport ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
-    timings,
-    cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
-      extractorKey: extraction.extractorKey, provider: extraction.provider },
-    versions: {
-      node: process.versions.node, platform: `${process.platform}/${process.arch}`,
-      ...packageVersions(['onnxruntime-node', 'onnxruntime-web', 'sharp', 'protobufjs', 'better-sqlite3']),
+  // 6. The run folder, with the manifest: enough to reproduce the run.
+  const written = await writeRun(runDir, {
+    ...trained,
+    model,
+    manifest: {
+      tool: { name: 'finetune', version: toolVersion() },
+      createdAt: new Date().toISOString(),
+      args: options.args ?? null,
+      data: {
+        source: dataset.root, kind: dataset.source, classNames: dataset.classNames, images: dataset.items.length,
+        skipped: skipped.length, fingerprint: datasetFingerprint(dataset, extraction),
+      },
+      backbone: describeBackbone(backbone),
+      preprocess: backbone.preprocess,
+      split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
+      hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
+      augmentation,
+      training: trainingSummary,
+      export: doExport ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
+      timings,
+      cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
+        extractorKey: extraction.extractorKey, provider: extraction.provider },
+      versions: {
+        node: process.versions.node, platform: `${process.platform}/${process.arch}`,
+        ...packageVersions(['onnxruntime-node', 'onnxruntime-web', 'sharp', 'protobufjs', 'better-sqlite3']),
+      },
     },
   });
-  files['report'] = await writeReport(runDir);
+  const files: RunFiles = { ...written, report: await writeReport(runDir) };
   await linkLatest(runDir);
 
   return {
@@ -251,7 +237,7 @@ function resolveAugmentOption(options: RunFinetuneOptions): { spec: AugmentSpec;
   return { spec, ...resolveAugmentViews(spec, options.augmentViews, options.augmentSeed) };
 }
 
-function describeBackbone(backbone: PreparedBackbone) {
+function describeBackbone(backbone: PreparedBackbone): RunBackbone {
   return {
     id: backbone.resolved.id, sha256: backbone.resolved.sha256, path: backbone.resolved.path,
     featureTensor: backbone.cut.featureTensor, embeddingDim: backbone.cut.embeddingDim, pooling: backbone.cut.pooling,
@@ -269,28 +255,6 @@ function datasetFingerprint(dataset: Dataset, extraction: ExtractionResult): str
     return `${item.relativePath}\t${item.label}\t${extraction.imageShas[row]}`;
   });
   return sha256(lines.sort().join('\n'));
-}
-
-/** Accuracy, per-class P/R/F1, confusion matrix and the 10 most confidently wrong images. */
-export function evaluateProbabilities(probabilities: Float32Array, labels: Int32Array, paths: readonly string[],
-  classNames: readonly string[]): EvaluationMetrics {
-  const numClasses = classNames.length;
-  const predicted = argmaxRows(probabilities, numClasses);
-  const matrix = confusionMatrix(labels, predicted, numClasses);
-  const report = classificationReport(matrix, classNames);
-  const wrong: WrongPrediction[] = [];
-  for (let row = 0; row < labels.length; row++) {
-    const guess = predicted[row]!;
-    if (guess === labels[row]) continue;
-    wrong.push({ path: paths[row]!, trueClass: classNames[labels[row]!]!, predictedClass: classNames[guess]!,
-      probability: probabilities[row * numClasses + guess]! });
-  }
-  wrong.sort((a, b) => b.probability - a.probability);
-  return {
-    accuracy: report.accuracy, n: labels.length,
-    perClass: report.perClass.map((c) => ({ className: c.name, precision: c.precision, recall: c.recall, f1: c.f1, support: c.support })),
-    confusionMatrix: matrix, mostConfidentlyWrong: wrong.slice(0, 10),
-  };
 }
 
 export type { HeadWeights };

@@ -1,11 +1,15 @@
 /**
- * Writes a synthetic run folder shaped like the one the one-shot `finetune` command writes (history,
- * metrics, manifest, labels, skipped files, a few PNG images for the "most confidently wrong" gallery),
- * so report tests do not depend on the training pipeline.
+ * Writes a synthetic run folder through writeRun, the run folder's only writer (history, metrics, manifest, labels,
+ * skipped files), plus a few PNG images for the "most confidently wrong" gallery, so report tests do not depend on
+ * the training pipeline.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { RunRecord } from '../../src/run/run-format.js';
+import { writeRun } from '../../src/run/write-run.js';
+import type { EpochLogs } from '../../src/train/callbacks.js';
+import type { EvaluationMetrics } from '../../src/train/metrics.js';
 
 export interface RunFixtureOptions {
   /** @defaultValue `8` */
@@ -21,9 +25,8 @@ export interface RunFixtureOptions {
 export interface RunFixture {
   readonly runDir: string;
   readonly classNames: readonly string[];
-  readonly history: ReadonlyArray<Record<string, number>>;
-  readonly metrics: Record<string, unknown>;
-  readonly manifest: Record<string, unknown>;
+  readonly record: RunRecord;
+  readonly history: readonly EpochLogs[];
   /** Paths of the images listed in mostConfidentlyWrong that exist on disk. */
   readonly imagePaths: readonly string[];
   /** A mostConfidentlyWrong path that does not exist. */
@@ -32,13 +35,12 @@ export interface RunFixture {
 
 export const HOSTILE_CLASS_NAME = '<script>alert("x")</script> & co';
 
-export async function writeRunFixture(runDir: string, options: RunFixtureOptions = {}): Promise<RunFixture> {
+/** A complete RunRecord of a made-up run; `wrongPaths` are the images listed as most confidently wrong. */
+export function makeRunRecord(options: RunFixtureOptions = {}, wrongPaths: readonly string[] = ['/data/pets/cat/1.png']): RunRecord {
   const epochs = options.epochs ?? 8;
   const bestEpoch = options.bestEpoch ?? Math.min(5, epochs);
   const classNames = options.classNames ?? ['cat', 'dog', HOSTILE_CLASS_NAME];
-  await mkdir(runDir, { recursive: true });
-
-  const history = [];
+  const history: EpochLogs[] = [];
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const distance = epoch - bestEpoch;
     history.push({
@@ -56,7 +58,59 @@ export async function writeRunFixture(runDir: string, options: RunFixtureOptions
   const perClass = classNames.map((className, k) => ({
     className, precision: 0.8 + k / 100, recall: 0.75 + k / 50, f1: 0.77 + k / 80, support: 10 + k + 2 * (numClasses - 1),
   }));
+  const mostConfidentlyWrong = wrongPaths.map((path, i) => ({
+    path, trueClass: classNames[i % numClasses]!, predictedClass: classNames[(i + 1) % numClasses]!, probability: 0.95 - i / 10,
+  }));
+  const validation: EvaluationMetrics = {
+    accuracy: 0.84, n: perClass.reduce((sum, entry) => sum + entry.support, 0), perClass, confusionMatrix, mostConfidentlyWrong,
+  };
+  const training = {
+    epochs: 20, bestEpoch, restoredEpoch: bestEpoch, keptEpoch: bestEpoch, stoppedEpoch: epochs,
+    stopReason: `valLoss did not improve for ${epochs - bestEpoch} epochs`, monitor: 'valLoss' as const, validationAccuracy: 0.84,
+  };
+  return {
+    labels: { classNames },
+    history,
+    metrics: {
+      training, validation,
+      test: options.withTest ? { ...validation, accuracy: 0.81, mostConfidentlyWrong: mostConfidentlyWrong.slice(0, 1) } : null,
+    },
+    skipped: [
+      { path: '/data/pets/cat/broken.jpg', reason: 'IMAGE_DECODE_FAILED: truncated file' },
+      { path: '/data/pets/dog/x.gif', reason: 'unsupported format' },
+    ],
+    head: null,
+    model: null,
+    manifest: {
+      tool: { name: 'finetune', version: '0.1.0' },
+      createdAt: '2025-01-02T03:04:05.000Z',
+      args: { data: '/data/pets', epochs: 20, patience: 3 },
+      data: { source: '/data/pets', kind: 'folder', classNames, images: 152, skipped: 2, fingerprint: 'cd'.repeat(32) },
+      backbone: {
+        id: 'mobilenetv2-12', sha256: 'ab'.repeat(32), path: '/models/mobilenetv2-12.onnx', featureTensor: '464',
+        embeddingDim: 1280, pooling: 'avg', dequantized: false,
+      },
+      preprocess: {
+        resizeMode: 'shorter-side', resizeSize: 256, cropSize: 224, scale: 1 / 255,
+        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
+      },
+      split: {
+        method: 'stratified-hash-v1', seed: 42, validationSplit: 0.2, trainCount: 120, validationCount: 30,
+        classes: classNames.map((className) => ({ className, train: 40, validation: 10 })), validationSha256: 'ef'.repeat(32),
+        validationFiles: ['cat/1.png'],
+      },
+      hyperparameters: { learningRate: 0.001, batchSize: 32, epochs: 20, patience: 3, hidden: [] },
+      augmentation: null,
+      training,
+      export: null,
+      timings: { embedSeconds: 12.5, trainSeconds: 3.25, exportSeconds: 0.8, totalSeconds: 75 },
+      cache: { hits: 100, computed: 50, backboneBatches: 4, extractorKey: '12'.repeat(32), provider: 'cpu' },
+      versions: { node: process.version, onnxruntime: '1.30.0' },
+    },
+  };
+}
 
+export async function writeRunFixture(runDir: string, options: RunFixtureOptions = {}): Promise<RunFixture> {
   const imageDir = join(runDir, '..', `${runDir.split('/').pop()}-images`);
   const imagePaths: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -68,41 +122,17 @@ export async function writeRunFixture(runDir: string, options: RunFixtureOptions
     imagePaths.push(path);
   }
   const missingImagePath = join(imageDir, 'moved-away.png');
-  const mostConfidentlyWrong = [
-    ...imagePaths.map((path, i) => ({
-      path, trueClass: classNames[i % numClasses]!, predictedClass: classNames[(i + 1) % numClasses]!, probability: 0.95 - i / 10,
-    })),
-    { path: missingImagePath, trueClass: classNames[0]!, predictedClass: classNames[numClasses - 1]!, probability: 0.6 },
-  ];
-  const split = { accuracy: 0.84, n: perClass.reduce((sum, entry) => sum + entry.support, 0), perClass, confusionMatrix, mostConfidentlyWrong };
-  const metrics: Record<string, unknown> = {
-    training: { bestEpoch, restoredEpoch: bestEpoch, stoppedEpoch: epochs, stopReason: `valLoss did not improve for ${epochs - bestEpoch} epochs`, epochs: 20 },
-    validation: split,
-    ...(options.withTest ? { test: { ...split, accuracy: 0.81, mostConfidentlyWrong: mostConfidentlyWrong.slice(0, 1) } } : {}),
+  const record = makeRunRecord(options, [...imagePaths, missingImagePath]);
+  // The missing image is the least confident one and is wrong from the first class to the last.
+  const classNames = record.labels.classNames;
+  const metrics = record.metrics;
+  const withMissing = (split: EvaluationMetrics): EvaluationMetrics => ({
+    ...split, mostConfidentlyWrong: split.mostConfidentlyWrong.map((entry) => entry.path === missingImagePath
+      ? { ...entry, trueClass: classNames[0]!, predictedClass: classNames[classNames.length - 1]!, probability: 0.6 } : entry),
+  });
+  const fixed: RunRecord = {
+    ...record, metrics: { ...metrics, validation: metrics.validation && withMissing(metrics.validation) },
   };
-  const preprocess = {
-    resizeMode: 'shorter-side', resizeSize: 256, cropSize: 224, scale: 1 / 255,
-    mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
-  };
-  const manifest: Record<string, unknown> = {
-    tool: { name: 'finetune', version: '0.1.0' },
-    createdAt: '2025-01-02T03:04:05.000Z',
-    args: { data: '/data/pets', epochs: 20, patience: 3 },
-    backbone: { id: 'mobilenetv2-12', sha256: 'ab'.repeat(32), featureTensor: '464', embeddingDim: 1280, pooling: 'avg' },
-    preprocess,
-    split: { seed: 42, validationSplit: 0.2, trainCount: 120, validationCount: 30 },
-    hyperparameters: { learningRate: 0.001, batchSize: 32, epochs: 20, patience: 3, hidden: [] },
-    timings: { embedSeconds: 12.5, trainSeconds: 3.25, exportSeconds: 0.8, totalSeconds: 75 },
-    cache: { hits: 100, computed: 50 },
-    versions: { node: process.version, onnxruntime: '1.30.0' },
-  };
-
-  await writeFile(join(runDir, 'history.json'), JSON.stringify(history, null, 2));
-  await writeFile(join(runDir, 'history.csv'), ['epoch,loss,accuracy,valLoss,valAccuracy,learningRate,seconds',
-    ...history.map((h) => [h.epoch, h.loss, h.accuracy, h.valLoss, h.valAccuracy, h.learningRate, h.seconds].join(','))].join('\n'));
-  await writeFile(join(runDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
-  await writeFile(join(runDir, 'run.json'), JSON.stringify(manifest, null, 2));
-  await writeFile(join(runDir, 'labels.json'), JSON.stringify({ classNames }));
-  await writeFile(join(runDir, 'skipped.txt'), `/data/pets/cat/broken.jpg\tIMAGE_DECODE_FAILED: truncated file\n/data/pets/dog/x.gif\tunsupported format\n`);
-  return { runDir, classNames, history, metrics, manifest, imagePaths, missingImagePath };
+  await writeRun(runDir, fixed);
+  return { runDir, classNames, record: fixed, history: fixed.history, imagePaths, missingImagePath };
 }

@@ -90,7 +90,8 @@ describe('readRunData and renderReport', () => {
   it('renders a run without validation and without metrics: train-only curves, no evaluation sections', async () => {
     const runDir = join(root, 'train-only');
     await writeRunFixture(runDir, { epochs: 3 });
-    const history = [1, 2, 3].map((epoch) => ({ epoch, loss: 1 / epoch, accuracy: 0.3 * epoch, valLoss: null, valAccuracy: null }));
+    const history = [1, 2, 3].map((epoch) => ({ epoch, loss: 1 / epoch, accuracy: 0.3 * epoch, valLoss: null, valAccuracy: null,
+      learningRate: 0.001, seconds: 0.1 }));
     await writeFile(join(runDir, 'history.json'), JSON.stringify(history));
     await rm(join(runDir, 'metrics.json'));
     const data = await readRunData(runDir);
@@ -134,7 +135,7 @@ describe('readRunData and renderReport', () => {
     const runDir = join(root, 'damaged');
     await writeRunFixture(runDir, { epochs: 2, bestEpoch: 1 });
     await writeFile(join(runDir, 'metrics.json'), '{"training": ');
-    await assert.rejects(readRunData(runDir), (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION' &&
+    await assert.rejects(readRunData(runDir), (error) => isFinetuneError(error) && error.code === 'RUN_INVALID' &&
       error.message.includes('metrics.json') && error.cause !== undefined);
   });
 });

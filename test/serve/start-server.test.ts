@@ -7,10 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { isFinetuneError } from '../../src/errors.js';
 import { exportHead } from '../../src/export/export-classifier.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
+import { writeRun } from '../../src/run/write-run.js';
 import { startServer } from '../../src/serve/start-server.js';
 import type { RunningServer } from '../../src/serve/start-server.js';
 import type { PreprocessSpec } from '../../src/types.js';
 import { decodeToRgb } from '../../src/image/preprocess-image.js';
+import { makeRunRecord } from '../report/run-fixture.js';
 import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
 
 const SPEC: PreprocessSpec = {
@@ -134,6 +136,22 @@ describe('startServer', () => {
     await assert.rejects(startServer(notAModel, { port: 0 }), (error) => isFinetuneError(error) && error.code === 'MODEL_INVALID');
     await assert.rejects(startServer(modelPath, { port: 70000 }), (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION');
     await assert.rejects(startServer(modelPath, { port: 0, topK: 0 }), (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION');
+  });
+
+  it('serves the model.onnx of a run folder (found through readRun), and names model.onnx when a run has none', async () => {
+    const runDir = join(root, 'run');
+    await writeRun(runDir, { ...makeRunRecord(), model: modelBytes });
+    const fromRun = await startServer(runDir, { port: 0 });
+    try {
+      assert.deepEqual(fromRun.modelInfo.classNames, ['<b>cat</b>', 'dog']);
+      assert.deepEqual(new Uint8Array(await (await fetch(new URL('/model.onnx', fromRun.url))).arrayBuffer()), new Uint8Array(modelBytes));
+    } finally {
+      await fromRun.close();
+    }
+    const headOnly = join(root, 'head-only-run');
+    await writeRun(headOnly, makeRunRecord());
+    await assert.rejects(startServer(headOnly, { port: 0 }), (error) => isFinetuneError(error) && error.code === 'FILE_NOT_FOUND' &&
+      error.message.includes('model.onnx') && /finetune train/.test(error.hint ?? ''));
   });
 
   it('closes: the port is free again afterwards', async () => {

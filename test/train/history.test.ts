@@ -1,32 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { EpochLogs } from '../../src/train/callbacks.js';
 import type { FitResult } from '../../src/train/fit.js';
-import { formatEpochLine, formatTrainingSummary, writeHistory } from '../../src/train/history.js';
+import { formatEpochLine, formatTrainingSummary } from '../../src/train/history.js';
 
 const history: EpochLogs[] = [
   { epoch: 1, loss: 0.9, accuracy: 0.5, valLoss: 0.8, valAccuracy: 0.6, learningRate: 0.001, seconds: 0.0421 },
   { epoch: 2, loss: 0.5, accuracy: 0.8, valLoss: 0.4, valAccuracy: 0.9, learningRate: 0.001, seconds: 1.25 },
   { epoch: 3, loss: 0.3, accuracy: 0.9, valLoss: 0.45, valAccuracy: 0.85, learningRate: 0.0001, seconds: 0.5 },
 ];
-
-test('writeHistory writes history.json and history.csv (and no temp files)', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'finetune-history-'));
-  try {
-    const paths = await writeHistory(join(dir, 'run'), [...history, { ...history[0]!, epoch: 4, valLoss: null, valAccuracy: null }]);
-    assert.deepEqual(JSON.parse(await readFile(paths.json, 'utf8'))[1], history[1]);
-    const csv = (await readFile(paths.csv, 'utf8')).split('\n');
-    assert.equal(csv[0], 'epoch,loss,accuracy,valLoss,valAccuracy,learningRate,seconds');
-    assert.equal(csv[2], '2,0.5,0.8,0.4,0.9,0.001,1.25');
-    assert.equal(csv[4], '4,0.9,0.5,,,0.001,0.0421');
-    assert.deepEqual((await readdir(join(dir, 'run'))).sort(), ['history.csv', 'history.json']);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
 
 test('formatEpochLine is a Keras-like line', () => {
   assert.equal(formatEpochLine(history[0]!, 50),

@@ -9,14 +9,16 @@ const serveOptions = {
   host: { type: 'string', default: '127.0.0.1', describe: 'Interface to listen on.' },
   'top-k': { type: 'number', default: 5, describe: 'Classes shown per image.' },
 } as const satisfies Record<string, Options>;
-const servePositionals = { model: exportedModelPositional } as const;
+const servePositionals = {
+  model: { ...exportedModelPositional, describe: 'A model.onnx exported by finetune, or the run folder holding it.' },
+} as const;
 
 export const serveCommand: CommandModule<object, InferredOptionTypes<typeof serveOptions & typeof servePositionals>> = {
   command: 'serve <model>',
   describe: 'Serve a browser demo on localhost that runs the exported model with onnxruntime-web (no CDN).',
   builder: (yargs) => yargs.options(serveOptions)
     .positional('model', servePositionals.model)
-    .example('$0 serve runs/latest/model.onnx', 'Open http://127.0.0.1:8080 and drop an image')
+    .example('$0 serve runs/latest', 'Serve the latest run\'s model.onnx; open http://127.0.0.1:8080 and drop an image')
     .example('$0 serve model.onnx --port 0 --json', 'Print the URL as JSON (for scripts)'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {

@@ -1,0 +1,215 @@
+/**
+ * The run folder: what `finetune` writes for every training run, as one typed contract. This module owns the file
+ * names, the format version and the type of every file's contents; `writeRun` (write-run.ts) is the only writer and
+ * `readRun` (read-run.ts) the only reader, so a writer/reader mismatch is a compile error, not a blank report section.
+ *
+ * Files (RUN_FILES):
+ * - `model.onnx`  the deployable model (preprocessing + backbone + head + softmax + labels), when exported
+ * - `head.onnx`   the head alone, on features
+ * - `labels.json` {@link RunLabels}
+ * - `history.json` / `history.csv`  one {@link EpochLogs} per epoch
+ * - `metrics.json` {@link RunMetrics}
+ * - `skipped.txt` one `path<TAB>reason` line per {@link SkippedFile}, after a `#` header line
+ * - `run.json`    {@link RunManifest}: enough to reproduce the run; written last
+ * - `report.html` the optional report (src/report), rendered from the files above
+ */
+import type { ParityReport } from '../export/check-parity.js';
+import type { AugmentSpec } from '../image/augment.js';
+import type { SkippedFile } from '../image/scan-dataset.js';
+import type { SplitDescription } from '../image/split-dataset.js';
+import type { EpochLogs, MetricName } from '../train/callbacks.js';
+import type { EvaluationMetrics } from '../train/metrics.js';
+import type { Pooling, PreprocessSpec } from '../types.js';
+
+/**
+ * Version of the run folder's layout, recorded in run.json as `formatVersion`. Bump it when a file changes in a way
+ * an older reader would misread; readRun reads every version up to this one.
+ * - 1: the layout before `formatVersion` existed (run.json has no such field).
+ * - 2: run.json records `formatVersion`; otherwise as 1.
+ */
+export const RUN_FORMAT_VERSION = 2;
+
+/** Names of the files in a run folder. */
+export const RUN_FILES = {
+  model: 'model.onnx',
+  head: 'head.onnx',
+  labels: 'labels.json',
+  historyJson: 'history.json',
+  historyCsv: 'history.csv',
+  metrics: 'metrics.json',
+  skipped: 'skipped.txt',
+  manifest: 'run.json',
+  report: 'report.html',
+} as const;
+
+export type RunFileKey = keyof typeof RUN_FILES;
+
+/** Absolute paths of the files a run folder holds (or that writeRun wrote), by key. */
+export type RunFiles = { readonly [K in RunFileKey]?: string };
+
+/** labels.json. */
+export interface RunLabels {
+  /** Class names in index order. */
+  readonly classNames: readonly string[];
+}
+
+/** metrics.json `training` (also stored in the exported model's metadata): how training went and ended. */
+export interface TrainingSummary {
+  /** Epochs requested. */
+  readonly epochs: number;
+  /** Epoch with the best monitored value (1-based); null if no epoch was monitored. */
+  readonly bestEpoch: number | null;
+  /** Epoch whose weights were put back at the end; null if none were. */
+  readonly restoredEpoch: number | null;
+  /** Epoch whose weights were exported: `restoredEpoch`, else the last completed epoch. */
+  readonly keptEpoch: number;
+  /** Last epoch that ran. */
+  readonly stoppedEpoch: number;
+  readonly stopReason: string;
+  /** The metric that picked the best epoch, e.g. `valLoss`. */
+  readonly monitor: MetricName;
+  /** Accuracy of the kept weights on the validation split; null without one. */
+  readonly validationAccuracy: number | null;
+}
+
+/** metrics.json. */
+export interface RunMetrics {
+  readonly training: TrainingSummary;
+  /** null when the run had no validation split. */
+  readonly validation: EvaluationMetrics | null;
+  /** Present only with `--test` (the key is left out of metrics.json otherwise). */
+  readonly test: EvaluationMetrics | null;
+}
+
+/** run.json `data`: the labelled images the run used. */
+export interface RunDataDescription {
+  /** The dataset folder, or the folder holding the manifest. */
+  readonly source: string;
+  readonly kind: 'folder' | 'manifest';
+  readonly classNames: readonly string[];
+  /** Images found (before any failed to embed). */
+  readonly images: number;
+  /** Files skipped (listed in skipped.txt). */
+  readonly skipped: number;
+  /** sha256 over the sorted `relativePath, label, image sha256` lines of the embedded images. */
+  readonly fingerprint: string;
+}
+
+/** run.json `backbone`. */
+export interface RunBackbone {
+  readonly id: string;
+  readonly sha256: string;
+  readonly path: string;
+  readonly featureTensor: string;
+  readonly embeddingDim: number;
+  readonly pooling: Pooling;
+  readonly dequantized: boolean;
+}
+
+/** run.json `augmentation`: the training-set augmentation and its view cache. */
+export interface AugmentationSummary {
+  readonly spec: AugmentSpec;
+  /** augmentSpecKey(spec): the spec in canonical form. */
+  readonly specKey: string;
+  /** describeAugmentSpec(spec), e.g. `flip p=0.5, crop scale 0.5–1 ratio 0.75–1.33`. */
+  readonly description: string;
+  readonly views: number;
+  readonly seed: number;
+  /** Training images augmented (validation and test images never are). */
+  readonly trainImages: number;
+  readonly cacheHits: number;
+  readonly computed: number;
+  readonly failed: number;
+  /** Cache variant of view v at index v − 1. */
+  readonly variants: readonly string[];
+  /** Size of the views matrix the trainer reads (numImages × views × embeddingDim × 4 bytes). */
+  readonly featureBytes: number;
+  readonly seconds: number;
+}
+
+/** run.json `export`: how model.onnx was made and verified. */
+export interface RunExport {
+  readonly withPreprocessing: boolean;
+  /** The requested opset; null for the backbone's. */
+  readonly opset: number | null;
+  /** null when there were no validation images to check with. */
+  readonly parity: ParityReport | null;
+}
+
+/** run.json `timings`, in seconds. */
+export interface RunTimings {
+  readonly embedSeconds: number;
+  readonly trainSeconds: number;
+  readonly exportSeconds: number;
+  readonly totalSeconds: number;
+}
+
+/** run.json `cache`: the embedding cache's part in the run. */
+export interface RunCacheStats {
+  readonly hits: number;
+  readonly computed: number;
+  readonly backboneBatches: number;
+  readonly extractorKey: string;
+  /** Execution provider that ran the backbone; null when every embedding came from the cache. */
+  readonly provider: string | null;
+}
+
+/** run.json: enough to reproduce the run. */
+export interface RunManifest {
+  /** {@link RUN_FORMAT_VERSION} of the writer; 1 for folders written before the field existed. */
+  readonly formatVersion: number;
+  readonly tool: { readonly name: string; readonly version: string };
+  /** ISO time the run finished. */
+  readonly createdAt: string;
+  /** The command line's flags, when the run came from the CLI. */
+  readonly args: Readonly<Record<string, unknown>> | null;
+  readonly data: RunDataDescription;
+  readonly backbone: RunBackbone;
+  readonly preprocess: PreprocessSpec;
+  readonly split: SplitDescription & { readonly validationFiles: readonly string[] };
+  /** The optimizer's configuration, the seed and the trainer options as given. */
+  readonly hyperparameters: Readonly<Record<string, unknown>>;
+  readonly augmentation: AugmentationSummary | null;
+  readonly training: TrainingSummary;
+  /** null when only head.onnx was written. */
+  readonly export: RunExport | null;
+  readonly timings: RunTimings;
+  readonly cache: RunCacheStats;
+  /** Node, platform and the native packages' versions. */
+  readonly versions: Readonly<Record<string, string | null>>;
+}
+
+/** Everything writeRun writes. report.html is not part of it: the report is rendered from a written run. */
+export interface RunRecord {
+  /**
+   * run.json, written last as the mark of a finished run; writeRun stamps `formatVersion` itself. null for a run that
+   * failed after training (e.g. in export): its other files are kept, and readRun reads it as unfinished.
+   */
+  readonly manifest: Omit<RunManifest, 'formatVersion'> | null;
+  readonly labels: RunLabels;
+  readonly history: readonly EpochLogs[];
+  readonly metrics: RunMetrics;
+  readonly skipped: readonly SkippedFile[];
+  /** Encoded head.onnx; null to leave it out. */
+  readonly head: Uint8Array | null;
+  /** Encoded (and already verified) model.onnx; null when the run exported no model. */
+  readonly model: Uint8Array | null;
+}
+
+/**
+ * A run folder as readRun returns it: each part is null when its file is absent (a run that stopped early, or a
+ * folder from an older version). The model files are large and not read: `files` gives their paths.
+ */
+export interface RunFolder {
+  /** Absolute path of the folder. */
+  readonly dir: string;
+  /** From run.json; {@link RUN_FORMAT_VERSION} when there is no run.json. */
+  readonly formatVersion: number;
+  readonly manifest: RunManifest | null;
+  readonly labels: RunLabels | null;
+  readonly history: readonly EpochLogs[] | null;
+  readonly metrics: RunMetrics | null;
+  readonly skipped: readonly SkippedFile[] | null;
+  /** The files present. */
+  readonly files: RunFiles;
+}
