@@ -52,9 +52,11 @@ export interface HttpClient {
 }
 
 export interface HttpGetOptions {
+  /** @defaultValue `'GET'` */
+  method?: 'GET' | 'HEAD';
   /** Extra request headers (e.g. `range`, `authorization`); `authorization` is dropped on a redirect to another origin. */
   headers?: Readonly<Record<string, string>>;
-  /** @defaultValue `10` */
+  /** Redirects followed; with `0` a redirect is returned as the response. @defaultValue `10` */
   maxRedirects?: number;
   signal?: AbortSignal;
 }
@@ -136,7 +138,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   };
 }
 
-/** GETs `url`, following redirects. Resolves with any final (non-redirect) status; rejects with RequestFailure. */
+/**
+ * GETs (or HEADs) `url`, following redirects. Resolves with any final (non-redirect) status, or with the redirect
+ * itself once `maxRedirects` is 0; rejects with RequestFailure.
+ */
 export async function httpGet(client: HttpClient, url: string, options: HttpGetOptions = {}): Promise<HttpGetResult> {
   const maxRedirects = options.maxRedirects ?? 10;
   const redirects: Array<HttpGetResult['redirects'][number]> = [];
@@ -145,9 +150,9 @@ export async function httpGet(client: HttpClient, url: string, options: HttpGetO
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: '*/*', ...options.headers };
     if (current.origin !== firstOrigin) delete headers['authorization'];
-    const response = await requestOnce(client, current, headers, options.signal);
+    const response = await requestOnce(client, current, options.method ?? 'GET', headers, options.signal);
     const location = headerValue(response.headers, 'location');
-    if (!REDIRECTS.has(response.statusCode) || !location) {
+    if (!REDIRECTS.has(response.statusCode) || !location || maxRedirects === 0) {
       return { statusCode: response.statusCode, headers: response.headers, body: response.body, url: current.href, redirects };
     }
     redirects.push({ url: current.href, statusCode: response.statusCode, headers: response.headers });
@@ -172,14 +177,14 @@ export function headerValue(headers: ResponseHeaders, name: string): string | un
 }
 
 async function requestOnce(
-  client: HttpClient, target: URL, headers: Record<string, string>, signal: AbortSignal | undefined,
+  client: HttpClient, target: URL, method: 'GET' | 'HEAD', headers: Record<string, string>, signal: AbortSignal | undefined,
 ): Promise<Dispatcher.ResponseData> {
   if (target.protocol !== 'https:' && target.protocol !== 'http:') {
     throw new RequestFailure(`unsupported protocol "${target.protocol}" (only http and https)`, 'unreachable');
   }
   try {
     return await request(target, {
-      method: 'GET',
+      method,
       headers,
       dispatcher: client.dispatcher,
       ...(signal ? { signal } : {}),

@@ -1,5 +1,6 @@
 /**
- * `--backbone <zoo id | alias | path.onnx>` → a local, hashed ONNX file plus its catalog entry when known.
+ * `--backbone <zoo id | alias | hf:owner/repo… | path.onnx>` → a local, hashed ONNX file plus what its source knows
+ * about it: the catalog entry for zoo models, the pinned revision and config files for Hugging Face Hub models.
  */
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -9,6 +10,10 @@ import { findModel, listModels } from './catalog.js';
 import type { ZooEntry } from './catalog.js';
 import { downloadModel } from './download.js';
 import type { DownloadOptions } from './download.js';
+import { resolveHubModel } from './hub.js';
+import type { HubModel } from './hub.js';
+import { isHubReference } from './hub-reference.js';
+import type { OnnxVariant } from './hub-reference.js';
 
 export interface ResolvedBackbone {
   /** The catalog id; for a local file that is not a known zoo file, its file name. */
@@ -21,9 +26,20 @@ export interface ResolvedBackbone {
    * the file's, so a zoo file passed by path gets its registry facts; null for any other file.
    */
   readonly entry: ZooEntry | null;
+  /** For `hf:` backbones: the repository, the commit it resolved to, the file's path, and the config files. */
+  readonly hub: HubModel | null;
 }
 
-export type ResolveBackboneOptions = DownloadOptions;
+export interface ResolveBackboneOptions extends DownloadOptions {
+  /** Which `onnx/model*.onnx` of a Hub repository to use when the reference names no file. @defaultValue `'fp32'` */
+  onnxVariant?: OnnxVariant;
+  /** The Hugging Face Hub or a mirror. @defaultValue `env.HF_ENDPOINT`, else `https://huggingface.co` */
+  hubEndpoint?: string;
+  /** Token for gated or private Hub repositories, or `false` for none. @defaultValue `env.HF_TOKEN` */
+  hubToken?: string | false;
+  /** The Hugging Face cache to look in first, or `false` to skip it. @defaultValue from `HF_HUB_CACHE` / `HF_HOME` */
+  huggingFaceCache?: string | false;
+}
 
 /** True when `value` should be read as a file path rather than a zoo id. */
 export function looksLikePath(value: string): boolean {
@@ -31,20 +47,32 @@ export function looksLikePath(value: string): boolean {
 }
 
 /**
- * An existing file is used as is (hashed with sha256File); a value that looks like a path but does not exist fails
- * with FILE_NOT_FOUND; anything else is a zoo id or alias, downloaded (or found in the cache) by downloadModel.
+ * `hf:…` is a Hugging Face Hub model (resolveHubModel: caches first, then the Hub); an existing file is used as is
+ * (hashed with sha256File); a value that looks like a path but does not exist fails with FILE_NOT_FOUND; anything
+ * else is a zoo id or alias, downloaded (or found in the cache) by downloadModel.
  */
 export async function resolveBackbone(idOrPath: string, options: ResolveBackboneOptions = {}): Promise<ResolvedBackbone> {
   if (typeof idOrPath !== 'string' || idOrPath.trim() === '') {
     throw new TypeError(`resolveBackbone: 'idOrPath' must be a zoo id or a path, got ${JSON.stringify(idOrPath)}.`);
   }
   const value = idOrPath.trim();
+  if (isHubReference(value)) {
+    const { onnxVariant, hubEndpoint, hubToken, huggingFaceCache, mirror: _zooMirror, ...common } = options;
+    const hub = await resolveHubModel(value, {
+      ...common,
+      ...(onnxVariant !== undefined ? { variant: onnxVariant } : {}),
+      ...(hubEndpoint !== undefined ? { endpoint: hubEndpoint } : {}),
+      ...(hubToken !== undefined ? { token: hubToken } : {}),
+      ...(huggingFaceCache !== undefined ? { huggingFaceCache } : {}),
+    });
+    return { id: hub.reference, path: hub.file, sha256: hub.sha256, entry: null, hub };
+  }
   const path = resolve(value);
   const info = await stat(path).catch(() => null);
   if (info?.isFile()) {
     const sha256 = await sha256File(path);
     const entry = listModels().find((candidate) => candidate.sha256 === sha256) ?? null;
-    return { id: entry?.id ?? basename(path), path, sha256, entry };
+    return { id: entry?.id ?? basename(path), path, sha256, entry, hub: null };
   }
   if (info?.isDirectory()) {
     throw new FinetuneError('FILE_NOT_FOUND', `Backbone "${value}" is a directory, not an .onnx file.`,
@@ -56,5 +84,5 @@ export async function resolveBackbone(idOrPath: string, options: ResolveBackbone
   }
   const downloaded = await downloadModel(value, options);
   const entry = findModel(value)!;
-  return { id: entry.id, path: downloaded.path, sha256: downloaded.sha256, entry };
+  return { id: entry.id, path: downloaded.path, sha256: downloaded.sha256, entry, hub: null };
 }

@@ -24,7 +24,7 @@ describe('resolveBackbone', () => {
     const bytes = new TextEncoder().encode('not really onnx, but a file');
     await writeFile(path, bytes);
     const resolved = await resolveBackbone(relative(process.cwd(), path), { home, offline: true });
-    assert.deepEqual(resolved, { id: 'custom.onnx', path, sha256: sha256(bytes), entry: null });
+    assert.deepEqual(resolved, { id: 'custom.onnx', path, sha256: sha256(bytes), entry: null, hub: null });
   });
 
   test('a path that does not exist fails with FILE_NOT_FOUND; a directory too; an unknown id with MODEL_NOT_FOUND', async () => {
