@@ -17,7 +17,7 @@ export type { ErrorCode } from './errors.js';
 
 // Shared types
 export type {
-  ClassNames, DenseLayer, Device, FeatureExtractorSpec, HeadWeights, Pooling, PreprocessSpec, ProgressCallback,
+  ClassNames, DenseLayer, Device, FailedImage, FeatureExtractorSpec, HeadWeights, Pooling, PreprocessSpec, ProgressCallback,
   ProgressEvent,
 } from './types.js';
 

@@ -29,6 +29,15 @@ export interface PreprocessSpec {
   readonly layout: 'NCHW' | 'NHWC';
 }
 
+/** An image that could not be used (unreadable, undecodable, or no features), and why. */
+export interface FailedImage {
+  /** Position of the image in the list the caller passed. */
+  readonly index: number;
+  readonly path: string;
+  /** One line, e.g. `file not found` or sharp's reason. */
+  readonly reason: string;
+}
+
 /** Pooling applied when the cut tensor is a spatial map [N, C, H, W]. */
 export type Pooling = 'none' | 'avg' | 'max' | 'flatten';
 

@@ -2,7 +2,7 @@ import { FinetuneError } from '../errors.js';
 import type { HostTensor, ModelSession } from '../runtime/model-session.js';
 import { argmaxRow } from '../train/metrics.js';
 import { batchSizeFor, loadImageBatch } from './image-batch.js';
-import type { FailedImage } from './image-batch.js';
+import type { FailedImage } from '../types.js';
 import { EXPORT_NAMES } from './exported-model-format.js';
 import type { ExportedModelInfo } from './exported-model-format.js';
 
@@ -57,7 +57,7 @@ export async function classifyImages(session: ModelSession, info: ExportedModelI
   let classNamesOutput: string[] | null = null;
   for (let start = 0; start < paths.length; start += batchSize) {
     const batch = await loadImageBatch(info, paths.slice(start, start + batchSize), { failFast: options.failFast ?? false });
-    failed.push(...batch.failed);
+    failed.push(...batch.failed.map((failure) => ({ ...failure, index: start + failure.index })));
     const n = batch.paths.length;
     if (n > 0) {
       const feed = fixedBatch && n < batchSize ? padBatch(batch.tensor, batchSize) : batch.tensor;

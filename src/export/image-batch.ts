@@ -1,20 +1,15 @@
 import { FinetuneError } from '../errors.js';
 import { decodeToRgb, preprocessImage } from '../image/preprocess-image.js';
 import type { HostTensor } from '../runtime/model-session.js';
+import type { FailedImage } from '../types.js';
 import type { ExportedModelInfo } from './exported-model-format.js';
-
-/** An image that could not be turned into model input. */
-export interface FailedImage {
-  readonly path: string;
-  readonly reason: string;
-  readonly error: unknown;
-}
 
 export interface ImageBatch {
   /** The input tensor for the images that decoded, in the order of `paths`. */
   readonly tensor: HostTensor;
   /** The images in the tensor, in order. */
   readonly paths: readonly string[];
+  /** Images that failed to decode; `index` is the position in `paths`. */
   readonly failed: readonly FailedImage[];
 }
 
@@ -33,20 +28,20 @@ export async function loadImageBatch(info: ExportedModelInfo, paths: readonly st
   }
   const crop = spec.cropSize;
   const valuesPerImage = crop * crop * 3;
-  const decoded = await Promise.all(paths.map(async (path) => {
+  const decoded = await Promise.all(paths.map(async (path, index) => {
     try {
-      if (info.inputType === 'uint8-image') return { path, data: (await decodeToRgb(path, spec)).data as Uint8Array | Float32Array };
-      return { path, data: await preprocessImage(path, spec) as Uint8Array | Float32Array };
+      if (info.inputType === 'uint8-image') return { index, path, data: (await decodeToRgb(path, spec)).data as Uint8Array | Float32Array };
+      return { index, path, data: await preprocessImage(path, spec) as Uint8Array | Float32Array };
     } catch (error) {
       if (options.failFast) throw error;
-      return { path, error };
+      return { index, path, error };
     }
   }));
   const ok: Array<{ path: string; data: Uint8Array | Float32Array }> = [];
   const failed: FailedImage[] = [];
   for (const item of decoded) {
     if (item.data !== undefined) ok.push({ path: item.path, data: item.data });
-    else failed.push({ path: item.path, reason: item.error instanceof Error ? item.error.message : String(item.error), error: item.error });
+    else failed.push({ index: item.index, path: item.path, reason: item.error instanceof Error ? item.error.message : String(item.error) });
   }
   const n = ok.length;
   if (info.inputType === 'uint8-image') {

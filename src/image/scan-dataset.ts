@@ -6,6 +6,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { FinetuneError, nearestNames } from '../errors.js';
+import { mapLimit } from '../util/map-limit.js';
 
 /** One labelled image. */
 export interface DatasetItem {
@@ -459,19 +460,6 @@ function toPosix(path: string): string {
 function listNames(names: readonly string[]): string {
   const shown = names.slice(0, LIST_LIMIT).join(', ');
   return names.length > LIST_LIMIT ? `${shown} and ${names.length - LIST_LIMIT} more` : shown;
-}
-
-async function mapLimit<T, R>(values: readonly T[], limit: number, fn: (value: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(values.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < values.length) {
-      const index = next++;
-      results[index] = await fn(values[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, values.length) }, worker));
-  return results;
 }
 
 // #endregion

@@ -12,14 +12,15 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultCachePath, EmbeddingCache, extractorKey } from '../embed/embedding-cache.js';
-import { extractEmbeddings, shardOf } from '../embed/extract-embeddings.js';
-import type { FailedImage, PreprocessFn } from '../embed/extract-embeddings.js';
+import { extractEmbeddings } from '../embed/extract-embeddings.js';
+import { shardOf } from '../embed/shard-of.js';
+import type { PreprocessFn } from '../embed/extract-embeddings.js';
+import { hashImageFiles } from '../image/read-image-file.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import type { SessionProvider } from '../runtime/model-session.js';
-import type { Device, ProgressCallback } from '../types.js';
+import type { Device, FailedImage, ProgressCallback } from '../types.js';
 import { writeJsonAtomic } from '../util/fs.js';
-import { sha256 } from '../util/hash.js';
 import { embeddingsDir } from '../util/paths.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions } from './prepare-backbone.js';
@@ -216,10 +217,6 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
 
 /** Adds each failed image's content hash (null when the file cannot be read), to place it in its shard. */
 async function describeFailures(failures: readonly FailedImage[]): Promise<FailedEmbedding[]> {
-  const described: FailedEmbedding[] = [];
-  for (const failure of failures) {
-    const imageSha = await readFile(failure.path).then((bytes) => (bytes.length > 0 ? sha256(bytes) : null), () => null);
-    described.push({ path: failure.path, reason: failure.reason, imageSha });
-  }
-  return described;
+  const shas = await hashImageFiles(failures.map((failure) => failure.path));
+  return failures.map((failure, index) => ({ path: failure.path, reason: failure.reason, imageSha: shas[index] ?? null }));
 }

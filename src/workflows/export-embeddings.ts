@@ -9,9 +9,9 @@ import { EmbeddingCache } from '../embed/embedding-cache.js';
 import { listExtractors, resolveExtractor } from '../embed/cache-admin.js';
 import { exportNpy } from '../embed/export-npy.js';
 import type { ExportResult, ExportRow } from '../embed/export-npy.js';
+import { hashImageFiles } from '../image/read-image-file.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { hashImageFiles } from './shard-caches.js';
 
 export interface ExportEmbeddingsOptions {
   /** The cache file to read. */

@@ -13,37 +13,21 @@
  * `complete`.
  */
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FinetuneError } from '../errors.js';
 import { cacheStats, listExtractors } from '../embed/cache-admin.js';
 import { defaultCachePath, EmbeddingCache } from '../embed/embedding-cache.js';
-import { shardOf } from '../embed/extract-embeddings.js';
+import { shardOf } from '../embed/shard-of.js';
 import { mergeCaches } from '../embed/merge-caches.js';
 import type { MergeResult } from '../embed/merge-caches.js';
+import { hashImageFiles } from '../image/read-image-file.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import type { ProgressCallback } from '../types.js';
-import { sha256 } from '../util/hash.js';
 import { embeddingsDir } from '../util/paths.js';
 import { readShardReport } from './embed-dataset.js';
 import type { ShardReport } from './embed-dataset.js';
 import { listShardFiles, parseShardFileName, shardCacheFileName } from './shard.js';
 import type { ShardSpec } from './shard.js';
-
-/** sha256 of each file's bytes (null for a file that cannot be read or is empty), with bounded concurrency. */
-export async function hashImageFiles(paths: readonly string[], options: { concurrency?: number } = {}): Promise<Array<string | null>> {
-  const concurrency = options.concurrency ?? 16;
-  const shas = new Array<string | null>(paths.length).fill(null);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, async () => {
-    while (next < paths.length) {
-      const index = next++;
-      const bytes = await readFile(paths[index]!).catch(() => null);
-      shas[index] = bytes !== null && bytes.length > 0 ? sha256(bytes) : null;
-    }
-  }));
-  return shas;
-}
 
 export interface ShardStatusOptions {
   /** Folder holding the shard files. @defaultValue `<home>/embeddings` */

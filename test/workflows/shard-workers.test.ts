@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { EmbeddingCache } from '../../src/embed/embedding-cache.js';
-import { shardOf } from '../../src/embed/extract-embeddings.js';
+import { shardOf } from '../../src/embed/shard-of.js';
 import { FinetuneError } from '../../src/errors.js';
 import { embedDataset } from '../../src/workflows/embed-dataset.js';
 import { runFinetune } from '../../src/workflows/run-finetune.js';
 import type { ShardReport } from '../../src/workflows/embed-dataset.js';
-import { hashImageFiles, mergeShardCaches, shardCacheStatus } from '../../src/workflows/shard-caches.js';
+import { hashImageFiles } from '../../src/image/read-image-file.js';
+import { mergeShardCaches, shardCacheStatus } from '../../src/workflows/shard-caches.js';
 import { runCli, writeTestBackbone, writeTestDataset } from './shard-fixtures.js';
 import type { TestDataset } from './shard-fixtures.js';
 
