@@ -138,7 +138,7 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
   }
 
   // Everything that can fail cheaply comes first: the dataset, then the backbone.
-  const dataset = await scanDataset(source);
+  const dataset = await scanDataset(source, { onProgress });
   onProgress({ stage: 'info', status: 'message', message:
     `Dataset: ${dataset.items.length} images in ${dataset.classNames.length} classes` +
     `${dataset.skipped.length > 0 ? `; ${dataset.skipped.length} files skipped` : ''}` +

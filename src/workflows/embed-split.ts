@@ -63,12 +63,13 @@ export interface EmbeddedSplit {
 }
 
 /** Scans the dataset (and test set) and splits it; fails before any backbone work on a bad dataset or class count. */
-export async function scanAndSplit(options: Pick<EmbedSplitOptions, 'data' | 'classes' | 'validationSplit' | 'seed' | 'test'>):
+export async function scanAndSplit(options: Pick<EmbedSplitOptions, 'data' | 'classes' | 'validationSplit' | 'seed' | 'test' | 'onProgress'>):
   Promise<{ dataset: Dataset; split: DatasetSplit; testSet: Dataset | null }> {
-  const dataset = await scanDataset(options.data);
+  const scanOptions = options.onProgress === undefined ? {} : { onProgress: options.onProgress };
+  const dataset = await scanDataset(options.data, scanOptions);
   if (options.classes !== undefined) validateClassCount(dataset, options.classes);
   const split = splitDataset(dataset, { validationSplit: options.validationSplit ?? 0.2, seed: options.seed ?? 42 });
-  const testSet = options.test !== undefined ? await scanDataset(options.test, { classNames: dataset.classNames }) : null;
+  const testSet = options.test !== undefined ? await scanDataset(options.test, { ...scanOptions, classNames: dataset.classNames }) : null;
   return { dataset, split, testSet };
 }
 
