@@ -13,6 +13,8 @@ export type PreprocessFn = (input: Uint8Array, spec: PreprocessSpec,
 /** A decoded batch: `tensor` holds one image per sha, in order. `error` is a strict-mode failure to rethrow. */
 export interface DecodedBatch {
   readonly shas: string[];
+  /** Item index of each image (the first item with that content), aligned with `shas`. */
+  readonly indices: number[];
   readonly tensor: Float32Array;
   readonly error: unknown;
 }
@@ -38,6 +40,7 @@ export async function decodeBatch(batch: readonly PendingImage[], spec: Preproce
     }
   }));
   const kept: string[] = [];
+  const indices: number[] = [];
   try {
     for (let slot = 0; slot < batch.length; slot++) {
       const image = batch[slot]!;
@@ -48,9 +51,10 @@ export async function decodeBatch(batch: readonly PendingImage[], spec: Preproce
       }
       if (kept.length !== slot) tensor.copyWithin(kept.length * imageSize, slot * imageSize, (slot + 1) * imageSize);
       kept.push(image.sha);
+      indices.push(image.index);
     }
   } catch (error) {
-    return { shas: [], tensor, error };
+    return { shas: [], indices: [], tensor, error };
   }
-  return { shas: kept, tensor: tensor.subarray(0, kept.length * imageSize), error: undefined };
+  return { shas: kept, indices, tensor: tensor.subarray(0, kept.length * imageSize), error: undefined };
 }

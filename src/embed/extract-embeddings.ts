@@ -14,6 +14,7 @@
  * every image hits never loads the backbone.
  */
 import { preprocessImage } from '../image/preprocess-image.js';
+import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
 import { abortReason, runAhead } from '../util/run-ahead.js';
@@ -21,7 +22,7 @@ import { decodeBatch, type PreprocessFn } from './decode-batch.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
 import { ExtractionTally } from './extraction-tally.js';
 import { missBatches } from './miss-batches.js';
-import { runBackbone } from './run-backbone.js';
+import { nonFiniteRows, runBackbone } from './run-backbone.js';
 
 export type { PreprocessFn } from './decode-batch.js';
 
@@ -33,6 +34,8 @@ export interface FeatureExtractor {
   readonly embeddingDim: number;
   /** Output holding the features. @defaultValue the model's first output */
   readonly outputName?: string;
+  /** The backbone's name for messages (zoo id or file path). @defaultValue its sha256, shortened */
+  readonly name?: string;
 }
 
 export interface ExtractEmbeddingsOptions {
@@ -201,10 +204,16 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
       const backbone = await session.get();
       tally.provider = backbone.provider;
       const features = await runBackbone(backbone, { ...extractor, preprocess: spec.preprocess }, batch.tensor, rows);
-      ensureRegistered();
-      cache.putMany(key, batch.shas.map((sha, row) => ({
-        imageSha: sha, vector: features.subarray(row * embeddingDim, (row + 1) * embeddingDim) })), { variant: resolved.variant });
-      tally.addComputed(batch.shas, features, embeddingDim);
+      const bad = new Set(nonFiniteRows(features, embeddingDim));
+      const good = bad.size === 0 ? batch.shas : batch.shas.filter((_, row) => !bad.has(row));
+      const goodFeatures = bad.size === 0 ? features : gatherRows(features, embeddingDim, batch.shas.map((_, row) => row).filter((row) => !bad.has(row)));
+      if (good.length > 0) {
+        ensureRegistered();
+        cache.putMany(key, good.map((sha, row) => ({
+          imageSha: sha, vector: goodFeatures.subarray(row * embeddingDim, (row + 1) * embeddingDim) })), { variant: resolved.variant });
+        tally.addComputed(good, goodFeatures, embeddingDim);
+      }
+      if (bad.size > 0) throw nonFiniteError(extractor, [...bad].map((row) => tally.pathOf(batch.indices[row]!)), rows);
       report('progress');
     }
     if (tally.cacheHits > 0) ensureRegistered();   // marks the extractor as used now, for `cache prune --older-than`
@@ -218,4 +227,27 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     ...outcome, embeddingDim, cacheHits: tally.cacheHits, computed: tally.computed, backboneBatches: tally.backboneBatches,
     otherShards: tally.otherShards, provider: tally.provider, extractorKey: key, seconds: tally.seconds,
   };
+}
+
+/** Copies rows `rows` of a [n × embeddingDim] matrix into a new one, in order. */
+function gatherRows(features: Float32Array, embeddingDim: number, rows: readonly number[]): Float32Array {
+  const out = new Float32Array(rows.length * embeddingDim);
+  rows.forEach((row, index) => out.set(features.subarray(row * embeddingDim, (row + 1) * embeddingDim), index * embeddingDim));
+  return out;
+}
+
+/**
+ * INFERENCE_FAILED for a backbone that produced NaN or ±Infinity: such vectors are never cached (every later run
+ * would reuse them, and training would blame the learning rate). Names the backbone, the layer and the images.
+ */
+function nonFiniteError(extractor: FeatureExtractor, paths: readonly string[], batchRows: number): FinetuneError {
+  const { spec } = extractor;
+  const name = extractor.name ?? `sha256 ${spec.backboneSha256.slice(0, 12)}`;
+  const shown = paths.slice(0, 5).map((path) => `"${path}"`).join(', ');
+  return new FinetuneError('INFERENCE_FAILED',
+    `Backbone "${name}" cut at "${spec.layer}" (pooling ${spec.pooling}) produced non-finite features (NaN or ±Infinity) ` +
+    `for ${paths.length} of the ${batchRows} images in a batch: ${shown}${paths.length > 5 ? `, and ${paths.length - 5} more` : ''}. ` +
+    'They were not cached; the images embedded before them are.',
+    'The backbone overflows at this layer: check it with `finetune inspect <model>`, cut at another --layer, ' +
+    'or retry with --device cpu if this happens only on CUDA.');
 }

@@ -15,6 +15,17 @@ export interface BackboneIo {
 /** Images per onnxruntime run on the CPU provider (see runBackbone). */
 const CPU_ROWS_PER_RUN = 8;
 
+/** Rows of a [n × embeddingDim] matrix holding a NaN or ±Infinity, ascending. */
+export function nonFiniteRows(features: Float32Array, embeddingDim: number): number[] {
+  const rows: number[] = [];
+  for (let row = 0, offset = 0; offset < features.length; row++, offset += embeddingDim) {
+    let sum = 0;
+    for (let feature = 0; feature < embeddingDim; feature++) sum += features[offset + feature]! * 0;
+    if (sum !== 0) rows.push(row);   // x · 0 is 0 for every finite x, NaN for NaN and ±Infinity
+  }
+  return rows;
+}
+
 /** Input dims for `rows` images laid out per the spec. */
 export function inputDims(spec: PreprocessSpec, rows: number): number[] {
   return spec.layout === 'NCHW' ? [rows, 3, spec.cropSize, spec.cropSize] : [rows, spec.cropSize, spec.cropSize, 3];

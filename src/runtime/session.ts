@@ -21,6 +21,20 @@ export interface SessionOptions {
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
+/**
+ * ONNX Runtime has two loggers: each session's (its level is `logSeverityLevel`) and the process-wide default
+ * logger, created with the first session at `env.logLevel` (onnxruntime-common's default: `'warning'`). The
+ * default logger writes lines such as GPU device discovery warnings or a CUDA provider library that fails to
+ * load straight to stderr, although we report the same failure through our own errors (or `fallbackReason`).
+ * The library never prints, so it is set to `'fatal'` before the first session.
+ */
+function quietOrtDefaultLogger(): void {
+  if (ortEnvConfigured) return;
+  ort.env.logLevel = 'fatal';
+  ortEnvConfigured = true;
+}
+let ortEnvConfigured = false;
+
 const describeModel = (model: Uint8Array | string): string =>
   typeof model === 'string' ? `"${model}"` : `a ${model.byteLength}-byte model`;
 
@@ -55,6 +69,7 @@ export async function createSession(model: Uint8Array | string, options: Session
       'Check the path, or run `finetune models list` to see the zoo ids.');
   }
   const providers = executionProvidersFor(device);   // throws for `cuda` without its libraries
+  quietOrtDefaultLogger();
   let fallbackReason: string | null = null;
   for (const provider of providers) {
     try {

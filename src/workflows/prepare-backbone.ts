@@ -46,6 +46,7 @@ export async function prepareBackbone(idOrPath: string, options: PrepareBackbone
   checkSpecFitsInput(preprocess, cut.inputShape, resolved.id);
   const extractor: FeatureExtractor = {
     modelBytes: encodeModel(cut.model),
+    name: resolved.id,
     inputName: cut.inputName,
     embeddingDim: cut.embeddingDim,
     spec: { backboneSha256: resolved.sha256, layer: cut.featureTensor, pooling: cut.pooling, preprocess },
