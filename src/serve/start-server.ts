@@ -25,6 +25,7 @@ import { describePreprocessSpec } from '../image/preprocess-spec.js';
 import { readRun } from '../run/read-run.js';
 import { RUN_FILES } from '../run/run-format.js';
 import type { PreprocessSpec } from '../types.js';
+import { createRequestGuard } from './request-guard.js';
 
 export interface StartServerOptions {
   /** TCP port; `0` picks a free one (read it back from the returned `url`). @defaultValue `8080` */
@@ -33,6 +34,15 @@ export interface StartServerOptions {
   host?: string;
   /** How many classes the page lists per image. @defaultValue `5` */
   topK?: number;
+  /**
+   * Host names accepted in the `Host` header besides localhost, IP addresses of this machine and `host`: exact names,
+   * or `.example.com` for a domain and its subdomains. Anything else gets 403 (DNS-rebinding protection). @defaultValue `[]`
+   */
+  allowedHosts?: readonly string[];
+  /** Largest image `POST /preprocess` accepts. @defaultValue `32 MiB` */
+  maxUploadBytes?: number;
+  /** Uploads decoded at the same time; more get 503 with `Retry-After`, so memory stays bounded. @defaultValue `2` */
+  maxConcurrentUploads?: number;
 }
 
 /** What `/model-info.json` returns: everything the page needs to feed the model and label its outputs. */
@@ -103,17 +113,26 @@ export async function startServer(modelPath: string, options: StartServerOptions
   const port = options.port ?? 8080;
   const host = options.host ?? '127.0.0.1';
   const topK = options.topK ?? 5;
+  const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const maxConcurrentUploads = options.maxConcurrentUploads ?? 2;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new FinetuneError('INVALID_OPTION', `Invalid port ${JSON.stringify(port)}.`, 'Pass --port with a number from 1 to 65535, or 0 for any free port.');
   if (!Number.isInteger(topK) || topK < 1)
     throw new FinetuneError('INVALID_OPTION', `Invalid top-k ${JSON.stringify(topK)}.`, 'Pass --top-k with a whole number of at least 1.');
+  if (!Number.isInteger(maxUploadBytes) || maxUploadBytes < 1)
+    throw new FinetuneError('INVALID_OPTION', `Invalid upload limit ${JSON.stringify(maxUploadBytes)} bytes.`, 'Pass --max-upload-mb with a positive number.');
+  if (!Number.isInteger(maxConcurrentUploads) || maxConcurrentUploads < 1)
+    throw new RangeError(`startServer: 'maxConcurrentUploads' must be a positive integer, got ${maxConcurrentUploads}.`);
 
   const servedModel = await resolveServedModel(modelPath);
   const modelInfo = await describeModel(servedModel, topK);
   const ortDir = findOrtDist();
   const modelInfoJson = JSON.stringify(modelInfo);
+  let uploadsInFlight = 0;
 
+  let guard: ReturnType<typeof createRequestGuard>;   // needs the port: set once listening, before any request
   const server = createServer((request, response) => {
+    guard ??= createRequestGuard({ boundHost: host, port: (server.address() as AddressInfo).port, allowedHosts: options.allowedHosts ?? [] });
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `Internal error: ${(error as Error).message}`);
       else response.destroy(error as Error);
@@ -121,8 +140,25 @@ export async function startServer(modelPath: string, options: StartServerOptions
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (request.method === 'POST' && new URL(request.url ?? '/', 'http://localhost').pathname === '/preprocess') {
-      await preprocessUpload(request, response, modelInfo.preprocess);
+    const method = request.method ?? 'GET';
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const refusal = guard.check(method, path, request.headers);
+    if (refusal !== undefined) {
+      send(response, refusal.status, 'text/plain; charset=utf-8', refusal.reason, false, { Connection: 'close' });
+      return;
+    }
+    if (method === 'POST' && path === '/preprocess') {
+      if (uploadsInFlight >= maxConcurrentUploads) {
+        send(response, 503, 'text/plain; charset=utf-8', `Busy: ${maxConcurrentUploads} images are being decoded; try again.`, false,
+          { 'Retry-After': '1', Connection: 'close' });
+        return;
+      }
+      uploadsInFlight++;
+      try {
+        await preprocessUpload(request, response, modelInfo.preprocess, maxUploadBytes);
+      } finally {
+        uploadsInFlight--;
+      }
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -130,7 +166,6 @@ export async function startServer(modelPath: string, options: StartServerOptions
       send(response, 405, 'text/plain; charset=utf-8', 'Method not allowed');
       return;
     }
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     const pageFile = PAGE_FILES[path];
     if (pageFile !== undefined) {
       const body = await readFile(join(PAGE_DIR, pageFile));
@@ -169,29 +204,42 @@ export async function startServer(modelPath: string, options: StartServerOptions
   };
 }
 
-/** Largest image the page may post to `/preprocess`. */
-const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+/** Largest image the page may post to `/preprocess` unless `maxUploadBytes` says otherwise. */
+const DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
 
 /**
  * `POST /preprocess` (body: the image file): decodes, resizes and crops it with sharp exactly as `finetune predict`
  * does, and answers with the cropSize × cropSize × 3 RGB bytes. The page's "exact" mode uses it so that resized
  * images give the CLI's numbers; the model still runs in the browser.
  */
-async function preprocessUpload(request: IncomingMessage, response: ServerResponse, spec: PreprocessSpec): Promise<void> {
+async function preprocessUpload(request: IncomingMessage, response: ServerResponse, spec: PreprocessSpec,
+  maxUploadBytes: number): Promise<void> {
+  const tooLarge = () => send(response, 413, 'text/plain; charset=utf-8',
+    `The image is larger than ${formatLimit(maxUploadBytes)}; finetune serve --max-upload-mb raises the limit.`, false, { Connection: 'close' });
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxUploadBytes) {   // refuse before reading a byte
+    tooLarge();
+    return;
+  }
+  // With a Content-Length (what browsers send), the bytes go straight into one buffer of that size: no chunk list,
+  // no concatenated copy. Without one (chunked), the chunks are gathered and joined once.
+  const body = Number.isInteger(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_UPLOAD_BYTES) {
-      send(response, 413, 'text/plain; charset=utf-8', `The image is larger than ${MAX_UPLOAD_BYTES / (1024 * 1024)} MiB.`);
+    const bytes = chunk as Buffer;
+    if (size + bytes.length > (body?.length ?? maxUploadBytes)) {
+      tooLarge();
       request.destroy();
       return;
     }
-    chunks.push(chunk as Buffer);
+    if (body !== undefined) bytes.copy(body, size); else chunks.push(bytes);
+    size += bytes.length;
   }
+  const image = body !== undefined ? body.subarray(0, size) : Buffer.concat(chunks, size);
   let rgb: Awaited<ReturnType<typeof decodeToRgb>>;
   try {
-    rgb = await decodeToRgb(new Uint8Array(Buffer.concat(chunks)), spec, { sourceName: 'the uploaded image' });
+    rgb = await decodeToRgb(image, spec, { sourceName: 'the uploaded image' });
   } catch (error) {
     send(response, 422, 'text/plain; charset=utf-8', error instanceof Error ? error.message : String(error));
     return;
@@ -282,6 +330,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/** 33554432 → `32 MiB`; 1500 → `1500 bytes`. */
+function formatLimit(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }
 
 function contentType(name: string): string {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import type { ClientRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +105,7 @@ describe('startServer', () => {
     const imagePath = join(root, 'photo.png');
     await writeTestImage(imagePath, 50, 41, 3);
     const bytes = await readFile(imagePath);
-    const response = await get('/preprocess', { method: 'POST', body: bytes });
+    const response = await get('/preprocess', { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('x-crop-size'), '32');
     assert.equal(response.headers.get('x-source-size'), '50x41');
@@ -111,7 +113,7 @@ describe('startServer', () => {
     const expected = await decodeToRgb(imagePath, SPEC);
     assert.equal(served.length, 32 * 32 * 3);
     assert.ok(served.equals(Buffer.from(expected.data)), 'the served crop differs from decodeToRgb');
-    const broken = await get('/preprocess', { method: 'POST', body: new Uint8Array([1, 2, 3]) });
+    const broken = await get('/preprocess', { method: 'POST', body: new Uint8Array([1, 2, 3]), headers: { 'content-type': 'image/png' } });
     assert.equal(broken.status, 422);
     assert.match(await broken.text(), /uploaded image/);
   });
@@ -165,3 +167,123 @@ describe('startServer', () => {
     });
   });
 });
+
+/** One HTTP request with exactly these headers (fetch cannot set Host); `hold` leaves the body unfinished. */
+function rawRequest(port: number, init: { method?: string; path?: string; headers?: Record<string, string | number>; body?: Uint8Array; hold?: boolean }):
+  { request: ClientRequest; response: Promise<{ status: number; text: string }> } {
+  const request = httpRequest({ host: '127.0.0.1', port, method: init.method ?? 'GET', path: init.path ?? '/', headers: init.headers ?? {} });
+  const response = new Promise<{ status: number; text: string }>((resolveResponse, reject) => {
+    request.on('response', (incoming) => {
+      let text = '';
+      incoming.setEncoding('utf8');
+      incoming.on('data', (chunk: string) => { text += chunk; });
+      incoming.on('end', () => resolveResponse({ status: incoming.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+  });
+  if (init.body !== undefined) request.write(init.body);
+  if (init.hold) request.flushHeaders(); else request.end();
+  return { request, response };
+}
+
+describe('startServer refuses cross-site and rebinding requests, and bounds uploads (issue 14, defect 7)', () => {
+  let root: string;
+  let modelPath: string;
+  let server: RunningServer;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'finetune-serve-guard-'));
+    modelPath = join(root, 'model.onnx');
+    await writeTinyClassifier(modelPath, { classNames: ['cat', 'dog'], preprocess: SPEC });
+    server = await startServer(modelPath, { port: 0, maxUploadBytes: 65_536, maxConcurrentUploads: 2 });
+  });
+  after(async () => {
+    await server?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const status = async (init: Parameters<typeof rawRequest>[1]) => (await rawRequest(server.port, init).response).status;
+
+  it('answers 403 to a Host that is not this machine (DNS rebinding), 200 to loopback names', async () => {
+    assert.equal(await status({ path: '/model.onnx', headers: { host: 'evil.example' } }), 403);
+    assert.equal(await status({ path: '/model.onnx', headers: { host: `evil.example:${server.port}` } }), 403);
+    const refused = await rawRequest(server.port, { path: '/model-info.json', headers: { host: 'rebind.evil.example' } }).response;
+    assert.equal(refused.status, 403);
+    assert.match(refused.text, /--allowed-host/);
+    assert.doesNotMatch(refused.text, /cat/, 'the refusal leaks nothing of the model');
+    for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `[::1]:${server.port}`]) {
+      assert.equal(await status({ path: '/model.onnx', headers: { host } }), 200, host);
+    }
+  });
+
+  it('serves an --allowed-host name', async () => {
+    const named = await startServer(modelPath, { port: 0, allowedHosts: ['demo.lan'] });
+    try {
+      assert.equal(await status({ path: '/', headers: { host: 'demo.lan' } }).catch(() => 0), 403, 'the other server does not know the name');
+      assert.equal((await rawRequest(named.port, { path: '/', headers: { host: `demo.lan:${named.port}` } }).response).status, 200);
+    } finally {
+      await named.close();
+    }
+  });
+
+  it('answers 403 to requests from another origin, and to cross-site subresource loads', async () => {
+    const host = `127.0.0.1:${server.port}`;
+    assert.equal(await status({ path: '/model.onnx', headers: { host, origin: 'https://evil.example' } }), 403);
+    assert.equal(await status({ path: '/model.onnx', headers: { host, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' } }), 403);
+    assert.equal(await status({ path: '/model.onnx', headers: { host, origin: `http://127.0.0.1:${server.port}` } }), 200);
+    assert.equal(await status({ path: '/', headers: { host, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } }), 200);
+  });
+
+  it('POST /preprocess refuses simple (text/plain, form, untyped) and foreign posts', async () => {
+    const image = await readFile(await writeTestImageFile(root));
+    const host = `127.0.0.1:${server.port}`;
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      assert.equal(await status({ method: 'POST', path: '/preprocess', headers: { host, 'content-type': type }, body: image }), 415, type);
+    }
+    assert.equal(await status({ method: 'POST', path: '/preprocess', headers: { host }, body: image }), 415, 'no Content-Type');
+    assert.equal(await status({ method: 'POST', path: '/preprocess',
+      headers: { host, 'content-type': 'application/octet-stream', origin: 'https://evil.example' }, body: image }), 403);
+    assert.equal(await status({ method: 'POST', path: '/preprocess',
+      headers: { host, 'content-type': 'application/octet-stream', origin: `http://localhost:${server.port}` }, body: image }), 200);
+    assert.equal(await status({ method: 'OPTIONS', path: '/preprocess',
+      headers: { host, origin: 'https://evil.example', 'access-control-request-method': 'POST' } }), 403);
+  });
+
+  it('refuses an upload over the size limit from its Content-Length, before reading it', async () => {
+    const host = `127.0.0.1:${server.port}`;
+    const { request, response } = rawRequest(server.port, { method: 'POST', path: '/preprocess', hold: true,
+      headers: { host, 'content-type': 'application/octet-stream', 'content-length': 10_000_000 } });
+    const answer = await response;   // answered although not one byte of the body was sent
+    request.destroy();
+    assert.equal(answer.status, 413);
+    assert.match(answer.text, /--max-upload-mb/);
+  });
+
+  it('decodes at most maxConcurrentUploads images at once; the others get 503 until a slot frees', async () => {
+    const host = `127.0.0.1:${server.port}`;
+    const image = await readFile(await writeTestImageFile(root));
+    const headers = { host, 'content-type': 'application/octet-stream', 'content-length': image.length };
+    // Two uploads that send their headers and half the body, then wait.
+    const slow = [0, 1].map(() => rawRequest(server.port, { method: 'POST', path: '/preprocess', headers, body: image.subarray(0, 10), hold: true }));
+    const deadline = Date.now() + 20_000;
+    let busy: { status: number; text: string } | undefined;
+    while (Date.now() < deadline) {   // once both slow uploads are in flight, a third is turned away
+      const probe = await rawRequest(server.port, { method: 'POST', path: '/preprocess', headers, body: image }).response;
+      if (probe.status === 503) { busy = probe; break; }
+      assert.equal(probe.status, 200, probe.text);
+      await new Promise((resolveWait) => setTimeout(resolveWait, 20));
+    }
+    assert.equal(busy?.status, 503, 'no upload was turned away while two were in flight');
+    assert.match(busy?.text ?? '', /Busy/);
+    for (const { request } of slow) request.end(image.subarray(10));
+    for (const { response } of slow) assert.equal((await response).status, 200);
+    assert.equal(await status({ method: 'POST', path: '/preprocess', headers, body: image }), 200, 'the slots are free again');
+  });
+});
+
+async function writeTestImageFile(dir: string): Promise<string> {
+  const path = join(dir, 'upload.png');
+  await writeTestImage(path, 40, 36, 5);
+  return path;
+}
+

@@ -53,7 +53,8 @@ async function load() {
 
 /** Exact mode: the server decodes, resizes and crops with sharp (as `finetune predict`); shown in the canvas. */
 async function prepareOnServer(file) {
-  const response = await fetch('/preprocess', { method: 'POST', body: file });
+  // application/octet-stream is not a "simple" content type: the server refuses simple (cross-site capable) posts.
+  const response = await fetch('/preprocess', { method: 'POST', body: file, headers: { 'Content-Type': 'application/octet-stream' } });
   if (!response.ok) throw new Error(await response.text());
   const rgb = new Uint8Array(await response.arrayBuffer());
   const cropSize = Number(response.headers.get('X-Crop-Size'));
