@@ -1,13 +1,14 @@
 import type { ProgressCallback, ProgressEvent } from '../types.js';
-import { bold, cyan, dim, formatBytes, formatDuration, yellow } from './style.js';
+import { formatBytes, formatRate } from '../util/format.js';
+import { bold, cyan, dim, formatDuration, yellow } from './style.js';
 
 export interface ProgressRenderOptions {
   /** Machine-readable: one JSON object per event, on stderr. @defaultValue `false` */
   json?: boolean;
   /** Print nothing but warnings. @defaultValue `false` */
   quiet?: boolean;
-  /** Where to draw. @defaultValue `process.stderr` */
-  stream?: NodeJS.WriteStream;
+  /** Where to draw (a live bar when it is a TTY). @defaultValue `process.stderr` */
+  stream?: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
 }
 
 /**
@@ -49,7 +50,7 @@ export function createProgressRenderer(options: ProgressRenderOptions = {}): Pro
         const eta = total && rate > 0 ? (total - event.loadedBytes) / rate : null;
         const fraction = total ? event.loadedBytes / total : 0;
         live(`  ${bar(fraction)} ${formatBytes(event.loadedBytes)}${total ? ` / ${formatBytes(total)}` : ''}` +
-          `  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`, event.status === 'done');
+          `  ${formatRate(rate)}  ETA ${formatDuration(eta)}`, event.status === 'done');
         return;
       }
       case 'embed': {

@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { ChecksumMismatchError, FinetuneError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../types.js';
+import { formatBytes, formatRate } from '../util/format.js';
 import { DownloadError } from './download-error.js';
 import type { DownloadFailure } from './download-error.js';
 import { acquireFileLock, sleep } from './file-lock.js';
@@ -343,8 +344,8 @@ async function receiveBody(
         const bytesPerSec = (windowBytes * 1000) / (now - windowStart);
         if (bytesPerSec < minSpeedBytesPerSec) {
           discardBody(response.body);
-          throw new RequestFailure(`${formatSpeed(bytesPerSec)} over the last ${formatSeconds(now - windowStart)}, below the minimum of ` +
-            `${formatSpeed(minSpeedBytesPerSec)} (minSpeedBytesPerSec)`, 'slow');
+          throw new RequestFailure(`${formatRate(bytesPerSec)} over the last ${formatSeconds(now - windowStart)}, below the minimum of ` +
+            `${formatRate(minSpeedBytesPerSec)} (minSpeedBytesPerSec)`, 'slow');
         }
         windowStart = now;
         windowBytes = 0;
@@ -369,8 +370,6 @@ async function receiveBody(
   return loaded;
 }
 
-const formatSpeed = (bytesPerSec: number): string =>
-  bytesPerSec >= 1e6 ? `${(bytesPerSec / 1e6).toFixed(1)} MB/s` : bytesPerSec >= 1e3 ? `${(bytesPerSec / 1e3).toFixed(1)} kB/s` : `${Math.round(bytesPerSec)} B/s`;
 const formatSeconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
 function parseContentRange(header: string | undefined): { start: number; end: number; total: number | null } | null {
@@ -399,7 +398,7 @@ function failureError(target: FileTarget, failures: ReadonlyArray<{ failure: Dow
   const list = failures.map(({ failure }) => failure);
   const all = (reasons: readonly string[]): boolean => list.every((f) => reasons.includes(f.reason));
   const code: ErrorCode = all(['checksum', 'size']) ? 'CHECKSUM_MISMATCH' : all(['timeout', 'slow']) ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED';
-  const size = target.sizeBytes !== null ? ` (${(target.sizeBytes / 1e6).toFixed(1)} MB)` : '';
+  const size = target.sizeBytes !== null ? ` (${formatBytes(target.sizeBytes)})` : '';
   const what = all(['unreachable']) ? 'no host was reachable' : `${list.length === 1 ? 'the URL' : `all ${list.length} URLs`} failed`;
   const message = `Could not download "${target.name}"${size}: ${what}.\n` + list.map((f) => `  ${f.url}: ${f.message}`).join('\n');
   const slow = list.some((f) => f.reason === 'slow')

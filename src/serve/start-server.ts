@@ -25,6 +25,7 @@ import { describePreprocessSpec } from '../image/preprocess-spec.js';
 import { readRun } from '../run/read-run.js';
 import { RUN_FILES } from '../run/run-format.js';
 import type { PreprocessSpec } from '../types.js';
+import { formatBytes } from '../util/format.js';
 import { createRequestGuard } from './request-guard.js';
 
 export interface StartServerOptions {
@@ -39,7 +40,7 @@ export interface StartServerOptions {
    * or `.example.com` for a domain and its subdomains. Anything else gets 403 (DNS-rebinding protection). @defaultValue `[]`
    */
   allowedHosts?: readonly string[];
-  /** Largest image `POST /preprocess` accepts. @defaultValue `32 MiB` */
+  /** Largest image `POST /preprocess` accepts. @defaultValue `32_000_000` (32 MB) */
   maxUploadBytes?: number;
   /** Uploads decoded at the same time; more get 503 with `Retry-After`, so memory stays bounded. @defaultValue `2` */
   maxConcurrentUploads?: number;
@@ -205,7 +206,7 @@ export async function startServer(modelPath: string, options: StartServerOptions
 }
 
 /** Largest image the page may post to `/preprocess` unless `maxUploadBytes` says otherwise. */
-const DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_UPLOAD_BYTES = 32_000_000;
 
 /**
  * `POST /preprocess` (body: the image file): decodes, resizes and crops it with sharp exactly as `finetune predict`
@@ -215,7 +216,7 @@ const DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
 async function preprocessUpload(request: IncomingMessage, response: ServerResponse, spec: PreprocessSpec,
   maxUploadBytes: number): Promise<void> {
   const tooLarge = () => send(response, 413, 'text/plain; charset=utf-8',
-    `The image is larger than ${formatLimit(maxUploadBytes)}; finetune serve --max-upload-mb raises the limit.`, false, { Connection: 'close' });
+    `The image is larger than ${formatBytes(maxUploadBytes)}; finetune serve --max-upload-mb raises the limit.`, false, { Connection: 'close' });
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxUploadBytes) {   // refuse before reading a byte
     tooLarge();
@@ -330,11 +331,6 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     server.once('listening', onListening);
     server.listen(port, host);
   });
-}
-
-/** 33554432 → `32 MiB`; 1500 → `1500 bytes`. */
-function formatLimit(bytes: number): string {
-  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }
 
 function contentType(name: string): string {

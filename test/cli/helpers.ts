@@ -11,10 +11,11 @@ export interface CliResult {
   readonly seconds: number;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000, cwd?: string): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
+      ...(cwd !== undefined ? { cwd } : {}),
       env: { ...process.env, NO_COLOR: '1', CI: 'true', FINETUNE_ZOO_MIRROR: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -197,7 +197,7 @@ describe('downloadModel', () => {
         assert.ok(e instanceof DownloadError, String(e));
         assert.equal(e.code, 'DOWNLOAD_TIMEOUT');
         assert.deepEqual(e.failures.map((f) => f.reason), ['slow']);
-        assert.match(e.message, /kB\/s over the last 0\.\d s, below the minimum of 50\.0 kB\/s \(minSpeedBytesPerSec\)/);
+        assert.match(e.message, /kB\/s over the last 0\.\d s, below the minimum of 50 kB\/s \(minSpeedBytesPerSec\)/);
         assert.match(e.hint ?? '', /FINETUNE_MIN_DOWNLOAD_SPEED=<bytes\/s> \(0 turns the check off\)/);
         return true;
       });

@@ -2,7 +2,8 @@ import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
 import { commonOptions } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
-import { formatBytes, formatTable, green } from '../style.js';
+import { formatBytes } from '../../util/format.js';
+import { formatTable, green } from '../style.js';
 
 const modelsOptions = {
   ...commonOptions,

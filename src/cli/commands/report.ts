@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { CommandModule, InferredOptionTypes } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
 import { commonOptions } from '../options.js';
@@ -13,8 +15,9 @@ export const reportCommand: CommandModule<object, InferredOptionTypes<typeof com
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { writeReport } = await import('../../report/index.js');
-      const path = await writeReport(args.runDir);
-      process.stdout.write(args.json ? `${JSON.stringify({ report: path })}\n` : `Report: file://${path}\n`);
+      const path = resolve(await writeReport(args.runDir));
+      const url = pathToFileURL(path).href;   // absolute and percent-encoded: clickable in a terminal
+      process.stdout.write(args.json ? `${JSON.stringify({ report: path, url })}\n` : `Report: ${url}\n`);
     });
   },
 };

@@ -33,7 +33,7 @@ export const serveCommand: CommandModule<object, InferredOptionTypes<typeof serv
       }
       const server = await startServer(args.model, {
         port: args.port, host: args.host, topK: args.topK, allowedHosts: args.allowedHost,
-        maxUploadBytes: Math.round(args.maxUploadMb * 1024 * 1024),
+        maxUploadBytes: Math.round(args.maxUploadMb * 1e6),
       });
       process.stdout.write(args.json ? `${JSON.stringify({ url: server.url })}\n` : `Serving ${args.model} at ${server.url} (Ctrl-C to stop)\n`);
       await new Promise<void>((resolveStop) => {

@@ -2,7 +2,8 @@
 import { cacheStats, listExtractors, resolveExtractor } from '../../../../embed/cache-admin.js';
 import { EmbeddingCache } from '../../../../embed/embedding-cache.js';
 import { describePreprocessSpec } from '../../../../image/preprocess-spec.js';
-import { bold, dim, formatBytes } from '../../../style.js';
+import { formatBytes } from '../../../../util/format.js';
+import { bold, dim } from '../../../style.js';
 import { cachePathOf, printJson, shortKey } from '../shared.js';
 import type { CacheInfoArgs } from './options.js';
 

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cacheStats, listExtractors } from '../../../../embed/cache-admin.js';
 import { listShardFiles } from '../../../../workflows/shard.js';
-import { bold, dim, formatBytes, formatTable } from '../../../style.js';
+import { formatBytes } from '../../../../util/format.js';
+import { bold, dim, formatTable } from '../../../style.js';
 import type { CacheLocationArgs } from '../cache-options.js';
 import { cachePathOf, printJson, shortKey, withReadonlyCache } from '../shared.js';
 

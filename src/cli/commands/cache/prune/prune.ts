@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { pruneCache } from '../../../../embed/cache-admin.js';
 import { EmbeddingCache } from '../../../../embed/embedding-cache.js';
 import { FinetuneError } from '../../../../errors.js';
-import { formatBytes } from '../../../style.js';
+import { formatBytes } from '../../../../util/format.js';
 import { cachePathOf, printJson } from '../shared.js';
 import type { CachePruneArgs } from './options.js';
 
