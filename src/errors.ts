@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'PARITY_FAILED'
   | 'RUN_INVALID'
   | 'RUN_FORMAT_UNSUPPORTED'
+  | 'LIMIT_EXCEEDED'
   | 'INVALID_OPTION';
 
 export class FinetuneError extends Error {

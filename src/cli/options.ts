@@ -20,6 +20,12 @@ export const homeOption = {
   home: { type: 'string', describe: 'finetune home for models and caches (default: $FINETUNE_HOME or ~/.cache/finetune).' },
 } as const satisfies Record<string, Options>;
 
+/** Limits on the models read: a hostile or broken file fails with a clear error instead of exhausting memory. */
+export const modelLimitOptions = {
+  'max-model-size': { type: 'string', requiresArg: true, describe: 'Largest model to read, .onnx plus external data, e.g. 8GiB or 600MB (default 4GiB).' },
+  'max-nodes': { type: 'number', requiresArg: true, describe: 'Most graph nodes a model to read may have (default 250000; about 1 kB of memory each).' },
+} as const satisfies Record<string, Options>;
+
 /** Which backbone, where it is cut and where it comes from. */
 export const backboneOptions = {
   backbone: {
@@ -31,6 +37,7 @@ export const backboneOptions = {
   mirror: { type: 'string', describe: 'Base URL of a zoo mirror with the zoo path layout (default: $FINETUNE_ZOO_MIRROR).' },
   offline: { type: 'boolean', default: false, describe: 'Never download; use cached models only.' },
   ...homeOption,
+  ...modelLimitOptions,
 } as const satisfies Record<string, Options>;
 
 /** Preprocessing overrides for custom backbones. */

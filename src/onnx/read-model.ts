@@ -1,9 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import protobuf from 'protobufjs';
 import { FinetuneError } from '../errors.js';
 import { DataLocation, onnxType } from './proto.js';
 import type { AttributeProto, GraphProto, ModelProto, TensorProto } from './proto.js';
+
+/**
+ * Limits on what decoding a model may cost, so that a hostile or broken file fails with a clear error instead of
+ * exhausting memory. Decoding takes about 1 kB of memory per node, on top of the file's bytes.
+ */
+export interface ModelLimits {
+  /** Largest model: the .onnx file plus its external data, in bytes. @defaultValue `4 GiB` */
+  readonly maxModelBytes?: number;
+  /** Most nodes, counting those in subgraphs and functions. @defaultValue `250_000` */
+  readonly maxNodes?: number;
+}
+
+export const DEFAULT_MODEL_LIMITS: Readonly<Required<ModelLimits>> = { maxModelBytes: 4 * 2 ** 30, maxNodes: 250_000 };
 
 export interface DecodeModelOptions {
   /**
@@ -13,12 +27,16 @@ export interface DecodeModelOptions {
   baseDir?: string;
   /**
    * `load`: read external tensors into `raw_data` so the model is self-contained; `keep`: leave the
-   * references as they are (enough for inspecting the graph). @defaultValue `'load'`
+   * references as they are (enough for inspecting the graph; no external file is opened). @defaultValue `'load'`
    */
   externalData?: 'load' | 'keep';
   /** Name shown in error messages. @defaultValue `'the model'` */
   source?: string;
+  /** @defaultValue {@link DEFAULT_MODEL_LIMITS} */
+  limits?: ModelLimits;
 }
+
+export type ReadModelOptions = Omit<DecodeModelOptions, 'baseDir' | 'source'>;
 
 const INVALID_HINT =
   'Check that the file is a complete .onnx model: a truncated or interrupted download is the usual cause; ' +
@@ -26,17 +44,29 @@ const INVALID_HINT =
 
 /**
  * Reads an ONNX model file. Tensors stored as external data are loaded from files relative to the model's
- * folder. The file is read once; every `raw_data` is a view into that buffer (or into the external file's).
+ * folder (regular files within it only). The file is read once; every `raw_data` is a view into that buffer (or
+ * into the external file's).
+ * @throws FinetuneError FILE_NOT_FOUND; MODEL_INVALID; LIMIT_EXCEEDED when the model is over `limits`.
  */
-export async function readModel(path: string, options: Omit<DecodeModelOptions, 'baseDir' | 'source'> = {}): Promise<ModelProto> {
+export async function readModel(path: string, options: ReadModelOptions = {}): Promise<ModelProto> {
+  const limits = resolveModelLimits(options.limits);
   let bytes: Buffer;
   try {
-    const info = await stat(path);
-    if (info.isDirectory()) {
-      throw new FinetuneError('MODEL_INVALID', `"${path}" is a folder, not an ONNX model file.`,
-        'Pass the path of the .onnx file inside it.');
+    // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer; it is then refused as not a file.
+    const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    try {
+      const info = await handle.stat();
+      if (info.isDirectory()) {
+        throw new FinetuneError('MODEL_INVALID', `"${path}" is a folder, not an ONNX model file.`, 'Pass the path of the .onnx file inside it.');
+      }
+      if (!info.isFile()) {
+        throw new FinetuneError('MODEL_INVALID', `"${path}" is not a regular file (a pipe, socket or device).`, 'Pass the path of an .onnx file.');
+      }
+      checkModelBytes(info.size, limits, `"${path}"`);
+      bytes = await handle.readFile();
+    } finally {
+      await handle.close();
     }
-    bytes = await readFile(path);
   } catch (error) {
     if (error instanceof FinetuneError) throw error;
     throw fileError(path, error);
@@ -47,25 +77,135 @@ export async function readModel(path: string, options: Omit<DecodeModelOptions, 
 /**
  * Decodes ONNX protobuf bytes into a {@link ModelProto}. `bytes` fields (raw_data) are views into `bytes`,
  * not copies, so keep `bytes` unchanged while the model is in use.
- * @throws FinetuneError MODEL_INVALID when the bytes are not a complete ONNX model.
+ * @throws FinetuneError MODEL_INVALID when the bytes are not a complete ONNX model; LIMIT_EXCEEDED when the model
+ * is over `limits` (checked before decoding).
  */
 export function decodeModel(bytes: Uint8Array, options: DecodeModelOptions = {}): ModelProto {
   const source = options.source ?? 'the model';
+  const limits = resolveModelLimits(options.limits);
+  checkModelBytes(bytes.length, limits, source);
   let model: ModelProto;
   try {
+    const nodes = countNodes(bytes, limits.maxNodes);
+    if (nodes > limits.maxNodes) {
+      throw new FinetuneError('LIMIT_EXCEEDED', `${capitalize(source)} has more than ${limits.maxNodes.toLocaleString('en-US')} nodes, ` +
+        `the limit (decoding takes about 1 kB of memory per node).`,
+        `If you trust the model, raise the limit with --max-nodes (library: limits.maxNodes).`);
+    }
     const type = onnxType('ModelProto');
     const message = type.decode(bytes);
     model = type.toObject(message, { longs: Number, arrays: true }) as ModelProto;
   } catch (cause) {
+    if (cause instanceof FinetuneError) throw cause;
     const reason = cause instanceof RangeError ? 'the data ends in the middle of a field (truncated file?)'
+      : cause instanceof NestingError ? cause.message
       : `it is not a protobuf message (${cause instanceof Error ? cause.message : String(cause)})`;
     throw new FinetuneError('MODEL_INVALID', `${capitalize(source)} is not a valid ONNX model: ${reason}.`, INVALID_HINT,
       { cause });
   }
   validateModel(model, source);
-  if ((options.externalData ?? 'load') === 'load') loadExternalData(model, options.baseDir, source);
+  if ((options.externalData ?? 'load') === 'load') loadExternalData(model, options.baseDir, source, limits.maxModelBytes - bytes.length);
   return model;
 }
+
+/** The limits with defaults filled in. @throws RangeError for a limit that is not a positive integer. */
+export function resolveModelLimits(limits: ModelLimits = {}): Required<ModelLimits> {
+  const resolved = { ...DEFAULT_MODEL_LIMITS, ...definedOnly(limits) };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`Model limit '${name}' must be a positive integer, got ${value}.`);
+  }
+  return resolved;
+}
+
+function definedOnly(limits: ModelLimits): ModelLimits {
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function checkModelBytes(sizeBytes: number, limits: Required<ModelLimits>, source: string): void {
+  if (sizeBytes <= limits.maxModelBytes) return;
+  throw new FinetuneError('LIMIT_EXCEEDED', `${capitalize(source)} is ${formatSize(sizeBytes)}, over the model size limit of ${formatSize(limits.maxModelBytes)}.`,
+    `If you trust the model, raise the limit with --max-model-size (e.g. --max-model-size ${formatSize(2 * sizeBytes).replace(' ', '')}).`);
+}
+
+function formatSize(sizeBytes: number): string {
+  return sizeBytes >= 2 ** 30 ? `${(sizeBytes / 2 ** 30).toFixed(1)} GiB` : `${(sizeBytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+// #region node count
+
+// Field numbers from onnx.proto.
+const MODEL_GRAPH = 7, MODEL_TRAINING_INFO = 20, MODEL_FUNCTIONS = 25;
+const GRAPH_NODE = 1, NODE_ATTRIBUTE = 5, ATTRIBUTE_GRAPH = 6, ATTRIBUTE_GRAPHS = 11;
+const TRAINING_INITIALIZATION = 1, TRAINING_ALGORITHM = 2, FUNCTION_NODE = 7;
+const LENGTH_DELIMITED = 2;
+/**
+ * Graphs nested deeper than this (If/Loop bodies inside bodies…) are refused: each level is three protobuf messages
+ * deep (graph → node → attribute), and protobuf decoders (protobufjs, onnxruntime's) stop at 100.
+ */
+const MAX_NESTING = 33;
+
+class NestingError extends Error {}
+
+/**
+ * Counts the nodes of a model (subgraphs and functions included) by walking the protobuf framing, without decoding
+ * anything else; stops as soon as the count passes `limit`. Weights are skipped in O(1).
+ * @throws RangeError on bytes that end in the middle of a field; an Error on graphs nested more than 33 levels deep.
+ */
+export function countNodes(bytes: Uint8Array, limit = Infinity): number {
+  const reader = protobuf.Reader.create(bytes);
+  let count = 0;
+  const scan = (end: number, depth: number, visit: (field: number, end: number) => boolean): void => {
+    if (depth > MAX_NESTING) throw new NestingError(`its graphs are nested more than ${MAX_NESTING} levels deep`);
+    while (reader.pos < end && count <= limit) {
+      const tag = reader.uint32();
+      const field = tag >>> 3, wireType = tag & 7;
+      if (wireType === LENGTH_DELIMITED) {
+        const length = reader.uint32();
+        const fieldEnd = reader.pos + length;
+        if (fieldEnd > end) throw new RangeError('index out of range');
+        if (!visit(field, fieldEnd)) reader.pos = fieldEnd;
+      } else {
+        reader.skipType(wireType);
+      }
+    }
+  };
+  const graph = (end: number, depth: number): void => scan(end, depth, (field, fieldEnd) => {
+    if (field !== GRAPH_NODE) return false;
+    count++;
+    node(fieldEnd, depth);
+    return true;
+  });
+  const node = (end: number, depth: number): void => scan(end, depth, (field, fieldEnd) => {
+    if (field !== NODE_ATTRIBUTE) return false;
+    scan(fieldEnd, depth, (attributeField, attributeEnd) => {
+      if (attributeField !== ATTRIBUTE_GRAPH && attributeField !== ATTRIBUTE_GRAPHS) return false;
+      graph(attributeEnd, depth + 1);
+      return true;
+    });
+    return true;
+  });
+  scan(bytes.length, 0, (field, fieldEnd) => {
+    if (field === MODEL_GRAPH) graph(fieldEnd, 1);
+    else if (field === MODEL_TRAINING_INFO) {
+      scan(fieldEnd, 1, (trainingField, trainingEnd) => {
+        if (trainingField !== TRAINING_INITIALIZATION && trainingField !== TRAINING_ALGORITHM) return false;
+        graph(trainingEnd, 2);
+        return true;
+      });
+    } else if (field === MODEL_FUNCTIONS) {
+      scan(fieldEnd, 1, (functionField, functionEnd) => {
+        if (functionField !== FUNCTION_NODE) return false;
+        count++;
+        node(functionEnd, 2);
+        return true;
+      });
+    } else return false;
+    return true;
+  });
+  return count;
+}
+
+// #endregion
 
 function validateModel(model: ModelProto, source: string): void {
   const problem = !model.graph ? 'it has no graph'
@@ -106,8 +246,15 @@ export function forEachTensor(model: ModelProto, visit: (tensor: TensorProto) =>
   for (const fn of model.functions) for (const node of fn.node) for (const attribute of node.attribute) visitAttribute(attribute);
 }
 
-function loadExternalData(model: ModelProto, baseDir: string | undefined, source: string): void {
+/**
+ * Reads every external tensor into `raw_data`. A location must name a regular file inside the model's folder once
+ * symbolic links are resolved (onnxruntime refuses the same files when it is given a path); each file is opened
+ * without blocking and read once, and together they may hold at most `budgetBytes`.
+ */
+function loadExternalData(model: ModelProto, baseDir: string | undefined, source: string, budgetBytes: number): void {
   const files = new Map<string, Buffer>();
+  let root: string | undefined;
+  let loadedBytes = 0;
   forEachTensor(model, (tensor) => {
     if (tensor.data_location !== DataLocation.EXTERNAL) return;
     const entries = new Map(tensor.external_data.map((entry) => [entry.key ?? '', entry.value ?? '']));
@@ -122,22 +269,17 @@ function loadExternalData(model: ModelProto, baseDir: string | undefined, source
         `${capitalize(source)} keeps tensor "${tensorName}" in the external file "${location}", and no folder was given to find it.`,
         'Load the model with readModel(path), or pass decodeModel(bytes, { baseDir }).');
     }
-    const root = resolve(baseDir);
-    const path = resolve(root, location);
-    if (isAbsolute(location) || !path.startsWith(root + sep)) {
-      throw new FinetuneError('MODEL_INVALID',
-        `Tensor "${tensorName}" points outside the model's folder ("${location}").`,
-        'External data files must sit in the model folder or below it.');
-    }
+    root ??= realPath(resolve(baseDir), tensorName);
+    const outside = (resolved?: string): FinetuneError => new FinetuneError('MODEL_INVALID',
+      `Tensor "${tensorName}" points outside the model's folder ("${location}"${resolved ? ` resolves to "${resolved}"` : ''}).`,
+      'External data files must sit in the model folder or below it, as regular files (symbolic links may not lead out of it).');
+    if (isAbsolute(location) || !isWithin(root, resolve(root, location))) throw outside();
+    const path = realPath(resolve(root, location), tensorName);
+    if (!isWithin(root, path)) throw outside(path);
     let data = files.get(path);
     if (!data) {
-      try {
-        data = readFileSync(path);
-      } catch (error) {
-        const wrapped = fileError(path, error);
-        throw new FinetuneError(wrapped.code, `${wrapped.message.replace(/\.$/, '')} (external data of tensor "${tensorName}").`,
-          'Keep the external data files next to the .onnx file they belong to.', { cause: error });
-      }
+      data = readRegularFile(path, tensorName, budgetBytes - loadedBytes, source);
+      loadedBytes += data.length;
       files.set(path, data);
     }
     const offset = Number(entries.get('offset') ?? 0);
@@ -151,6 +293,52 @@ function loadExternalData(model: ModelProto, baseDir: string | undefined, source
     delete tensor.data_location;
     tensor.external_data = [];
   });
+}
+
+function isWithin(root: string, path: string): boolean {
+  return path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+function realPath(path: string, tensorName: string): string {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    throw externalFileError(path, tensorName, error);
+  }
+}
+
+/** The whole file, if it is a regular file of at most `budgetBytes`; opened without following a final symlink or blocking on a FIFO. */
+function readRegularFile(path: string, tensorName: string, budgetBytes: number, source: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    throw externalFileError(path, tensorName, error);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) {
+      throw new FinetuneError('MODEL_INVALID', `"${path}" (external data of tensor "${tensorName}") is not a regular file.`,
+        'External data must be regular files next to the .onnx file.');
+    }
+    if (info.size > budgetBytes) {
+      throw new FinetuneError('LIMIT_EXCEEDED', `${capitalize(source)} with its external data is over the model size limit ` +
+        `("${path}" alone is ${formatSize(info.size)}).`,
+        'If you trust the model, raise the limit with --max-model-size.');
+    }
+    return readFileSync(fd);
+  } catch (error) {
+    if (error instanceof FinetuneError) throw error;
+    throw externalFileError(path, tensorName, error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function externalFileError(path: string, tensorName: string, error: unknown): FinetuneError {
+  const wrapped = fileError(path, error);
+  return new FinetuneError(wrapped.code, `${wrapped.message.replace(/\.$/, '')} (external data of tensor "${tensorName}").`,
+    'Keep the external data files next to the .onnx file they belong to.', { cause: error });
 }
 
 function fileError(path: string, error: unknown): FinetuneError {

@@ -8,6 +8,7 @@ import type { PreprocessFlags } from '../image/preprocess-spec.js';
 import { cutBackbone } from '../onnx/cut-backbone.js';
 import type { CutBackbone } from '../onnx/cut-backbone.js';
 import { readModel } from '../onnx/read-model.js';
+import type { ModelLimits } from '../onnx/read-model.js';
 import { encodeModel } from '../onnx/write-model.js';
 import { resolveBackbone } from '../registry/resolve-backbone.js';
 import type { ResolveBackboneOptions, ResolvedBackbone } from '../registry/resolve-backbone.js';
@@ -24,6 +25,8 @@ export interface PrepareBackboneOptions extends ResolveBackboneOptions {
    * models from the ImageNet recipe at the model's input size. @defaultValue none
    */
   preprocess?: PreprocessFlags;
+  /** Limits on the backbone file (size with external data, node count). @defaultValue `DEFAULT_MODEL_LIMITS` */
+  modelLimits?: ModelLimits;
 }
 
 export interface PreparedBackbone {
@@ -36,7 +39,7 @@ export interface PreparedBackbone {
 
 export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
   const resolved = await resolveBackbone(idOrPath, options);
-  const model = await readModel(resolved.path);
+  const model = await readModel(resolved.path, { limits: options.modelLimits ?? {} });
   const cut = cutBackbone(model, {
     ...(options.layer !== undefined ? { layer: options.layer } : {}),
     ...(options.pooling !== undefined ? { pooling: options.pooling } : {}),

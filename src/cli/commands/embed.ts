@@ -9,7 +9,7 @@ import { backboneOptions, commonOptions, embedOptions, preprocessOptions } from 
 import type { ArgsOf } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
 import { bold, dim, green, yellow } from '../style.js';
-import { preprocessFlags } from './shared.js';
+import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
 
 /** `--shard K/N` and `--shards N`: which part of a scaled-out extraction this worker embeds. */
 export const shardOptions = {
@@ -67,7 +67,7 @@ export async function runEmbed(args: EmbedArgs): Promise<void> {
     offline: args.offline,
     cacheDir: args.cacheDir, cachePath: args.cache, batchSize: args.batchSize, intraOpNumThreads: args.threads,
     reportDir: args.report, layer: args.layer, pooling: args.pooling, mirror: args.mirror, home: args.home,
-    preprocess: preprocessFlags(args),
+    preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     onProgress,
   });
   if (args.json) {

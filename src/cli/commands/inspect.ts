@@ -1,13 +1,14 @@
-import type { CommandModule, InferredOptionTypes } from 'yargs';
+import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { commonOptions } from '../options.js';
+import { commonOptions, modelLimitOptions } from '../options.js';
 
+const inspectOptions = { ...commonOptions, ...modelLimitOptions } as const satisfies Record<string, Options>;
 const inspectPositionals = { model: { type: 'string', demandOption: true, describe: 'An .onnx file.' } } as const;
 
-export const inspectCommand: CommandModule<object, InferredOptionTypes<typeof commonOptions & typeof inspectPositionals>> = {
+export const inspectCommand: CommandModule<object, InferredOptionTypes<typeof inspectOptions & typeof inspectPositionals>> = {
   command: 'inspect <model>',
   describe: 'Show a model\'s inputs, outputs, opsets, size and candidate feature tensors.',
-  builder: (yargs) => yargs.options(commonOptions)
+  builder: (yargs) => yargs.options(inspectOptions)
     .positional('model', inspectPositionals.model)
     .example('$0 inspect resnet50-v1-7.onnx', 'Find the tensor to pass to --layer')
     .example('$0 inspect runs/latest/model.onnx --json', 'Machine-readable summary'),
@@ -16,7 +17,10 @@ export const inspectCommand: CommandModule<object, InferredOptionTypes<typeof co
       const { readModel } = await import('../../onnx/read-model.js');
       const { inspectModel } = await import('../../onnx/inspect-model.js');
       const { formatInspection } = await import('../../onnx/format-inspection.js');
-      const inspection = inspectModel(await readModel(args.model));
+      const { modelLimitsFromFlags } = await import('./shared.js');
+      // Inspection needs the graph, not the weights: external data files are never opened.
+      const model = await readModel(args.model, { externalData: 'keep', limits: modelLimitsFromFlags(args) });
+      const inspection = inspectModel(model);
       process.stdout.write(args.json ? `${JSON.stringify(inspection, null, 2)}\n` : `${formatInspection(inspection)}\n`);
     });
   },

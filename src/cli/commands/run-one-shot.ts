@@ -5,7 +5,7 @@ import { formatTrainingSummary } from '../../train/history.js';
 import { createProgressRenderer } from '../progress.js';
 import { bold, green, formatTable } from '../style.js';
 import { trainOptionsFromFlags } from '../train-options.js';
-import { preprocessFlags } from './shared.js';
+import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
 import type { RunArgs } from '../run-options.js';
 
 /** How the run ends: `finetune` exports model.onnx, `finetune train` stops at head.onnx. */
@@ -21,7 +21,7 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
     backbone: args.backbone, layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
     data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed, test: args.test,
     device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
-    preprocess: preprocessFlags(args),
+    preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
     augment: args.augment, augmentViews: args.augmentViews, augmentSeed: args.augmentSeed,
     out: args.out, export: mode.export, withPreprocessing: mode.withPreprocessing, opset: args.opset, webParity: args.webParity,

@@ -33,7 +33,7 @@ export const sweepCommand: CommandModule<object, InferredOptionTypes<typeof swee
       const { formatSweepTable } = await import('../../train/sweep.js');
       const { createProgressRenderer } = await import('../progress.js');
       const { trainOptionsFromFlags } = await import('../train-options.js');
-      const { preprocessFlags } = await import('./shared.js');
+      const { modelLimitsFromFlags, preprocessFlags } = await import('./shared.js');
       const grid = {
         learningRate: axisOf(args.learningRates, 'learning-rates'),
         weightDecay: axisOf(args.weightDecays, 'weight-decays'),
@@ -46,7 +46,7 @@ export const sweepCommand: CommandModule<object, InferredOptionTypes<typeof swee
         backbone: args.backbone, layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
         data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed,
         device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
-        preprocess: preprocessFlags(args),
+        preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
         grid,
         train: { ...trainOptionsFromFlags(args), rankBy: args.rankBy, workers: args.workers },
         onProgress: createProgressRenderer({ json: args.json, quiet: args.quiet }),

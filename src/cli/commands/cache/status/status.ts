@@ -4,7 +4,7 @@ import { extractorKey } from '../../../../embed/embedding-cache.js';
 import { prepareBackbone } from '../../../../workflows/prepare-backbone.js';
 import { shardCacheStatus } from '../../../../workflows/shard-caches.js';
 import { createProgressRenderer } from '../../../progress.js';
-import { preprocessFlags } from '../../shared.js';
+import { modelLimitsFromFlags, preprocessFlags } from '../../shared.js';
 import { printShardStatus } from '../print-shard-status.js';
 import { printJson } from '../shared.js';
 import type { CacheStatusArgs } from './options.js';
@@ -14,7 +14,7 @@ export async function cacheStatus(args: CacheStatusArgs): Promise<void> {
   if (extractor === undefined && args.backbone !== undefined) {
     const prepared = await prepareBackbone(args.backbone, {
       offline: args.offline, layer: args.layer, pooling: args.pooling, mirror: args.mirror, home: args.home,
-      preprocess: preprocessFlags(args),
+      preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     });
     extractor = extractorKey(prepared.extractor.spec);
   }
