@@ -127,11 +127,9 @@ function renderCurves(data: ReportData): string {
     title: 'Loss per epoch (train and validation)', x: epochs, width: 540, markers, yLabel: 'loss',
     series: seriesFor((entry) => entry.loss, (entry) => entry.valLoss),
   });
-  const accuracyValues = history.flatMap((entry) => [entry.accuracy, entry.valAccuracy ?? Number.NaN]).filter(Number.isFinite);
-  const lowest = accuracyValues.length > 0 ? Math.min(...accuracyValues) : 0;
   const accuracy = lineChart({
     title: 'Accuracy per epoch (train and validation)', x: epochs, width: 540, markers, yLabel: 'accuracy',
-    yDomain: [lowest >= 0.5 ? Math.floor(lowest * 10) / 10 : 0, 1], formatY: (value) => `${Math.round(value * 1000) / 10}%`,
+    yDomain: [accuracyAxisFloor(history), 1], formatY: (value) => `${Math.round(value * 1000) / 10}%`,
     series: seriesFor((entry) => entry.accuracy, (entry) => entry.valAccuracy),
   });
   const learningRates = history.map((entry) => entry.learningRate);
@@ -147,6 +145,19 @@ function renderCurves(data: ReportData): string {
   return `<section id="curves"><h2>Training curves</h2><div class="charts">` +
     `<div class="chart-box" id="loss-chart">${loss}</div><div class="chart-box" id="accuracy-chart">${accuracy}</div>` +
     `${rate ? `<div class="chart-box" id="learning-rate-chart">${rate}</div>` : ''}</div>${note}</section>`;
+}
+
+/**
+ * Lower end of the accuracy axis (the top is 100 %): the lowest accuracy rounded down to a tenth when it is at
+ * least 50 %, else 0; never above 90 %, so a run at 100 % in every epoch still has an axis to draw on.
+ */
+function accuracyAxisFloor(history: readonly EpochLogs[]): number {
+  let lowest = Infinity;
+  for (const entry of history) {
+    for (const value of [entry.accuracy, entry.valAccuracy]) if (value !== null && Number.isFinite(value)) lowest = Math.min(lowest, value);
+  }
+  if (!Number.isFinite(lowest) || lowest < 0.5) return 0;
+  return Math.min(Math.floor(lowest * 10) / 10, 0.9);
 }
 
 function epochMarkers(data: ReportData): ChartMarker[] {

@@ -205,7 +205,13 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
       },
     },
   });
-  const files: RunFiles = { ...written, report: await writeReport(runDir) };
+  // The report is optional: a failure to make it is a warning, never a failed run (everything above is written).
+  const report = await writeReport(runDir).catch((error: unknown) => {
+    onProgress({ stage: 'warn', status: 'message', message: `report.html was not written (${errorText(error)}); ` +
+      `the run is complete. Try again with \`finetune report ${runDir}\`.` });
+    return null;
+  });
+  const files: RunFiles = report === null ? written : { ...written, report };
   await linkLatest(runDir);
 
   return {
@@ -216,6 +222,12 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     augmentation,
     timings,
   };
+}
+
+/** One line: an error's message (and code), without its stack. */
+function errorText(error: unknown): string {
+  if (error instanceof FinetuneError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
 }
 
 /** The run's augmentation with defaults filled in, or null when off; fails before any backbone work. */

@@ -7,7 +7,8 @@ import { isFinetuneError } from '../../src/errors.js';
 import { readRunData } from '../../src/report/read-run-data.js';
 import { renderReport } from '../../src/report/render-report.js';
 import { writeReport } from '../../src/report/write-report.js';
-import { HOSTILE_CLASS_NAME, writeRunFixture } from './run-fixture.js';
+import { writeRun } from '../../src/run/write-run.js';
+import { HOSTILE_CLASS_NAME, makeRunRecord, writeRunFixture } from './run-fixture.js';
 import type { RunFixture } from './run-fixture.js';
 
 const count = (text: string, pattern: RegExp) => (text.match(pattern) ?? []).length;
@@ -112,6 +113,17 @@ describe('readRunData and renderReport', () => {
     assert.match(html, /<g class="marker" data-x="4" data-label="exported"/);
     assert.match(html, /best epoch \(valAccuracy\)/);
     assert.match(html, /epoch of the exported weights/);
+  });
+
+  it('draws a run with 100 % accuracy in every epoch (issue 14, defect 2: the axis was empty and the run failed)', async () => {
+    const runDir = join(root, 'perfect');
+    const record = makeRunRecord({ epochs: 4, bestEpoch: 4 });
+    await writeRun(runDir, { ...record, history: record.history.map((entry) => ({ ...entry, accuracy: 1, valAccuracy: 1 })) });
+    const html = renderReport(await readRunData(runDir));
+    const accuracyChart = /<div class="chart-box" id="accuracy-chart">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '';
+    assert.equal(count(accuracyChart, /<circle class="point"/g), 2 * 4);
+    assert.match(accuracyChart, />90%</, 'the axis runs from 90 % to 100 %');
+    assert.match(accuracyChart, />100%</);
   });
 
   it('leaves the heatmap out above 100 classes but keeps the per-class table', async () => {
