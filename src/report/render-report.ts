@@ -6,6 +6,7 @@
 import { describePreprocessSpec } from '../image/preprocess-spec.js';
 import type { RunManifest } from '../run/run-format.js';
 import type { EpochLogs } from '../train/callbacks.js';
+import { confusionNumClasses, denseConfusion } from '../train/metrics.js';
 import type { EvaluationMetrics, WrongPrediction } from '../train/metrics.js';
 import { escapeHtml } from './escape-html.js';
 import type { ChartMarker } from './svg-charts.js';
@@ -174,15 +175,15 @@ function epochMarkers(data: ReportData): ChartMarker[] {
 function renderEvaluation(splitName: 'Validation' | 'Test', split: EvaluationMetrics | null | undefined, data: ReportData): string {
   if (!split) return '';
   const id = splitName.toLowerCase();
-  const classNames = data.classNames.length === split.confusionMatrix.length
-    ? data.classNames : split.perClass.map((entry) => entry.className);
-  const heatmap = split.confusionMatrix.length > MAX_HEATMAP_CLASSES
-    ? `<p class="muted">${split.confusionMatrix.length} classes are too many for a readable heatmap (the limit is ${MAX_HEATMAP_CLASSES}); ` +
+  const numClasses = confusionNumClasses(split.confusionMatrix);
+  const classNames = data.classNames.length === numClasses ? data.classNames : split.perClass.map((entry) => entry.className);
+  const heatmap = numClasses > MAX_HEATMAP_CLASSES
+    ? `<p class="muted">${numClasses} classes are too many for a readable heatmap (the limit is ${MAX_HEATMAP_CLASSES}); ` +
       'the full confusion matrix is in metrics.json.</p>'
-    : split.confusionMatrix.length > 0 && classNames.length === split.confusionMatrix.length
+    : numClasses > 0 && classNames.length === numClasses
     ? `<div class="chart-box" id="${id}-confusion">${confusionHeatmap({
       title: `${splitName} confusion matrix (rows: true class, columns: predicted class)`,
-      rowLabels: classNames, colLabels: classNames, values: split.confusionMatrix,
+      rowLabels: classNames, colLabels: classNames, values: denseConfusion(split.confusionMatrix),
     })}</div>`
     : '<p class="muted">No confusion matrix.</p>';
   const rows = split.perClass.map((entry) => `<tr><td>${escapeHtml(entry.className)}</td>` +

@@ -11,11 +11,12 @@ import { validatePreprocessSpec } from '../image/preprocess-spec.js';
 import type { ParityReport, RuntimeParity, WebParity } from '../export/check-parity.js';
 import { METRIC_NAMES } from '../train/callbacks.js';
 import type { EpochLogs } from '../train/callbacks.js';
-import type { EvaluationMetrics } from '../train/metrics.js';
+import type { ConfusionMatrix, EvaluationMetrics, SparseConfusionMatrix } from '../train/metrics.js';
 import {
   anyObject, arrayOf, boolean, finiteNumber, integer, literal, nullable, numberOrNaN, object, optional, string, validated, via,
 } from './check-json.js';
-import type { Check, JsonShapeError } from './check-json.js';
+import { JsonShapeError } from './check-json.js';
+import type { Check } from './check-json.js';
 import { RUN_FILES, RUN_FORMAT_VERSION } from './run-format.js';
 import type {
   AugmentationSummary, RunFileKey, RunFiles, RunFolder, RunLabels, RunManifest, RunMetrics, TrainingSummary,
@@ -49,11 +50,28 @@ const trainingCheck: Check<TrainingSummary> = object({
   validationAccuracy: nullable(finiteNumber),
 });
 
+const cellCheck: Check<readonly [number, number, number]> = (value, at) => {
+  const cell = arrayOf(integer)(value, at);
+  if (cell.length !== 3) throw new JsonShapeError(at, `expected [trueClass, predictedClass, count], found ${cell.length} numbers`);
+  return [cell[0]!, cell[1]!, cell[2]!];
+};
+const sparseConfusionCheck: Check<SparseConfusionMatrix> = (value, at) => {
+  const matrix = object({ encoding: literal('sparse'), numClasses: integer, cells: arrayOf(cellCheck) })(value, at);
+  matrix.cells.forEach(([actual, predicted], index) => {
+    if (!(actual >= 0 && actual < matrix.numClasses && predicted >= 0 && predicted < matrix.numClasses))
+      throw new JsonShapeError(`${at}.cells[${index}]`, `class ${actual} or ${predicted} is outside 0..${matrix.numClasses - 1}`);
+  });
+  return matrix;
+};
+/** Dense `[[…], …]` (any format), or `{ encoding: 'sparse', … }` (format 3, above 100 classes). */
+const confusionCheck: Check<ConfusionMatrix> = (value, at) =>
+  Array.isArray(value) ? arrayOf(arrayOf(integer))(value, at) : sparseConfusionCheck(value, at);
+
 const evaluationCheck: Check<EvaluationMetrics> = object({
   accuracy: finiteNumber,
   n: integer,
   perClass: arrayOf(object({ className: string, precision: finiteNumber, recall: finiteNumber, f1: finiteNumber, support: integer })),
-  confusionMatrix: arrayOf(arrayOf(integer)),
+  confusionMatrix: confusionCheck,
   mostConfidentlyWrong: arrayOf(object({ path: string, trueClass: string, predictedClass: string, probability: finiteNumber })),
 });
 

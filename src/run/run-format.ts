@@ -26,8 +26,10 @@ import type { Pooling, PreprocessSpec } from '../types.js';
  * an older reader would misread; readRun reads every version up to this one.
  * - 1: the layout before `formatVersion` existed (run.json has no such field).
  * - 2: run.json records `formatVersion`; otherwise as 1.
+ * - 3: metrics.json stores a confusion matrix of more than 100 classes sparse (`{ encoding: 'sparse', numClasses,
+ *   cells: [[trueClass, predictedClass, count], …] }`, see SparseConfusionMatrix); up to 100 classes it is dense as before.
  */
-export const RUN_FORMAT_VERSION = 2;
+export const RUN_FORMAT_VERSION = 3;
 
 /** Names of the files in a run folder. */
 export const RUN_FILES = {

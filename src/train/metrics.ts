@@ -33,17 +33,89 @@ export function accuracy(trueLabels: ArrayLike<number>, predictedLabels: ArrayLi
   return trueLabels.length === 0 ? 0 : correct / trueLabels.length;
 }
 
-/** `matrix[trueClass][predictedClass]` = count (rows are true classes, as in scikit-learn). */
+/** `matrix[trueClass][predictedClass]` = count (rows are true classes, as in scikit-learn). Dense: classes² numbers. */
 export function confusionMatrix(trueLabels: ArrayLike<number>, predictedLabels: ArrayLike<number>, numClasses: number): number[][] {
-  checkSameLength('confusionMatrix', trueLabels, predictedLabels);
   const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  forEachPair('confusionMatrix', trueLabels, predictedLabels, numClasses, (actual, predicted) => { matrix[actual]![predicted]!++; });
+  return matrix;
+}
+
+function forEachPair(name: string, trueLabels: ArrayLike<number>, predictedLabels: ArrayLike<number>, numClasses: number,
+  visit: (actual: number, predicted: number) => void): void {
+  checkSameLength(name, trueLabels, predictedLabels);
   for (let i = 0; i < trueLabels.length; i++) {
     const actual = trueLabels[i]!, predicted = predictedLabels[i]!;
     if (!(actual >= 0 && actual < numClasses && predicted >= 0 && predicted < numClasses && Number.isInteger(actual) && Number.isInteger(predicted)))
-      throw new RangeError(`confusionMatrix: sample ${i} has label ${actual} / prediction ${predicted}, outside 0..${numClasses - 1}.`);
-    matrix[actual]![predicted]!++;
+      throw new RangeError(`${name}: sample ${i} has label ${actual} / prediction ${predicted}, outside 0..${numClasses - 1}.`);
+    visit(actual, predicted);
   }
-  return matrix;
+}
+
+/**
+ * Above this many classes a confusion matrix is kept sparse: its dense form has classes² cells (10⁸ at 10,000
+ * classes, more than a JSON string can hold), while a sparse one has at most one cell per image.
+ */
+export const DENSE_CONFUSION_MAX_CLASSES = 100;
+
+/** The non-zero cells of a confusion matrix, as metrics.json and `evaluate --json` store it above 100 classes. */
+export interface SparseConfusionMatrix {
+  readonly encoding: 'sparse';
+  readonly numClasses: number;
+  /** `[trueClass, predictedClass, count]` for every non-zero cell, by true class, then predicted class. */
+  readonly cells: ReadonlyArray<readonly [number, number, number]>;
+}
+
+/**
+ * Rows are true classes, columns predicted classes: dense (`matrix[true][predicted]`) for up to
+ * {@link DENSE_CONFUSION_MAX_CLASSES} classes, {@link SparseConfusionMatrix} above.
+ */
+export type ConfusionMatrix = readonly (readonly number[])[] | SparseConfusionMatrix;
+
+export interface CountConfusionsOptions {
+  /** Largest class count kept dense. @defaultValue {@link DENSE_CONFUSION_MAX_CLASSES} */
+  denseMaxClasses?: number;
+}
+
+/** The confusion matrix of `trueLabels` vs `predictedLabels`, dense or sparse by class count (see {@link ConfusionMatrix}). */
+export function countConfusions(trueLabels: ArrayLike<number>, predictedLabels: ArrayLike<number>, numClasses: number,
+  options: CountConfusionsOptions = {}): ConfusionMatrix {
+  if (numClasses <= (options.denseMaxClasses ?? DENSE_CONFUSION_MAX_CLASSES)) return confusionMatrix(trueLabels, predictedLabels, numClasses);
+  const counts = new Map<number, number>();   // key trueClass · numClasses + predictedClass
+  forEachPair('countConfusions', trueLabels, predictedLabels, numClasses, (actual, predicted) => {
+    const key = actual * numClasses + predicted;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  });
+  const keys = [...counts.keys()].sort((a, b) => a - b);
+  return {
+    encoding: 'sparse', numClasses,
+    cells: keys.map((key) => [Math.floor(key / numClasses), key % numClasses, counts.get(key)!] as const),
+  };
+}
+
+export function isSparseConfusion(matrix: ConfusionMatrix): matrix is SparseConfusionMatrix {
+  return !Array.isArray(matrix);
+}
+
+/** Number of classes (rows) of a confusion matrix. */
+export function confusionNumClasses(matrix: ConfusionMatrix): number {
+  return isSparseConfusion(matrix) ? matrix.numClasses : matrix.length;
+}
+
+/** Calls `visit` for every non-zero cell, by true class, then predicted class. */
+export function forEachConfusionCell(matrix: ConfusionMatrix, visit: (trueClass: number, predictedClass: number, count: number) => void): void {
+  if (isSparseConfusion(matrix)) {
+    for (const [actual, predicted, count] of matrix.cells) visit(actual, predicted, count);
+    return;
+  }
+  matrix.forEach((row, actual) => row.forEach((count, predicted) => { if (count !== 0) visit(actual, predicted, count); }));
+}
+
+/** The dense form, `matrix[true][predicted]`; classes² numbers, so only for small matrices (heatmaps, tables). */
+export function denseConfusion(matrix: ConfusionMatrix): number[][] {
+  if (!isSparseConfusion(matrix)) return matrix.map((row) => [...row]);
+  const dense = Array.from({ length: matrix.numClasses }, () => new Array<number>(matrix.numClasses).fill(0));
+  for (const [actual, predicted, count] of matrix.cells) dense[actual]![predicted] = count;
+  return dense;
 }
 
 /** One class's row of a classification report (metrics.json `perClass`, `finetune evaluate`). Its index is its position. */
@@ -74,26 +146,23 @@ export interface ClassificationReport {
   readonly weighted: AveragedMetrics;
 }
 
-/** Per-class precision/recall/F1 plus macro and support-weighted averages, from a confusion matrix. */
-export function classificationReport(matrix: readonly (readonly number[])[], classNames?: readonly string[]): ClassificationReport {
-  const numClasses = matrix.length;
+/** Per-class precision/recall/F1 plus macro and support-weighted averages, from a confusion matrix (dense or sparse). */
+export function classificationReport(matrix: ConfusionMatrix, classNames?: readonly string[]): ClassificationReport {
+  const numClasses = confusionNumClasses(matrix);
   let total = 0, correct = 0;
-  const predictedCounts = new Array<number>(numClasses).fill(0);
-  for (let actual = 0; actual < numClasses; actual++)
-    for (let predicted = 0; predicted < numClasses; predicted++) {
-      const count = matrix[actual]![predicted]!;
-      total += count;
-      predictedCounts[predicted]! += count;
-      if (actual === predicted) correct += count;
-    }
+  const predictedCounts = new Float64Array(numClasses), supports = new Float64Array(numClasses), truePositives = new Float64Array(numClasses);
+  forEachConfusionCell(matrix, (actual, predicted, count) => {
+    total += count;
+    predictedCounts[predicted]! += count;
+    supports[actual]! += count;
+    if (actual === predicted) { correct += count; truePositives[actual] = count; }
+  });
   const perClass: ClassMetrics[] = [];
   const macro = { precision: 0, recall: 0, f1: 0 }, weighted = { precision: 0, recall: 0, f1: 0 };
   for (let k = 0; k < numClasses; k++) {
-    const truePositives = matrix[k]![k]!;
-    let support = 0;
-    for (const count of matrix[k]!) support += count;
-    const precision = predictedCounts[k]! === 0 ? 0 : truePositives / predictedCounts[k]!;
-    const recall = support === 0 ? 0 : truePositives / support;
+    const support = supports[k]!, predictedCount = predictedCounts[k]!;
+    const precision = predictedCount === 0 ? 0 : truePositives[k]! / predictedCount;
+    const recall = support === 0 ? 0 : truePositives[k]! / support;
     const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
     perClass.push({ className: classNames?.[k] ?? String(k), precision, recall, f1, support });
     macro.precision += precision / numClasses; macro.recall += recall / numClasses; macro.f1 += f1 / numClasses;
@@ -120,8 +189,8 @@ export interface EvaluationMetrics {
   /** Images evaluated. */
   readonly n: number;
   readonly perClass: readonly ClassMetrics[];
-  /** `confusionMatrix[trueClass][predictedClass]` = count, in class-index order. */
-  readonly confusionMatrix: readonly (readonly number[])[];
+  /** Rows are true classes, columns predicted, in class-index order; sparse above 100 classes. */
+  readonly confusionMatrix: ConfusionMatrix;
   /** Wrong predictions, most confident first (ties by path). */
   readonly mostConfidentlyWrong: readonly WrongPrediction[];
 }
@@ -145,7 +214,7 @@ export function evaluateProbabilities(probabilities: Float32Array, labels: Array
     throw new RangeError(`evaluateProbabilities: ${probabilities.length} probabilities and ${paths.length} paths for ` +
       `${labels.length} labels × ${numClasses} classes.`);
   const predicted = argmaxRows(probabilities, numClasses);
-  const matrix = confusionMatrix(labels, predicted, numClasses);
+  const matrix = countConfusions(labels, predicted, numClasses);
   const report = classificationReport(matrix, classNames);
   const wrong: WrongPrediction[] = [];
   for (let row = 0; row < labels.length; row++) {

@@ -7,8 +7,8 @@ import { FinetuneError, nearestNames } from '../errors.js';
 import { readExportedModelInfo } from '../export/exported-model-format.js';
 import { scanDataset } from '../image/scan-dataset.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
-import { classificationReport, evaluateProbabilities } from '../train/metrics.js';
-import type { AveragedMetrics, EvaluationMetrics } from '../train/metrics.js';
+import { classificationReport, evaluateProbabilities, isSparseConfusion } from '../train/metrics.js';
+import type { AveragedMetrics, ConfusionMatrix, EvaluationMetrics } from '../train/metrics.js';
 import type { Device, ProgressCallback } from '../types.js';
 import { runModelOnImages } from './predict.js';
 
@@ -105,15 +105,7 @@ export function formatEvaluation(report: EvaluationReport, options: FormatEvalua
   }
   lines.push(`${'macro avg'.padEnd(nameWidth)}  ${fixed(report.macro.precision, 9)}  ${fixed(report.macro.recall, 6)}  ${fixed(report.macro.f1, 5)}  ${String(report.n).padStart(7)}`);
   lines.push('');
-  lines.push('Confusion matrix (rows: true class, columns: predicted):');
-  const cellWidth = Math.max(4, ...report.confusionMatrix.flat().map((count) => String(count).length),
-    ...report.classNames.map((_, index) => String(index).length + 1));
-  const rowLabels = report.classNames.map((name, index) => `#${index} ${name}`);
-  const labelWidth = Math.max(...rowLabels.map((label) => label.length));
-  lines.push(`${''.padEnd(labelWidth)}  ${report.classNames.map((_, index) => `#${index}`.padStart(cellWidth)).join(' ')}`);
-  report.confusionMatrix.forEach((row, index) => {
-    lines.push(`${(rowLabels[index] ?? '').padEnd(labelWidth)}  ${row.map((count) => String(count).padStart(cellWidth)).join(' ')}`);
-  });
+  lines.push(...formatConfusionMatrix(report.confusionMatrix, report.classNames));
   if (report.mostConfidentlyWrong.length > 0) {
     lines.push('');
     lines.push(`Most confidently wrong (${report.mostConfidentlyWrong.length}):`);
@@ -128,6 +120,30 @@ export function formatEvaluation(report: EvaluationReport, options: FormatEvalua
     if (report.skipped.length > 10) lines.push(`  … and ${report.skipped.length - 10} more`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The matrix as a table; above 100 classes (sparse) only the most frequent confusions, which is what one can read. */
+function formatConfusionMatrix(matrix: ConfusionMatrix, classNames: readonly string[]): string[] {
+  if (isSparseConfusion(matrix)) {
+    const confusions = matrix.cells.filter(([actual, predicted]) => actual !== predicted)
+      .sort((a, b) => b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
+    const shown = confusions.slice(0, 20);
+    return [
+      `Confusion matrix: ${matrix.numClasses} classes are too many to print (--json lists every non-zero cell). ` +
+        `Most frequent confusions (${shown.length} of ${confusions.length}):`,
+      ...(shown.length === 0 ? ['  none'] : shown.map(([actual, predicted, count]) =>
+        `  ${String(count).padStart(5)}× true ${classNames[actual] ?? `#${actual}`}, predicted ${classNames[predicted] ?? `#${predicted}`}`)),
+    ];
+  }
+  const lines = ['Confusion matrix (rows: true class, columns: predicted):'];
+  const cellWidth = Math.max(4, ...matrix.flat().map((count) => String(count).length), ...classNames.map((_, index) => String(index).length + 1));
+  const rowLabels = classNames.map((name, index) => `#${index} ${name}`);
+  const labelWidth = Math.max(...rowLabels.map((label) => label.length));
+  lines.push(`${''.padEnd(labelWidth)}  ${classNames.map((_, index) => `#${index}`.padStart(cellWidth)).join(' ')}`);
+  matrix.forEach((row, index) => {
+    lines.push(`${(rowLabels[index] ?? '').padEnd(labelWidth)}  ${row.map((count) => String(count).padStart(cellWidth)).join(' ')}`);
+  });
+  return lines;
 }
 
 const fixed = (value: number, width: number): string => value.toFixed(3).padStart(width);

@@ -9,7 +9,8 @@ import sharp from 'sharp';
 import type { RunRecord } from '../../src/run/run-format.js';
 import { writeRun } from '../../src/run/write-run.js';
 import type { EpochLogs } from '../../src/train/callbacks.js';
-import type { EvaluationMetrics } from '../../src/train/metrics.js';
+import { DENSE_CONFUSION_MAX_CLASSES } from '../../src/train/metrics.js';
+import type { ConfusionMatrix, EvaluationMetrics } from '../../src/train/metrics.js';
 
 export interface RunFixtureOptions {
   /** @defaultValue `8` */
@@ -54,7 +55,10 @@ export function makeRunRecord(options: RunFixtureOptions = {}, wrongPaths: reado
     });
   }
   const numClasses = classNames.length;
-  const confusionMatrix = classNames.map((_, row) => classNames.map((__, col) => (row === col ? 10 + row : (row + col) % 3)));
+  // Dense up to 100 classes, as the writer stores it; above, the diagonal only, sparse.
+  const confusionMatrix: ConfusionMatrix = numClasses <= DENSE_CONFUSION_MAX_CLASSES
+    ? classNames.map((_, row) => classNames.map((__, col) => (row === col ? 10 + row : (row + col) % 3)))
+    : { encoding: 'sparse', numClasses, cells: classNames.map((_, k) => [k, k, 10 + k] as const) };
   const perClass = classNames.map((className, k) => ({
     className, precision: 0.8 + k / 100, recall: 0.75 + k / 50, f1: 0.77 + k / 80, support: 10 + k + 2 * (numClasses - 1),
   }));

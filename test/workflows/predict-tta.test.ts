@@ -8,6 +8,7 @@ import { exportClassifier } from '../../src/export/export-classifier.js';
 import { flipHorizontally } from '../../src/export/image-batch.js';
 import { writeExportedModel } from '../../src/export/write-exported-model.js';
 import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
+import { denseConfusion } from '../../src/train/metrics.js';
 import { evaluate } from '../../src/workflows/evaluate.js';
 import { predict } from '../../src/workflows/predict.js';
 import { cutTestBackbone, randomHead, testSpec } from '../export/fixtures.js';
@@ -57,7 +58,7 @@ describe('test-time augmentation (--tta)', () => {
   it('applies to evaluate too: its prediction is the argmax of the averaged probabilities', async () => {
     const [averaged] = await predict(modelPath, [imagePath], { device: 'cpu', top: 1, tta: 'flip' });
     const report = await evaluate(modelPath, join(dir, 'data'), { device: 'cpu', tta: 'flip' });
-    const predictedIndex = report.confusionMatrix[0]!.findIndex((count) => count === 1);
+    const predictedIndex = denseConfusion(report.confusionMatrix)[0]!.findIndex((count) => count === 1);
     assert.equal(CLASSES[predictedIndex], averaged!.top[0]!.className);
   });
 
