@@ -38,7 +38,6 @@ export async function readRunData(runDir: string, options: ReadRunDataOptions = 
 
   return {
     title: basename(run.dir),
-    runDir: run.dir,
     classNames,
     history: run.history ?? [],
     ...(metrics ? { metrics } : {}),

@@ -85,9 +85,11 @@ ${body}
 // #region sections
 
 function renderHeader(data: ReportData): string {
-  const created = typeof data.manifest?.createdAt === 'string' ? ` · created ${escapeHtml(data.manifest.createdAt)}` : '';
-  const folder = data.runDir ? `<code>${escapeHtml(data.runDir)}</code>` : '';
-  return `<header><h1>Training report: ${escapeHtml(data.title)}</h1><div class="muted">${folder}${created}</div></header>`;
+  // The run's name only: the absolute folder is a machine detail that should not travel with a shared report.
+  const details = [
+    ...(data.manifest ? [`created ${escapeHtml(data.manifest.createdAt)}`, `${escapeHtml(toolName(data.manifest))}`] : []),
+  ];
+  return `<header><h1>Training report: ${escapeHtml(data.title)}</h1><div class="muted">${details.join(' · ')}</div></header>`;
 }
 
 function renderSummary(data: ReportData): string {

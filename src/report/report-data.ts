@@ -15,8 +15,6 @@ export type Thumbnail =
 export interface ReportData {
   /** Shown in the title; usually the run folder's name. */
   readonly title: string;
-  /** The run folder, shown in the header. */
-  readonly runDir?: string;
   readonly classNames: readonly string[];
   readonly history: readonly EpochLogs[];
   readonly metrics?: RunMetrics;

@@ -54,6 +54,8 @@ export interface LineChartOptions {
 
 const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#dc2626', '#0891b2'] as const;
 const MARGIN = { top: 34, right: 20, bottom: 46, left: 58 } as const;
+/** A generous average glyph width of 11 px system-ui text, to keep marker labels inside the chart. */
+const MARKER_CHAR_WIDTH = 7;
 
 /** A line chart with one polyline and one point per value for each series, a legend and vertical markers. */
 export function lineChart(options: LineChartOptions): string {
@@ -138,9 +140,13 @@ export function lineChart(options: LineChartOptions): string {
     const px = round(scaleX(x));
     const color = group[0]?.color ?? '#6b7280';
     const label = group.map((marker) => marker.label).join(' = ');
+    const text = `${label} (${x})`;
+    // Centred on the line unless that would run past an edge of the chart: then it ends (or starts) at the line.
+    const halfWidth = (text.length * MARKER_CHAR_WIDTH) / 2;
+    const anchor = px + halfWidth > width - 2 ? 'end' : px - halfWidth < 2 ? 'start' : 'middle';
     parts.push(`<g class="marker" data-x="${x}" data-label="${escapeHtml(label)}">` +
       `<line x1="${px}" x2="${px}" y1="${plotTop}" y2="${plotBottom}" stroke="${escapeHtml(color)}" stroke-dasharray="4 3"/>` +
-      `<text x="${px}" y="${plotTop - 4}" text-anchor="middle" font-size="11" fill="${escapeHtml(color)}">${escapeHtml(label)} (${x})</text></g>`);
+      `<text x="${px}" y="${plotTop - 4}" text-anchor="${anchor}" font-size="11" fill="${escapeHtml(color)}">${escapeHtml(text)}</text></g>`);
   }
 
   // Series: a polyline per unbroken run of values, then the points on top.

@@ -22,11 +22,14 @@ describe('report.html in headless chromium', { skip: skipWithoutChromium }, () =
   let cells = 0;
   let images: Array<{ complete: boolean; width: number }> = [];
   let title = '';
+  let header = '';
+  let markerOverflow: Array<{ label: string; left: number; right: number; width: number }> = [];
   let screenshot: Buffer;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'finetune-report-browser-'));
-    fixture = await writeRunFixture(join(root, 'run'), { epochs: 7, bestEpoch: 4 });
+    // Best = restored at the last epoch: its marker label sits at the right edge of the charts.
+    fixture = await writeRunFixture(join(root, 'run'), { epochs: 7, bestEpoch: 7 });
     const reportPath = await writeReport(fixture.runDir);
     browser = await launchChromium();
     const page = await browser.context.newPage();
@@ -38,6 +41,14 @@ describe('report.html in headless chromium', { skip: skipWithoutChromium }, () =
     title = await page.title();
     chartPoints = await page.$$eval('svg.line-chart', (svgs) => svgs.map((svg) => svg.querySelectorAll('circle.point').length));
     cells = await page.$$eval('svg.heatmap rect.cell', (rects) => rects.length);
+    markerOverflow = await page.$$eval('svg.line-chart', (svgs) => svgs.flatMap((svg) => {
+      const width = (svg as unknown as { viewBox: { baseVal: { width: number } } }).viewBox.baseVal.width;
+      return [...svg.querySelectorAll('g.marker text')].map((text) => {
+        const box = (text as unknown as { getBBox(): { x: number; width: number } }).getBBox();
+        return { label: text.textContent ?? '', left: box.x, right: box.x + box.width, width };
+      });
+    }));
+    header = await page.$eval('header', (element) => element.textContent ?? '');
     images = await page.$$eval('figure.wrong img', (imgs) => imgs.map((img) => ({ complete: img.complete, width: img.naturalWidth })));
     screenshot = await page.screenshot({ fullPage: true });
     // FINETUNE_SCREENSHOT_DIR=docs/img npm test -- browser keeps the screenshots (for the README).
@@ -61,6 +72,15 @@ describe('report.html in headless chromium', { skip: skipWithoutChromium }, () =
   it('renders the charts with a data point per epoch and series, and the heatmap cells', () => {
     assert.deepEqual(chartPoints, [2 * fixture.history.length, 2 * fixture.history.length]);
     assert.equal(cells, fixture.classNames.length ** 2);
+  });
+
+  it('draws every marker label inside its chart, and the header names the run, not the machine path (issue 14, defect 10)', () => {
+    assert.ok(markerOverflow.length >= 2, 'a marker label per chart');
+    for (const marker of markerOverflow) {
+      assert.ok(marker.left >= 0 && marker.right <= marker.width, `"${marker.label}" spans ${marker.left}–${marker.right} of ${marker.width}`);
+    }
+    assert.match(header, /Training report: run/);
+    assert.ok(!header.includes(root), `the header shows the absolute path: ${header}`);
   });
 
   it('decodes the embedded thumbnails', () => {

@@ -36,6 +36,16 @@ describe('lineChart', () => {
     assert.match(svg, /a &lt;b&gt; &amp; &quot;c&quot;/);
   });
 
+  it('keeps a marker label at the right edge inside the chart (issue 14, defect 10: "best = restored" was clipped)', () => {
+    const svg = lineChart({
+      title: 't', x: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], width: 540, series: [{ name: 's', values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }],
+      markers: [{ x: 10, label: 'best' }, { x: 10, label: 'restored' }, { x: 1, label: 'a long label at the left edge' }, { x: 5, label: 'mid' }],
+    });
+    assert.match(svg, /<g class="marker" data-x="10"[^>]*>.*?<text x="520" [^>]*text-anchor="end"[^>]*>best = restored \(10\)<\/text>/);
+    assert.match(svg, /<g class="marker" data-x="1"[^>]*>.*?<text x="58" [^>]*text-anchor="start"/);
+    assert.match(svg, /<g class="marker" data-x="5"[^>]*>.*?text-anchor="middle"/);
+  });
+
   it('rejects a series whose length differs from x', () => {
     assert.throws(() => lineChart({ title: 't', x: [1, 2], series: [{ name: 's', values: [1] }] }), RangeError);
   });
