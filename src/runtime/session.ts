@@ -17,7 +17,10 @@ export interface SessionOptions {
   readonly interOpNumThreads?: number;
   /** @defaultValue `'all'` */
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** ORT's own log level (0 verbose … 4 fatal). The library never prints, so the default hides warnings. @defaultValue `3` */
+  /**
+   * ORT's own log level (0 verbose … 4 fatal). The library never prints: a failing node or initializer already
+   * reaches the caller as our error, so the default hides ORT's error lines too. @defaultValue `4`
+   */
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
@@ -43,7 +46,7 @@ async function createOrtSession(model: Uint8Array | string, provider: ExecutionP
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-    logSeverityLevel: options.logSeverityLevel ?? 3,
+    logSeverityLevel: options.logSeverityLevel ?? 4,
     ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }),
     ...(options.interOpNumThreads === undefined ? {} : { interOpNumThreads: options.interOpNumThreads }),
   };

@@ -43,5 +43,6 @@ describe('fuzz: mutated ONNX models', () => {
     assert.ok(report.worked > count / 20, `only ${report.worked} of ${count} mutated models worked: the mutations are too destructive to reach the runtime`);
     assert.ok(Object.keys(report.errorCodes).length >= 2, `expected several error codes, got ${JSON.stringify(report.errorCodes)}`);
     assert.deepEqual(report.failures.map((failure) => `${failure.kind} ${failure.case.id}`), [], formatReport('onnx', report));
+    assert.deepEqual(report.stderrSample, [], 'nothing on stderr: ONNX Runtime\'s own log lines must not leak (issue 14 defect 10)');
   });
 });
