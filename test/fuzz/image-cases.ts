@@ -107,15 +107,15 @@ async function hostileImages(bases: readonly BaseImage[]): Promise<Array<{ name:
 }
 
 /**
- * `count` cases, deterministic for a seed: every hostile file once (but `skip` names), then 1–3 stacked byte
+ * `count` cases, deterministic for a seed: every hostile file once, then 1–3 stacked byte
  * mutations (flips, truncations, splices) of a random base image.
  */
-export async function* imageCases(root: string, count: number, seed: number, skip: ReadonlySet<string> = new Set()): AsyncGenerator<FuzzCase> {
+export async function* imageCases(root: string, count: number, seed: number): AsyncGenerator<FuzzCase> {
   const bases = await baseImages();
   let index = 0;
   const nextId = (): string => `image-${String(index++).padStart(4, '0')}`;
   for (const hostile of await hostileImages(bases)) {
-    if (skip.has(hostile.name) || index >= count) continue;
+    if (index >= count) break;
     const id = nextId();
     const path = join(root, `${id}${hostile.extension}`);
     writeFileSync(path, hostile.bytes);

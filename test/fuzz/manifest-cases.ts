@@ -53,7 +53,7 @@ const TEXT_MUTATORS: ReadonlyArray<(rng: Rng, rows: Row[], format: 'csv' | 'json
 ];
 
 /** Hostile manifests written as is, each run once per fuzz run (the big ones cost up to a second each). */
-export const HOSTILE_MANIFESTS: ReadonlyArray<readonly [name: string, extension: string, content: () => string | Uint8Array]> = [
+const HOSTILE_MANIFESTS: ReadonlyArray<readonly [name: string, extension: string, content: () => string | Uint8Array]> = [
   ['unbalanced-quote', '.csv', () => '"img/cat-0.png,cat\nimg/dog-1.png,dog\n'],
   ['unclosed-2mb-quoted-cell', '.csv', () => `path,label\n"${'x'.repeat(2_000_000)}`],
   ['4mb-cell', '.csv', () => `path,label\n${'a'.repeat(4_000_000)},cat\n`],
@@ -86,15 +86,15 @@ export function writeManifestFolder(root: string): void {
 }
 
 /**
- * `count` manifest cases, deterministic for a seed: first each of HOSTILE_MANIFESTS but `skipHostile`, then seeded
+ * `count` manifest cases, deterministic for a seed: first each of HOSTILE_MANIFESTS, then seeded
  * CSV/JSONL/JSON manifests with 1–2 cell or row edits, 2 in 5 with a byte-level mutation on top.
  */
-export function* manifestCases(root: string, count: number, seed: number, skipHostile: ReadonlySet<string> = new Set()): Generator<FuzzCase> {
+export function* manifestCases(root: string, count: number, seed: number): Generator<FuzzCase> {
   writeManifestFolder(root);
   let index = 0;
   const nextId = (): string => `manifest-${String(index++).padStart(4, '0')}`;
   for (const [name, extension, content] of HOSTILE_MANIFESTS) {
-    if (skipHostile.has(name) || index >= count) continue;
+    if (index >= count) break;
     const id = nextId();
     const path = join(root, `${id}${extension}`);
     writeFileSync(path, content());

@@ -9,20 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatReport, runFuzz } from './harness.js';
-import { HOSTILE_MANIFESTS, manifestCases, manifestWarmupCases } from './manifest-cases.js';
+import { manifestCases, manifestWarmupCases } from './manifest-cases.js';
 
 const seed = Number(process.env['FUZZ_SEED'] ?? 20260602);
 const count = Math.round(1000 * Number(process.env['FUZZ_SCALE'] ?? 1));
-
-/**
- * Hostile manifests that fail today, with the issue that fixes them; not generated until the fix lands.
- * FUZZ_KNOWN=run generates them anyway. (Measured alone: 150 MiB and 0.7 s of CPU for a 4 MB cell; 161 MiB and
- * 0.8 s for 200,000 rows: within the limits, but too close to them to keep the suite stable.)
- */
-const KNOWN_DEFECTS: ReadonlyMap<string, string> = new Map([
-  ['4mb-cell', 'issue 14 defect 6: the CSV parser builds cells char by char (≈ 37 bytes of RSS per byte of input)'],
-  ['200k-duplicate-rows', 'issue 14 defect 6: ≈ 45 bytes of RSS per byte of input for many rows'],
-]);
 
 describe('fuzz: mutated dataset manifests', () => {
   let root: string;
@@ -30,10 +20,7 @@ describe('fuzz: mutated dataset manifests', () => {
   after(async () => { await rm(root, { recursive: true, force: true }); });
 
   it(`${count} manifests (seed ${seed}): each scans or fails with a FinetuneError, within 2 s and 200 MiB`, async (t) => {
-    const skip = process.env['FUZZ_KNOWN'] === 'run' ? new Set<string>() : new Set(KNOWN_DEFECTS.keys());
-    for (const name of skip) assert.ok(HOSTILE_MANIFESTS.some(([hostile]) => hostile === name), `unknown manifest "${name}" in KNOWN_DEFECTS`);
-    if (skip.size > 0) t.diagnostic(`not generated (known defects): ${[...skip].map((name) => `${name} (${KNOWN_DEFECTS.get(name)})`).join('; ')}`);
-    const report = await runFuzz(manifestCases(root, count, seed, skip), { warmup: manifestWarmupCases(root) });
+    const report = await runFuzz(manifestCases(root, count, seed), { warmup: manifestWarmupCases(root) });
     t.diagnostic(formatReport('manifest', report));
     assert.equal(report.cases, count);
     assert.ok(report.worked > count / 20, `only ${report.worked} of ${count} manifests scanned: the mutations never reach the row checks`);
