@@ -12,21 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatReport, runFuzz } from './harness.js';
-import { externalScenarioNames, onnxCases, onnxWarmupCases } from './onnx-cases.js';
+import { onnxCases, onnxWarmupCases } from './onnx-cases.js';
 
 const seed = Number(process.env['FUZZ_SEED'] ?? 20260601);
 const count = Math.round(1000 * Number(process.env['FUZZ_SCALE'] ?? 1));
-
-/**
- * External-data scenarios that fail today, with the issue that fixes them; not generated until the fix lands
- * (a hang costs 4 s per case). FUZZ_KNOWN=run generates them anyway.
- */
-const KNOWN_DEFECTS: ReadonlyMap<string, string> = new Map([
-  ['symlink-file-escape', 'issue 14 defect 1: a symlink in the model folder is followed out of it'],
-  ['symlink-absolute-escape', 'issue 14 defect 1: a symlink in the model folder is followed out of it'],
-  ['symlink-dir-escape', 'issue 14 defect 1: a symlinked folder is followed out of the model folder'],
-  ['fifo', 'issue 14 defect 1: a FIFO as external data hangs inspect'],
-]);
 
 describe('fuzz: mutated ONNX models', () => {
   let root: string;
@@ -34,10 +23,7 @@ describe('fuzz: mutated ONNX models', () => {
   after(async () => { await rm(root, { recursive: true, force: true }); });
 
   it(`${count} mutations (seed ${seed}): each works or fails with a FinetuneError, within 2 s and 200 MiB`, async (t) => {
-    const skip = process.env['FUZZ_KNOWN'] === 'run' ? new Set<string>() : new Set(KNOWN_DEFECTS.keys());
-    for (const name of skip) assert.ok(externalScenarioNames.includes(name), `unknown scenario "${name}" in KNOWN_DEFECTS`);
-    if (skip.size > 0) t.diagnostic(`not generated (known defects): ${[...skip].map((name) => `${name} (${KNOWN_DEFECTS.get(name)})`).join('; ')}`);
-    const report = await runFuzz(onnxCases(root, count, seed, skip), { warmup: onnxWarmupCases(root) });
+    const report = await runFuzz(onnxCases(root, count, seed), { warmup: onnxWarmupCases(root) });
     t.diagnostic(formatReport('onnx', report));
     assert.equal(report.cases, count);
     assert.ok(report.worked > count / 20, `only ${report.worked} of ${count} mutated models worked: the mutations are too destructive to reach the runtime`);
