@@ -1,199 +1,284 @@
 /**
- * Head-training speed and memory on a synthetic problem the size of a real one: 10,000 × 2048 features,
- * 3 classes, a linear head, Adam, batch 32, 20 epochs. Prints ms/epoch and peak RSS; when PyTorch imports
- * (`apt-get install python3-torch`; tried with `python3`, then `/usr/bin/python3`), trains the same problem in
- * PyTorch with 2 threads in the same run (same data through a temp raw file, same optimizer settings) and
- * prints the ratio.
+ * Head-training speed and memory against PyTorch, measured one after the other in one run (issue 13):
  *
- * Usage: npx tsx scripts/bench-train.ts [--samples 10000] [--dim 2048] [--classes 3] [--batch-size 32]
- *          [--epochs 20] [--hidden 256] [--torch-epochs 3] [--no-torch] [--sweep 0] [--json]
- * `--sweep N` also times an N-config learning-rate/seed sweep (5 epochs each) with worker threads.
+ *   small  10,000 × 2048 features, 3 classes, linear head, Adam, batch 32      both sides   target ≥ 1.5×
+ *   wide    5,000 × 1280 features, 1,000 classes, batch 32                      both sides   target ≥ 1.0×
+ *   large 100,000 × 2048 features, 1,000 classes, batch 32                      ours: ms/epoch, peak RSS ≤ 1.2× features
+ *   sweep  20 configs (5 learning rates × linear/256 hidden × dropout 0/0.2) over the small problem: wall time ≤ 10 s
+ *
+ * Each problem holds out 1/5 of its rows for validation, evaluated every epoch on both sides. Times are the
+ * median of the epochs after a warm-up epoch (6 epochs: 1 + 5). Each of our runs is a child process, so its peak
+ * RSS is its own. PyTorch runs through `/usr/bin/python3` (Debian's python3-torch) with 2 threads, on the same
+ * data (temp raw files), standardized once up front as a PyTorch user would; OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE are removed from its environment (they can force slow kernels), and the OpenBLAS kernel
+ * it runs is printed. `--torch-coretype SkylakeX` sets it instead, to see a tuned BLAS.
+ *
+ * Usage: npx tsx scripts/bench-train.ts [--cases small,wide,large,sweep] [--epochs 6] [--sweep-epochs 5]
+ *          [--no-torch] [--torch-coretype NAME] [--markdown] [--json]
+ * Run it under the CPU lock (`flock /work/.locks/cpu npm run bench -- train`); it warns when other processes
+ * used the CPU meanwhile.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fit, type LabelledFeatures } from '../src/train/fit.js';
-import { Rng } from '../src/util/rng.js';
 import { sweep } from '../src/train/sweep.js';
 import { asBytes } from '../src/util/fs.js';
+import { Rng } from '../src/util/rng.js';
+import { watchCpuContention } from './lib/cpu-contention.js';
 
-export interface TrainBenchOptions {
-  numSamples?: number;
-  embeddingDim?: number;
-  numClasses?: number;
-  batchSize?: number;
-  epochs?: number;
-  hidden?: readonly number[];
-  /** Epochs for PyTorch (its per-epoch time is what is compared); 0 skips it. */
-  torchEpochs?: number;
-  /** Configs in an optional sweep timing; 0 skips it. */
-  sweepConfigs?: number;
-  log?: (line: string) => void;
+export interface BenchCase {
+  readonly name: 'small' | 'wide' | 'large' | 'sweep';
+  readonly numSamples: number;
+  readonly embeddingDim: number;
+  readonly numClasses: number;
+  readonly batchSize: number;
+  /** Whether PyTorch runs the same problem. */
+  readonly torch: boolean;
+  readonly target: string;
 }
 
-export interface TrainBenchReport {
-  readonly problem: string;
-  readonly cpu: string;
-  readonly ours: { msPerEpoch: number; featureBytes: number; rssBeforeFeaturesBytes: number; peakRssBytes: number;
-    /** (peak RSS − RSS before the features existed) / feature bytes: ≤ 1.5 is the target. */
-    peakOverFeatures: number; finalLoss: number; finalAccuracy: number };
-  readonly torch: { msPerEpoch: number; peakRssBytes: number; version: string; threads: number; finalLoss: number; epochs: number } | { skipped: string };
+export const CASES: readonly BenchCase[] = [
+  { name: 'small', numSamples: 10_000, embeddingDim: 2048, numClasses: 3, batchSize: 32, torch: true, target: 'PyTorch ÷ ours ≥ 1.5×' },
+  { name: 'wide', numSamples: 5_000, embeddingDim: 1280, numClasses: 1000, batchSize: 32, torch: true, target: 'PyTorch ÷ ours ≥ 1.0×' },
+  { name: 'large', numSamples: 100_000, embeddingDim: 2048, numClasses: 1000, batchSize: 32, torch: false, target: 'peak RSS ≤ 1.2× features' },
+  { name: 'sweep', numSamples: 10_000, embeddingDim: 2048, numClasses: 3, batchSize: 32, torch: false, target: 'wall ≤ 10 s' },
+];
+
+/** 20 configurations: 5 learning rates × linear/256 hidden × dropout 0/0.2. */
+export const SWEEP_GRID = { learningRate: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], hidden: [[], [256]], dropout: [0, 0.2] };
+
+export interface OursResult {
+  readonly msPerEpoch: number;
+  readonly epochMs: readonly number[];
+  readonly featureBytes: number;
+  readonly rssBeforeFeaturesBytes: number;
+  readonly peakRssBytes: number;
+  readonly finalValLoss: number;
+  readonly finalValAccuracy: number;
+  readonly sweepSeconds?: number;
+  readonly sweepConfigs?: number;
+}
+
+export interface TorchResult {
+  readonly msPerEpoch: number;
+  readonly epochMs: readonly number[];
+  readonly peakRssBytes: number;
+  readonly version: string;
+  readonly threads: number;
+  readonly blas: string;
+  readonly finalValLoss: number;
+  readonly finalValAccuracy: number;
+}
+
+export interface CaseReport {
+  readonly bench: BenchCase;
+  readonly ours: OursResult;
+  readonly torch: TorchResult | { readonly skipped: string } | null;
   /** PyTorch ms/epoch ÷ ours: > 1 means we are faster. */
   readonly speedRatio: number | null;
-  readonly sweep: { configs: number; epochs: number; workers: number; seconds: number } | null;
 }
 
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 /** Seeded blobs written straight into one Float32Array (no temporaries the size of the matrix). */
-function makeProblem(numSamples: number, embeddingDim: number, numClasses: number): LabelledFeatures {
+export function makeProblem(numSamples: number, embeddingDim: number, numClasses: number): LabelledFeatures {
   const rng = new Rng(1234);
   const centres = Float32Array.from({ length: numClasses * embeddingDim }, () => rng.nextFloat() * 0.2 - 0.1);
   const features = new Float32Array(numSamples * embeddingDim);
   const labels = new Int32Array(numSamples);
   for (let row = 0; row < numSamples; row++) {
     const label = (labels[row] = row % numClasses);
+    const offset = row * embeddingDim, centre = label * embeddingDim;
     for (let feature = 0; feature < embeddingDim; feature++)
-      features[row * embeddingDim + feature] = Math.max(0, centres[label * embeddingDim + feature]! + rng.nextFloat() - 0.5);
+      features[offset + feature] = Math.max(0, centres[centre + feature]! + rng.nextFloat() - 0.5);
   }
   return { features, labels, numSamples, embeddingDim };
 }
 
+/** The first 4/5 of the rows train, the last 1/5 validate; views, not copies. */
+function splitProblem(data: LabelledFeatures): { train: LabelledFeatures; validation: LabelledFeatures } {
+  const numTrain = data.numSamples - Math.floor(data.numSamples / 5), dim = data.embeddingDim;
+  const part = (from: number, to: number): LabelledFeatures => ({
+    features: data.features.subarray(from * dim, to * dim), labels: data.labels.subarray(from, to), numSamples: to - from, embeddingDim: dim,
+  });
+  return { train: part(0, numTrain), validation: part(numTrain, data.numSamples) };
+}
+
+/** Runs in a child process: one case of ours, optionally writing the problem for PyTorch first. */
+async function runOursChild(bench: BenchCase, epochs: number, sweepEpochs: number, dataDir: string | null): Promise<OursResult> {
+  const rssBeforeFeaturesBytes = process.memoryUsage().rss;
+  const data = makeProblem(bench.numSamples, bench.embeddingDim, bench.numClasses);
+  if (dataDir !== null) {
+    await writeFile(join(dataDir, 'features.f32'), asBytes(data.features));
+    await writeFile(join(dataDir, 'labels.i32'), asBytes(data.labels));
+  }
+  const { train, validation } = splitProblem(data);
+  const featureBytes = data.features.byteLength;
+  if (bench.name === 'sweep') {
+    const startedAt = performance.now();
+    const results = await sweep(train, validation, SWEEP_GRID, { batchSize: bench.batchSize, epochs: sweepEpochs, earlyStopping: null,
+      workers: availableParallelism() });
+    const sweepSeconds = (performance.now() - startedAt) / 1000;
+    const best = results[0]!;
+    return { msPerEpoch: NaN, epochMs: [], featureBytes, rssBeforeFeaturesBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      finalValLoss: best.valLoss, finalValAccuracy: best.valAccuracy, sweepSeconds, sweepConfigs: results.length };
+  }
+  const result = await fit(train, { validation, batchSize: bench.batchSize, epochs, earlyStopping: null, seed: 1 });
+  const epochMs = result.history.map((logs) => logs.seconds * 1000);
+  const last = result.history.at(-1)!;
+  return {
+    msPerEpoch: median(epochMs.slice(1)), epochMs, featureBytes, rssBeforeFeaturesBytes,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024, finalValLoss: last.valLoss!, finalValAccuracy: last.valAccuracy!,
+  };
+}
+
 const PYTORCH_SCRIPT = String.raw`
-import json, resource, sys, time
+import ctypes, json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(2)
+blas = 'unknown'
+for name in ('libopenblas.so.0', 'libopenblasp-r0.3.21.so'):
+    try:
+        lib = ctypes.CDLL(name); lib.openblas_get_corename.restype = ctypes.c_char_p
+        blas = 'OpenBLAS ' + lib.openblas_get_corename().decode(); break
+    except Exception: pass
 a = json.loads(sys.argv[1])
 N, D, K, B, E = a['numSamples'], a['embeddingDim'], a['numClasses'], a['batchSize'], a['epochs']
 X = torch.from_numpy(np.fromfile(a['features'], dtype=np.float32).reshape(N, D))
 y = torch.from_numpy(np.fromfile(a['labels'], dtype=np.int32).astype(np.int64))
-X = (X - X.mean(0)) / X.std(0, unbiased=False).clamp_min(1e-12)   # standardize once, as a PyTorch user would
+T = N - N // 5
+mean, std = X[:T].mean(0), X[:T].std(0, unbiased=False).clamp_min(1e-12)
+X = (X - mean) / std   # standardized once, up front, as a PyTorch user would
+Xt, yt, Xv, yv = X[:T], y[:T], X[T:], y[T:]
 torch.manual_seed(0)
-widths = [D] + a['hidden'] + [K]
-layers = []
-for i in range(len(widths) - 1):
-    layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
-    if i + 2 < len(widths): layers.append(torch.nn.ReLU())
-model = torch.nn.Sequential(*layers)
+model = torch.nn.Linear(D, K)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
 loss_fn = torch.nn.CrossEntropyLoss()
-times, loss_sum = [], 0.0
+times = []
 for epoch in range(E):
     start = time.perf_counter()
-    perm = torch.randperm(N)
-    loss_sum = 0.0
-    for s in range(0, N, B):
+    perm = torch.randperm(T)
+    for s in range(0, T, B):
         idx = perm[s:s + B]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(X[idx]), y[idx])
+        loss = loss_fn(model(Xt[idx]), yt[idx])
         loss.backward()
         opt.step()
-        loss_sum += loss.item() * len(idx)
-    times.append(time.perf_counter() - start)
-times.sort()
-print(json.dumps({'msPerEpoch': times[len(times) // 2] * 1000, 'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  'version': torch.__version__, 'threads': torch.get_num_threads(), 'finalLoss': loss_sum / N, 'epochs': E}))
+    with torch.no_grad():
+        val_loss, correct = 0.0, 0
+        for s in range(0, N - T, B):
+            logits = model(Xv[s:s + B])
+            val_loss += loss_fn(logits, yv[s:s + B]).item() * len(logits)
+            correct += (logits.argmax(1) == yv[s:s + B]).sum().item()
+    times.append((time.perf_counter() - start) * 1000)
+print(json.dumps({'epochMs': times, 'msPerEpoch': sorted(times[1:])[len(times[1:]) // 2] if len(times) > 1 else times[0],
+                  'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, 'version': torch.__version__,
+                  'threads': torch.get_num_threads(), 'blas': blas, 'finalValLoss': val_loss / (N - T), 'finalValAccuracy': correct / (N - T)}))
 `;
 
-function findTorchPython(): string | null {
-  for (const python of ['python3', '/usr/bin/python3']) {
-    const probe = spawnSync(python, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
-    if (probe.status === 0) return python;
-  }
-  return null;
+const TORCH_PYTHON = '/usr/bin/python3';
+
+function runTorch(bench: BenchCase, epochs: number, dir: string, coretype: string | null): TorchResult | { skipped: string } {
+  const probe = spawnSync(TORCH_PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+  if (probe.status !== 0) return { skipped: `PyTorch is not importable by ${TORCH_PYTHON} (apt-get install python3-torch)` };
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  if (coretype !== null) env.OPENBLAS_CORETYPE = coretype;
+  const args = JSON.stringify({ numSamples: bench.numSamples, embeddingDim: bench.embeddingDim, numClasses: bench.numClasses,
+    batchSize: bench.batchSize, epochs, features: join(dir, 'features.f32'), labels: join(dir, 'labels.i32') });
+  const child = spawnSync(TORCH_PYTHON, ['-c', PYTORCH_SCRIPT, args], { encoding: 'utf8', env, maxBuffer: 1 << 20 });
+  if (child.status !== 0) return { skipped: `PyTorch run failed: ${child.stderr.trim().split('\n').at(-1)}` };
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as TorchResult;
 }
 
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export interface TrainBenchOptions {
+  readonly cases?: readonly BenchCase['name'][];
+  readonly epochs?: number;
+  readonly sweepEpochs?: number;
+  readonly torch?: boolean;
+  readonly torchCoretype?: string | null;
+  readonly log?: (line: string) => void;
+}
 
-export async function runTrainBench(options: TrainBenchOptions = {}): Promise<TrainBenchReport> {
-  const numSamples = options.numSamples ?? 10_000, embeddingDim = options.embeddingDim ?? 2048;
-  const numClasses = options.numClasses ?? 3, batchSize = options.batchSize ?? 32, epochs = options.epochs ?? 20;
-  const hidden = options.hidden ?? [], torchEpochs = options.torchEpochs ?? 3, sweepConfigs = options.sweepConfigs ?? 0;
+export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ reports: CaseReport[]; cpu: string; warning: string | null }> {
+  const epochs = options.epochs ?? 6, sweepEpochs = options.sweepEpochs ?? 5;
+  const wanted = options.cases ?? CASES.map((bench) => bench.name);
   const log = options.log ?? (() => {});
-  const problem = `${numSamples} × ${embeddingDim} features, ${numClasses} classes, ${hidden.length === 0 ? 'linear head' : `MLP [${hidden.join(',')}]`}, Adam, batch ${batchSize}`;
-
-  const rssBeforeFeaturesBytes = process.memoryUsage().rss;
-  const data = makeProblem(numSamples, embeddingDim, numClasses);
-  log(`training ${problem} for ${epochs} epochs…`);
-  const result = await fit(data, { hidden, batchSize, epochs, earlyStopping: null, seed: 1 });
-  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-  const featureBytes = data.features.byteLength;
-  const last = result.history.at(-1)!;
-  const ours = {
-    msPerEpoch: median(result.history.map((logs) => logs.seconds * 1000)), featureBytes, rssBeforeFeaturesBytes, peakRssBytes,
-    peakOverFeatures: (peakRssBytes - rssBeforeFeaturesBytes) / featureBytes, finalLoss: last.loss, finalAccuracy: last.accuracy,
-  };
-
-  let torch: TrainBenchReport['torch'];
-  const python = torchEpochs > 0 ? findTorchPython() : null;
-  if (torchEpochs <= 0) torch = { skipped: 'disabled (--no-torch or --torch-epochs 0)' };
-  else if (python === null) torch = { skipped: 'PyTorch is not importable (apt-get install python3-torch)' };
-  else {
-    const dir = await mkdtemp(join(tmpdir(), 'finetune-bench-train-'));
+  const contention = watchCpuContention();
+  const reports: CaseReport[] = [];
+  for (const bench of CASES.filter((c) => wanted.includes(c.name))) {
+    const withTorch = bench.torch && (options.torch ?? true);
+    const dir = withTorch ? await mkdtemp(join(tmpdir(), 'finetune-bench-train-')) : null;
     try {
-      await writeFile(join(dir, 'features.f32'), asBytes(data.features));
-      await writeFile(join(dir, 'labels.i32'), asBytes(data.labels));
-      await writeFile(join(dir, 'bench.py'), PYTORCH_SCRIPT);
-      log(`training the same problem in PyTorch (${python}, 2 threads) for ${torchEpochs} epochs…`);
-      const args = JSON.stringify({ numSamples, embeddingDim, numClasses, batchSize, epochs: torchEpochs, hidden: [...hidden],
-        features: join(dir, 'features.f32'), labels: join(dir, 'labels.i32') });
-      const child = spawnSync(python, [join(dir, 'bench.py'), args], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      if (child.status !== 0) torch = { skipped: `PyTorch run failed: ${child.stderr.trim().split('\n').at(-1)}` };
-      else torch = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as TrainBenchReport['torch'];
+      log(`${bench.name}: ${bench.numSamples} × ${bench.embeddingDim}, ${bench.numClasses} classes: finetune…`);
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ bench, epochs, sweepEpochs, dir })],
+        { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
+      if (child.status !== 0) throw new Error(`bench child for ${bench.name} failed (exit ${child.status})`);
+      const ours = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as OursResult;
+      let torch: CaseReport['torch'] = null;
+      if (dir !== null) {
+        log(`${bench.name}: PyTorch…`);
+        torch = runTorch(bench, epochs, dir, options.torchCoretype ?? null);
+      }
+      const speedRatio = torch !== null && 'msPerEpoch' in torch ? torch.msPerEpoch / ours.msPerEpoch : null;
+      reports.push({ bench, ours, torch, speedRatio });
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      if (dir !== null) await rm(dir, { recursive: true, force: true });
     }
   }
-
-  let sweepReport: TrainBenchReport['sweep'] = null;
-  if (sweepConfigs > 0) {
-    const validation = makeProblem(Math.max(numClasses, Math.floor(numSamples / 5)), embeddingDim, numClasses);
-    const learningRate = Array.from({ length: Math.ceil(sweepConfigs / 2) }, (_, i) => 1e-4 * 2 ** i);
-    const workers = Math.min(availableParallelism(), sweepConfigs);
-    log(`sweep: ${learningRate.length * 2} configs × 5 epochs on ${workers} worker threads…`);
-    const startedAt = performance.now();
-    const results = await sweep(data, validation, { learningRate, seed: [1, 2] }, { hidden, batchSize, epochs: 5, earlyStopping: null, workers });
-    sweepReport = { configs: results.length, epochs: 5, workers, seconds: (performance.now() - startedAt) / 1000 };
-  }
-
-  return {
-    problem, cpu: `${cpus()[0]?.model ?? 'unknown CPU'} × ${availableParallelism()}`, ours, torch,
-    speedRatio: 'msPerEpoch' in torch ? torch.msPerEpoch / ours.msPerEpoch : null, sweep: sweepReport,
-  };
+  return { reports, cpu: `${cpus()[0]?.model ?? 'unknown CPU'} × ${availableParallelism()}`, warning: contention.warning() };
 }
 
-export function formatTrainBench(report: TrainBenchReport): string {
-  const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-  const rows: string[][] = [['', 'ms/epoch', 'peak RSS', 'final loss', 'notes']];
-  const { ours, torch } = report;
-  rows.push(['finetune (TS)', ours.msPerEpoch.toFixed(0), mb(ours.peakRssBytes), ours.finalLoss.toFixed(4),
-    `features ${mb(ours.featureBytes)}; peak − baseline = ${ours.peakOverFeatures.toFixed(2)}× features`]);
-  if ('msPerEpoch' in torch)
-    rows.push([`PyTorch ${torch.version}`, torch.msPerEpoch.toFixed(0), mb(torch.peakRssBytes), torch.finalLoss.toFixed(4),
-      `${torch.threads} threads, median of ${torch.epochs} epochs`]);
-  else rows.push(['PyTorch', '–', '–', '–', torch.skipped]);
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const lines = [`${report.problem} · ${report.cpu}`,
-    ...rows.map((row) => row.map((cell, column) => (column === 0 || column === 4 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd())];
-  if (report.speedRatio !== null) lines.push(`speed ratio (PyTorch ms/epoch ÷ ours): ${report.speedRatio.toFixed(2)}× ${report.speedRatio >= 1 ? '(parity or better)' : '(slower than PyTorch)'}`);
-  if (report.sweep !== null) lines.push(`sweep: ${report.sweep.configs} configs × ${report.sweep.epochs} epochs on ${report.sweep.workers} workers in ${report.sweep.seconds.toFixed(1)} s`);
-  return lines.join('\n');
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+function describe(bench: BenchCase): string {
+  return `${bench.numSamples.toLocaleString('en')} × ${bench.embeddingDim}, ${bench.numClasses.toLocaleString('en')} classes`;
+}
+
+export function formatTrainBench(result: Awaited<ReturnType<typeof runTrainBench>>, markdown = false): string {
+  const header = ['problem', 'finetune ms/epoch', 'PyTorch ms/epoch', 'PyTorch ÷ finetune', 'finetune peak RSS', 'target'];
+  const rows = result.reports.map(({ bench, ours, torch, speedRatio }) => {
+    if (bench.name === 'sweep')
+      return [`sweep: ${ours.sweepConfigs} configs over ${describe(bench)}`, `${ours.sweepSeconds!.toFixed(1)} s wall`, '–', '–', mib(ours.peakRssBytes), bench.target];
+    const torchCell = torch === null ? '–' : 'msPerEpoch' in torch ? torch.msPerEpoch.toFixed(0) : `skipped: ${torch.skipped}`;
+    return [describe(bench), ours.msPerEpoch.toFixed(0), torchCell, speedRatio === null ? '–' : `${speedRatio.toFixed(2)}×`,
+      `${mib(ours.peakRssBytes)} (${(ours.peakRssBytes / ours.featureBytes).toFixed(2)}× features)`, bench.target];
+  });
+  const torchInfo = result.reports.map((report) => report.torch).find((torch): torch is TorchResult => torch !== null && 'msPerEpoch' in torch);
+  const notes = [`CPU: ${result.cpu}.`,
+    'Linear head, Adam, batch 32, 1/5 of the rows held out and evaluated every epoch; median of 5 epochs after a warm-up epoch.',
+    ...(torchInfo ? [`PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, ${torchInfo.blas}.`] : []),
+    ...(result.warning ? [result.warning] : [])];
+  if (markdown) {
+    const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+    return [line(header), line(header.map(() => '---')), ...rows.map(line), '', ...notes].join('\n');
+  }
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line), '', ...notes].join('\n');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const flag = (name: string, fallback: string): string => {
+  const flag = (name: string): string | undefined => {
     const index = process.argv.indexOf(`--${name}`);
-    return index >= 0 ? process.argv[index + 1] ?? fallback : fallback;
+    return index >= 0 ? process.argv[index + 1] : undefined;
   };
-  const asJson = process.argv.includes('--json');
-  const hiddenFlag = flag('hidden', '');
-  const report = await runTrainBench({
-    numSamples: Number(flag('samples', '10000')), embeddingDim: Number(flag('dim', '2048')), numClasses: Number(flag('classes', '3')),
-    batchSize: Number(flag('batch-size', '32')), epochs: Number(flag('epochs', '20')),
-    hidden: hiddenFlag === '' ? [] : hiddenFlag.split(',').map(Number),
-    torchEpochs: process.argv.includes('--no-torch') ? 0 : Number(flag('torch-epochs', '3')),
-    sweepConfigs: Number(flag('sweep', '0')),
-    log: (line) => { if (!asJson) process.stderr.write(`${line}\n`); },
-  });
-  process.stdout.write(asJson ? `${JSON.stringify(report, null, 2)}\n` : `${formatTrainBench(report)}\n`);
+  const childArgs = flag('child');
+  if (childArgs !== undefined) {
+    const { bench, epochs, sweepEpochs, dir } = JSON.parse(childArgs) as { bench: BenchCase; epochs: number; sweepEpochs: number; dir: string | null };
+    process.stdout.write(`${JSON.stringify(await runOursChild(bench, epochs, sweepEpochs, dir))}\n`);
+  } else {
+    const asJson = process.argv.includes('--json');
+    const result = await runTrainBench({
+      cases: flag('cases')?.split(',') as BenchCase['name'][] | undefined,
+      epochs: Number(flag('epochs') ?? 6), sweepEpochs: Number(flag('sweep-epochs') ?? 5),
+      torch: !process.argv.includes('--no-torch'), torchCoretype: flag('torch-coretype') ?? null,
+      log: (line) => { if (!asJson) process.stderr.write(`${line}\n`); },
+    });
+    process.stdout.write(asJson ? `${JSON.stringify(result, null, 2)}\n` : `${formatTrainBench(result, process.argv.includes('--markdown'))}\n`);
+  }
 }

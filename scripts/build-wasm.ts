@@ -21,12 +21,12 @@ export const WASM_MODULE_TS = join(root, 'src/train/wasm/dense-kernels-wasm.ts')
 
 /**
  * Flags that make the build reproducible (no debug info, names stripped) and fix the memory layout: one memory
- * imported from JS, an 8 KiB stack first, then static data; `__heap_base` is exported so the loader can check
+ * imported from JS and shared (helper threads run the same module on it), an 8 KiB stack first, then static data; `__heap_base` is exported so the loader can check
  * that all of it fits below the first 64 KiB page, where the arrays of a workspace begin.
  */
-const CLANG_FLAGS = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
-  '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--strip-all', '-Wl,--stack-first', '-Wl,-z,stack-size=8192',
-  '-Wl,--export=__heap_base'];
+const CLANG_FLAGS = ['--target=wasm32', '-O3', '-msimd128', '-matomics', '-mbulk-memory', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
+  '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296', '-Wl,--strip-all',
+  '-Wl,--stack-first', '-Wl,-z,stack-size=8192', '-Wl,--export=__heap_base'];
 
 /** The first line of `<clang> --version`, or null when that compiler is not installed. */
 export function clangVersion(clang: string): string | null {

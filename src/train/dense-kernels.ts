@@ -47,13 +47,23 @@ export interface DenseWorkspace {
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void;
   /** Softmax cross-entropy of a batch of logits, with its gradient (see `softmaxCrossEntropyRows`). */
   softmaxCrossEntropy: typeof softmaxCrossEntropyRows;
+  /** Releases threads the workspace started; its arrays stay readable. */
+  dispose(): void;
+}
+
+export interface WorkspaceOptions {
+  /**
+   * Threads that may share one kernel call (split by output, so results do not depend on the count). Only the
+   * wasm kernels use more than one, and only for calls big enough to pay for waking a thread. @defaultValue `1`
+   */
+  readonly threads?: number;
 }
 
 export interface DenseKernels {
   /** `'js'` (reference) or `'wasm-simd'`. */
   readonly name: string;
-  /** A workspace holding one zeroed Float32Array per requested length. */
-  createWorkspace(lengths: readonly number[]): DenseWorkspace;
+  /** A workspace holding one zeroed Float32Array per requested length. Call `dispose()` when done with it. */
+  createWorkspace(lengths: readonly number[], options?: WorkspaceOptions): DenseWorkspace;
 }
 
 function dot(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, length: number): number {
@@ -114,6 +124,8 @@ class JsDenseWorkspace implements DenseWorkspace {
   update(block: ParameterBlock, offset: number, length: number, step: OptimizerStep): void {
     applyUpdate(step, block.params, block.grads, block.state, offset, length);
   }
+
+  dispose(): void {}
 
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void {
     for (let row = 0; row < rows; row++) {

@@ -2,6 +2,7 @@
  * The options of `fit`: the input data types, the option interface with its documented defaults, and their
  * validation against the data (`resolveFitOptions`, one place where defaults are filled in with `??`).
  */
+import { availableParallelism } from 'node:os';
 import { FinetuneError, nearestNames } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import {
@@ -101,6 +102,12 @@ export interface FitOptions {
   onProgress?: ProgressCallback;
   /** Dense kernels to use; tests swap in the reference kernels. @defaultValue the fastest available */
   kernels?: DenseKernels;
+  /**
+   * Threads for the kernels of this fit: the matrix products of wide layers (about a million multiply-adds per
+   * batch or more, e.g. 1,280 × 1,000 classes) are split by output across them; the results do not depend on
+   * the count. @defaultValue `os.availableParallelism()`; 1 inside sweep workers, which already use every core
+   */
+  threads?: number;
 }
 
 /** Everything `fit` needs, validated and with defaults filled in. */
@@ -127,6 +134,7 @@ export interface ResolvedFitOptions {
   readonly earlyStopping: EarlyStoppingOptions | null;
   readonly reduceLrOnPlateau: ReduceLrOnPlateauOptions | null;
   readonly monitor: MetricName;
+  readonly threads: number;
 }
 
 function invalid(flag: string, message: string, hint: string): FinetuneError {
@@ -366,5 +374,6 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
     earlyStopping,
     reduceLrOnPlateau,
     monitor: earlyStopping?.monitor ?? defaultMonitor,
+    threads: positive('threads', options.threads ?? availableParallelism(), true),
   };
 }

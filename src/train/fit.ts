@@ -7,12 +7,12 @@ import { FinetuneError } from '../errors.js';
 import {
   CallbackList, EarlyStopping, HIGHER_IS_BETTER, ReduceLrOnPlateau, type EpochLogs, type MetricName, type TrainingRun,
 } from './callbacks.js';
-import { resolveFitOptions, type FitOptions, type LabelledFeatures, type TrainingViews } from './fit-options.js';
+import { resolveFitOptions, type FitOptions, type LabelledFeatures, type ResolvedFitOptions, type TrainingViews } from './fit-options.js';
 import { Network } from './network.js';
 import { Adam, optimizerStateCount, Sgd, type Optimizer } from './optimizers.js';
 import { fastestDenseKernels } from './wasm-dense-kernels.js';
 import { deriveSeed, Rng } from '../util/rng.js';
-import { fitStandardization } from './standardization.js';
+import { fitStandardization, type Standardization } from './standardization.js';
 import type { HeadWeights } from '../types.js';
 
 // Callers import the input types from here too (workflows, sweep workers, tests); they are defined in fit-options.ts.
@@ -101,11 +101,21 @@ const progressLogs = (logs: EpochLogs): Record<string, number> => {
  */
 export async function fit(train: LabelledFeatures, options: FitOptions = {}): Promise<FitResult> {
   const resolved = resolveFitOptions(train, options);
-  const validation = options.validation ?? null;
-  const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing, classWeights } = resolved;
+  const { numClasses, batchSize, dropout } = resolved;
   const standardization = resolved.standardize ? fitStandardization(train.features, train.numSamples, train.embeddingDim) : null;
   const network = new Network(train.embeddingDim, numClasses, resolved.hidden, batchSize, dropout, standardization,
-    options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved));
+    options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved), resolved.threads);
+  try {
+    return await trainNetwork(network, train, options, resolved, standardization);
+  } finally {
+    network.workspace.dispose();
+  }
+}
+
+async function trainNetwork(network: Network, train: LabelledFeatures, options: FitOptions, resolved: ResolvedFitOptions,
+  standardization: Standardization | null): Promise<FitResult> {
+  const validation = options.validation ?? null;
+  const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing, classWeights } = resolved;
   network.initialize(new Rng(deriveSeed(seed, 1)));
   const shuffleRng = new Rng(deriveSeed(seed, 2));
   const dropoutRng = new Rng(deriveSeed(seed, 3));

@@ -43,7 +43,7 @@ export class Network implements ParameterBlock {
 
   constructor(readonly embeddingDim: number, readonly numClasses: number, hidden: readonly number[],
     readonly batchSize: number, readonly dropout: number, standardization: { mean: Float32Array; std: Float32Array } | null,
-    kernels: DenseKernels, optimizerStateCount: number) {
+    kernels: DenseKernels, optimizerStateCount: number, threads = 1) {
     const widths = [embeddingDim, ...hidden, numClasses];
     let offset = 0, maxWidth = 0;
     for (let l = 0; l + 1 < widths.length; l++) {
@@ -62,7 +62,7 @@ export class Network implements ParameterBlock {
       ...this.layers.map((layer, l) => (masked[l] ? batchSize * layer.outputDim : 0)),
       batchSize * maxWidth, batchSize * maxWidth,
       standardization === null ? 0 : embeddingDim, standardization === null ? 0 : embeddingDim];
-    this.workspace = kernels.createWorkspace(lengths);
+    this.workspace = kernels.createWorkspace(lengths, { threads });
     const arrays = [...this.workspace.arrays];
     const take = (): Float32Array => arrays.shift()!;
     this.params = take();

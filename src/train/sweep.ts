@@ -234,7 +234,9 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
       onResult(job.index, result, (performance.now() - startedAt) / 1000);
     }
   } else {
-    await runInWorkers(train, validation, jobs, workerCount, onResult);
+    // Each worker trains whole configs on one core; kernel threads on top would only compete with the other workers.
+    const oneThreadEach = jobs.map((job) => ({ ...job, options: { ...job.options, threads: base.threads ?? 1 } }));
+    await runInWorkers(train, validation, oneThreadEach, workerCount, onResult);
   }
   const higherIsBetter = HIGHER_IS_BETTER[rankBy];
   const score = (entry: Omit<SweepResult, 'rank'>): number => {

@@ -12,6 +12,7 @@
  * bit-identical run to run on any machine; they differ from the float64-accumulating reference by float32
  * rounding (test/train/wasm-kernels.test.ts bounds it).
  */
+import { Worker } from 'node:worker_threads';
 import { softmaxCrossEntropyRows } from './loss.js';
 import type { OptimizerStep } from './optimizers.js';
 import { jsDenseKernels, type DenseKernels, type DenseWorkspace, type ParameterBlock } from './dense-kernels.js';
@@ -35,7 +36,10 @@ interface KernelExports {
 const PAGE_BYTES = 65536;
 const RESERVED_BYTES = PAGE_BYTES;
 const UPDATE_OFFSET = RESERVED_BYTES;
-const ARRAYS_OFFSET = RESERVED_BYTES + 64;
+/** Control blocks of the helper threads (see `CONTROL_INTS`), then the arrays. */
+const CONTROL_OFFSET = RESERVED_BYTES + 64;
+const MAX_THREADS = 32;
+const ARRAYS_OFFSET = CONTROL_OFFSET + MAX_THREADS * 64;
 /** Index arithmetic in the C code is 32-bit signed. */
 const MAX_WORKSPACE_BYTES = 2 ** 31 - PAGE_BYTES;
 const MODE = { gradient: 0, adam: 1, amsgrad: 2, sgd: 3, momentum: 4, nesterov: 5 } as const;
@@ -48,7 +52,7 @@ interface WebAssemblyApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: unknown };
-  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { readonly buffer: ArrayBuffer };
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { readonly buffer: ArrayBufferLike };
 }
 const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
 
@@ -63,15 +67,50 @@ function kernelModule(): object | null {
   return compiled;
 }
 
+/** Kernel calls a helper thread can run: ids shared with HELPER_SOURCE. */
+const CALL = { forward: 0, backwardInput: 1, backwardWeights: 2, update: 3 } as const;
+/** A call is split across threads only above this many multiply-adds (≈ 0.1 ms on one core): waking a thread costs ~20 µs. */
+const PARALLEL_MIN_MACS = 1 << 20;
+/** Per-helper control block: [0] call sequence, [1] done sequence (negative: failed), [2] call id, [3..15] arguments. */
+const CONTROL_INTS = 16;
+
+/**
+ * A helper thread: instantiates the same module on the same shared memory, then runs the calls the main thread
+ * posts in its control block (Atomics.wait/notify; it sleeps in the kernel while idle, never spins).
+ */
+const HELPER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control } = workerData;
+const e = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const calls = [e.dense_forward, e.dense_backward_input, e.dense_backward_weights, e.apply_update];
+const c = new Int32Array(memory.buffer, control, ${CONTROL_INTS});
+let seen = 0;
+for (;;) {
+  Atomics.wait(c, 0, seen);
+  const sequence = Atomics.load(c, 0);
+  if (sequence === seen) continue;
+  seen = sequence;
+  if (c[2] < 0) break;
+  try {
+    calls[c[2]](c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]);
+    Atomics.store(c, 1, sequence);
+  } catch {
+    Atomics.store(c, 1, -sequence);
+  }
+  Atomics.notify(c, 1);
+}`;
+
 class WasmDenseWorkspace implements DenseWorkspace {
   readonly arrays: readonly Float32Array[];
   readonly softmaxCrossEntropy = softmaxCrossEntropyRows;
   private readonly exports: KernelExports;
-  private readonly buffer: ArrayBuffer;
+  private readonly calls: ReadonlyArray<(...args: number[]) => void>;
+  private readonly buffer: ArrayBufferLike;
   private readonly updateFloats: Float32Array;
   private readonly updateInts: Int32Array;
+  private readonly helpers: Array<{ readonly worker: Worker; readonly control: Int32Array }> = [];
 
-  constructor(module: object, lengths: readonly number[]) {
+  constructor(module: object, lengths: readonly number[], threads: number) {
     const offsets: number[] = [];
     let end = ARRAYS_OFFSET;
     for (const length of lengths) {
@@ -81,14 +120,67 @@ class WasmDenseWorkspace implements DenseWorkspace {
     }
     if (end > MAX_WORKSPACE_BYTES)
       throw new RangeError(`createWorkspace: ${end} bytes exceed the ${MAX_WORKSPACE_BYTES} the wasm kernels address; use jsDenseKernels.`);
-    const memory = new wasm.Memory({ initial: Math.ceil(end / PAGE_BYTES) });
+    const pages = Math.ceil(end / PAGE_BYTES);
+    const memory = new wasm.Memory({ initial: pages, maximum: pages, shared: true });
     this.exports = new wasm.Instance(module, { env: { memory } }).exports as KernelExports;
     if (this.exports.__heap_base.value > RESERVED_BYTES)
       throw new Error(`wasm kernels: the module uses ${this.exports.__heap_base.value} bytes of static memory, more than the ${RESERVED_BYTES} reserved.`);
+    const e = this.exports;
+    this.calls = [e.dense_forward, e.dense_backward_input, e.dense_backward_weights, e.apply_update] as ReadonlyArray<(...args: number[]) => void>;
     this.buffer = memory.buffer;
     this.arrays = lengths.map((length, index) => new Float32Array(this.buffer, offsets[index]!, length));
     this.updateFloats = new Float32Array(this.buffer, UPDATE_OFFSET, 6);
     this.updateInts = new Int32Array(this.buffer, UPDATE_OFFSET + 24, 1);
+    for (let h = 0; h + 1 < Math.min(threads, MAX_THREADS); h++) {
+      const control = CONTROL_OFFSET + h * CONTROL_INTS * 4;
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+      worker.unref();
+      this.helpers.push({ worker, control: new Int32Array(this.buffer, control, CONTROL_INTS) });
+    }
+  }
+
+  /**
+   * Runs `call` over [0, total) split into contiguous parts, one per thread (this one takes the first), each
+   * part a multiple of `granularity`; `argsFor(begin, end)` gives a part's arguments. Each output element is
+   * computed by one thread in the same order as with one thread, so the results do not depend on the split.
+   */
+  private run(call: number, total: number, granularity: number, macs: number, argsFor: (begin: number, end: number) => number[]): void {
+    const fn = this.calls[call]!;
+    const threads = macs >= PARALLEL_MIN_MACS ? Math.min(this.helpers.length + 1, Math.floor(total / granularity)) : 1;
+    if (threads <= 1) { fn(...argsFor(0, total)); return; }
+    const per = Math.ceil(total / granularity / threads) * granularity;
+    const posted: Array<{ control: Int32Array; sequence: number }> = [];
+    for (let t = 1; t < threads; t++) {
+      const begin = Math.min(total, t * per), end = Math.min(total, begin + per);
+      if (begin >= end) break;
+      const { control } = this.helpers[t - 1]!;
+      control[2] = call;
+      argsFor(begin, end).forEach((value, index) => { control[3 + index] = value; });
+      const sequence = control[0]! + 1;
+      Atomics.store(control, 0, sequence);
+      Atomics.notify(control, 0);
+      posted.push({ control, sequence });
+    }
+    fn(...argsFor(0, Math.min(total, per)));
+    for (const { control, sequence } of posted) {
+      for (;;) {
+        const done = Atomics.load(control, 1);
+        if (done === sequence) break;
+        if (done === -sequence) throw new Error('wasm kernels: a helper thread failed (a trap in the kernels; this is a bug).');
+        Atomics.wait(control, 1, done, 1000);
+      }
+    }
+  }
+
+  /** Stops the helper threads. The arrays stay readable. */
+  dispose(): void {
+    for (const { worker, control } of this.helpers) {
+      control[2] = -1;
+      Atomics.add(control, 0, 1);
+      Atomics.notify(control, 0);
+      void worker.terminate();
+    }
+    this.helpers.length = 0;
   }
 
   /** Byte address of `array[offset]` in this workspace's memory. */
@@ -117,22 +209,25 @@ class WasmDenseWorkspace implements DenseWorkspace {
 
   forward(input: Float32Array, inputOffset: number, rows: number, inputDim: number, weights: Float32Array, weightsOffset: number,
     bias: Float32Array, biasOffset: number, outputDim: number, out: Float32Array, outOffset: number): void {
-    this.exports.dense_forward(this.address(input, inputOffset), rows, inputDim, this.address(weights, weightsOffset),
-      this.address(bias, biasOffset), outputDim, this.address(out, outOffset), 0, outputDim);
+    const x = this.address(input, inputOffset), w = this.address(weights, weightsOffset), b = this.address(bias, biasOffset);
+    const o = this.address(out, outOffset);
+    this.run(CALL.forward, outputDim, 2, rows * inputDim * outputDim, (begin, end) => [x, rows, inputDim, w, b, outputDim, o, begin, end]);
   }
 
   backwardInput(gradOut: Float32Array, rows: number, outputDim: number, weights: Float32Array, weightsOffset: number, inputDim: number,
     gradInput: Float32Array): void {
-    this.exports.dense_backward_input(this.address(gradOut, 0), rows, outputDim, this.address(weights, weightsOffset), inputDim,
-      this.address(gradInput, 0), 0, inputDim);
+    const g = this.address(gradOut, 0), w = this.address(weights, weightsOffset), gx = this.address(gradInput, 0);
+    this.run(CALL.backwardInput, inputDim, 16, rows * inputDim * outputDim, (begin, end) => [g, rows, outputDim, w, inputDim, gx, begin, end]);
   }
 
   backwardWeights(gradOut: Float32Array, rows: number, outputDim: number, input: Float32Array, inputOffset: number, inputDim: number,
     block: ParameterBlock, offset: number, step: OptimizerStep | null): void {
     this.writeUpdate(step);
     const [s1, s2, s3] = this.stateAddresses(block, offset);
-    this.exports.dense_backward_weights(this.address(gradOut, 0), rows, outputDim, this.address(input, inputOffset), inputDim,
-      this.address(block.params, offset), this.address(block.grads, offset), s1, s2, s3, UPDATE_OFFSET, 0, outputDim);
+    const g = this.address(gradOut, 0), x = this.address(input, inputOffset);
+    const p = this.address(block.params, offset), gw = this.address(block.grads, offset);
+    this.run(CALL.backwardWeights, outputDim, 2, rows * inputDim * outputDim,
+      (begin, end) => [g, rows, outputDim, x, inputDim, p, gw, s1, s2, s3, UPDATE_OFFSET, begin, end]);
   }
 
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void {
@@ -142,7 +237,10 @@ class WasmDenseWorkspace implements DenseWorkspace {
   update(block: ParameterBlock, offset: number, length: number, step: OptimizerStep): void {
     this.writeUpdate(step);
     const [s1, s2, s3] = this.stateAddresses(block, offset);
-    this.exports.apply_update(this.address(block.params, offset), this.address(block.grads, offset), s1, s2, s3, length, UPDATE_OFFSET);
+    const p = this.address(block.params, offset), gw = this.address(block.grads, offset);
+    const at = (address: number, begin: number): number => (address === 0 ? 0 : address + 4 * begin);
+    this.run(CALL.update, length, 4, length * 4, (begin, end) =>
+      [at(p, begin), at(gw, begin), at(s1, begin), at(s2, begin), at(s3, begin), end - begin, UPDATE_OFFSET]);
   }
 }
 
@@ -153,10 +251,12 @@ export function isWasmSimdAvailable(): boolean {
 
 export const wasmDenseKernels: DenseKernels = {
   name: 'wasm-simd',
-  createWorkspace(lengths) {
+  createWorkspace(lengths, options = {}) {
     const module = kernelModule();
     if (module === null) throw new RangeError('wasmDenseKernels: this runtime cannot run WebAssembly SIMD; use jsDenseKernels.');
-    return new WasmDenseWorkspace(module, lengths);
+    const threads = options.threads ?? 1;
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`createWorkspace: 'threads' must be a positive integer, got ${threads}.`);
+    return new WasmDenseWorkspace(module, lengths, threads);
   },
 };
 

@@ -139,3 +139,37 @@ test('fit on the wasm kernels: bit-identical on reruns, loss history within 1e-5
     });
   }
 });
+
+test('helper threads split wide calls by output: bit-identical to one thread, and disposed cleanly', () => {
+  const [rows, inputDim, outputDim] = [32, 301, 157]; // 1.5M multiply-adds per call: above the threshold that wakes helpers
+  const numParams = outputDim * inputDim + outputDim;
+  const lengths = [rows * inputDim, numParams, numParams, numParams, numParams, rows * outputDim, rows * outputDim, rows * inputDim];
+  const runWith = (threads: number): Float32Array[] => {
+    const workspace = wasmDenseKernels.createWorkspace(lengths, { threads });
+    const [x, params, grads, m, v, out, gradOut, gradIn] = workspace.arrays as Float32Array[] as [Float32Array, Float32Array, Float32Array,
+      Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    const rng = new Rng(21);
+    fill(x, rng); fill(params, rng); fill(gradOut, rng);
+    const block = { params, grads, state: [m, v] };
+    try {
+      workspace.forward(x, 0, rows, inputDim, params, 0, params, outputDim * inputDim, outputDim, out, 0);
+      workspace.backwardInput(gradOut, rows, outputDim, params, 0, inputDim, gradIn);
+      for (let step = 0; step < 3; step++) workspace.backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, block, 0, STEPS[0]!);
+      workspace.backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, block, 0, null);
+      workspace.update(block, 0, numParams, STEPS[1]!.kind === 'amsgrad' ? STEPS[0]! : STEPS[1]!);
+      return [out, gradIn, params, grads, m, v].map((array) => array.slice());
+    } finally {
+      workspace.dispose();
+    }
+  };
+  const single = runWith(1), parallel = runWith(3);
+  parallel.forEach((array, index) => assert.deepEqual(array, single[index], `array ${index}`));
+});
+
+test('fit with kernel threads gives bit-identical weights to one thread (a 200-class head)', async () => {
+  const train = makeBlobs({ numSamples: 256, embeddingDim: 260, numClasses: 200, noise: 1, seed: 6 });
+  const base = { epochs: 2, earlyStopping: null, batchSize: 32 } as const;
+  const [one, two] = [await fit(train, { ...base, threads: 1 }), await fit(train, { ...base, threads: 2 })];
+  assert.deepEqual(two.head.layers[0]!.kernel, one.head.layers[0]!.kernel);
+  assert.deepEqual(two.history.map((logs) => logs.loss), one.history.map((logs) => logs.loss));
+});
