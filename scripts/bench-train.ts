@@ -11,7 +11,9 @@
  * RSS is its own. PyTorch runs through `/usr/bin/python3` (Debian's python3-torch) with 2 threads, on the same
  * data (temp raw files), standardized once up front as a PyTorch user would; OPENBLAS_CORETYPE and
  * OPENBLAS_L2_SIZE are removed from its environment (they can force slow kernels), and the OpenBLAS kernel
- * it runs is printed. `--torch-coretype SkylakeX` sets it instead, to see a tuned BLAS.
+ * it runs is printed. `--torch-coretype SkylakeX` sets it instead, to see a tuned BLAS. PyTorch runs twice,
+ * with libgomp's default spin-waiting and with OMP_WAIT_POLICY=PASSIVE, and the faster run is the baseline
+ * (the spinning threads were the cause of 10× swings between runs on this 2-core machine).
  *
  * Usage: npx tsx scripts/bench-train.ts [--cases small,wide,large,sweep] [--epochs 6] [--sweep-epochs 5]
  *          [--no-torch] [--torch-coretype NAME] [--markdown] [--json]
@@ -63,6 +65,10 @@ export interface OursResult {
 }
 
 export interface TorchResult {
+  /** The thread setting of the faster of the two runs (libgomp's default spin-waiting, or OMP_WAIT_POLICY=PASSIVE). */
+  readonly ompWaitPolicy: 'default' | 'PASSIVE';
+  /** ms/epoch of the other run. */
+  readonly otherMsPerEpoch: number;
   readonly msPerEpoch: number;
   readonly epochMs: readonly number[];
   readonly peakRssBytes: number;
@@ -181,18 +187,36 @@ print(json.dumps({'epochMs': times, 'msPerEpoch': sorted(times[1:])[len(times[1:
 
 const TORCH_PYTHON = '/usr/bin/python3';
 
-function runTorch(bench: BenchCase, epochs: number, dir: string, coretype: string | null): TorchResult | { skipped: string } {
-  const probe = spawnSync(TORCH_PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
-  if (probe.status !== 0) return { skipped: `PyTorch is not importable by ${TORCH_PYTHON} (apt-get install python3-torch)` };
+function runTorchOnce(bench: BenchCase, epochs: number, dir: string, coretype: string | null, passive: boolean):
+  Omit<TorchResult, 'ompWaitPolicy' | 'otherMsPerEpoch'> | { skipped: string } {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   if (coretype !== null) env.OPENBLAS_CORETYPE = coretype;
+  if (passive) env.OMP_WAIT_POLICY = 'PASSIVE';
+  else delete env.OMP_WAIT_POLICY;
   const args = JSON.stringify({ numSamples: bench.numSamples, embeddingDim: bench.embeddingDim, numClasses: bench.numClasses,
     batchSize: bench.batchSize, epochs, features: join(dir, 'features.f32'), labels: join(dir, 'labels.i32') });
   const child = spawnSync(TORCH_PYTHON, ['-c', PYTORCH_SCRIPT, args], { encoding: 'utf8', env, maxBuffer: 1 << 20 });
   if (child.status !== 0) return { skipped: `PyTorch run failed: ${child.stderr.trim().split('\n').at(-1)}` };
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as TorchResult;
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Omit<TorchResult, 'ompWaitPolicy' | 'otherMsPerEpoch'>;
+}
+
+/**
+ * PyTorch's best of two thread settings. libgomp's worker threads spin-wait after each parallel region; on a
+ * 2-core machine they compete with OpenBLAS's own threads and with any other process, which made single epochs
+ * 10× slower in our runs. OMP_WAIT_POLICY=PASSIVE removes that; the faster of the two runs is the baseline.
+ */
+function runTorch(bench: BenchCase, epochs: number, dir: string, coretype: string | null): TorchResult | { skipped: string } {
+  const probe = spawnSync(TORCH_PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+  if (probe.status !== 0) return { skipped: `PyTorch is not importable by ${TORCH_PYTHON} (apt-get install python3-torch)` };
+  const spinning = runTorchOnce(bench, epochs, dir, coretype, false);
+  const passive = runTorchOnce(bench, epochs, dir, coretype, true);
+  if ('skipped' in spinning) return spinning;
+  if ('skipped' in passive) return passive;
+  return passive.msPerEpoch < spinning.msPerEpoch
+    ? { ...passive, ompWaitPolicy: 'PASSIVE', otherMsPerEpoch: spinning.msPerEpoch }
+    : { ...spinning, ompWaitPolicy: 'default', otherMsPerEpoch: passive.msPerEpoch };
 }
 
 export interface TrainBenchOptions {
@@ -251,7 +275,12 @@ export function formatTrainBench(result: Awaited<ReturnType<typeof runTrainBench
   const torchInfo = result.reports.map((report) => report.torch).find((torch): torch is TorchResult => torch !== null && 'msPerEpoch' in torch);
   const notes = [`CPU: ${result.cpu}.`,
     'Linear head, Adam, batch 32, 1/5 of the rows held out and evaluated every epoch; median of 5 epochs after a warm-up epoch.',
-    ...(torchInfo ? [`PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, ${torchInfo.blas}.`] : []),
+    ...(torchInfo ? [`PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, ${torchInfo.blas}; each PyTorch figure is the faster of ` +
+      'libgomp\'s default spin-waiting and OMP_WAIT_POLICY=PASSIVE (per problem: ' +
+      result.reports.filter((r) => r.torch !== null && 'msPerEpoch' in r.torch).map((r) => {
+        const torch = r.torch as TorchResult;
+        return `${r.bench.name} ${torch.ompWaitPolicy}, other ${torch.otherMsPerEpoch.toFixed(0)} ms`;
+      }).join('; ') + ').'] : []),
     ...(result.warning ? [result.warning] : [])];
   if (markdown) {
     const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
