@@ -75,6 +75,9 @@ export type ProgressEvent =
       readonly imagesPerSecond: number; readonly etaSeconds: number | null; readonly provider?: string }
   | { readonly stage: 'train'; readonly status: 'epoch' | 'done'; readonly epoch: number; readonly epochs: number;
       readonly logs: Readonly<Record<string, number>>; readonly message?: string }
+  /** Within a long epoch (one that has run ≥ 1 s), at most once a second: steps done, the epoch's ETA, the running loss. */
+  | { readonly stage: 'train'; readonly status: 'batch'; readonly epoch: number; readonly epochs: number;
+      readonly step: number; readonly steps: number; readonly etaSeconds: number; readonly loss: number }
   | { readonly stage: 'export' | 'parity' | 'info' | 'warn'; readonly status: 'message'; readonly message: string };
 
 export type ProgressCallback = (event: ProgressEvent) => void;

@@ -63,6 +63,11 @@ export function createProgressRenderer(options: ProgressRenderOptions = {}): Pro
         return;
       }
       case 'train':
+        if (event.status === 'batch') {
+          live(`  epoch ${event.epoch}/${event.epochs} ${bar(event.step / event.steps)} ${event.step}/${event.steps} batches` +
+            `  loss ${event.loss.toFixed(4)}  ETA ${formatDuration(event.etaSeconds)}`, false);
+          return;
+        }
         if (event.status === 'epoch') line(formatEpochEvent(event.epoch, event.epochs, event.logs));
         else if (event.message) line(`Training stopped: ${event.message}`);
         return;

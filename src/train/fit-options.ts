@@ -9,6 +9,7 @@ import {
   METRIC_NAMES, type Callback, type EarlyStoppingOptions, type MetricName, type ReduceLrOnPlateauOptions,
 } from './callbacks.js';
 import type { DenseKernels } from './dense-kernels.js';
+import type { Standardization } from './standardization.js';
 
 /** Features held once: one contiguous row-major Float32Array [numSamples × embeddingDim] and one label per row. */
 export interface LabelledFeatures {
@@ -66,6 +67,12 @@ export interface FitOptions {
   classWeight?: 'balanced' | Readonly<Record<string, number>> | null;
   /** Standardize features with the training split's mean/std (folded into the first layer at export). @defaultValue `true` */
   standardize?: boolean;
+  /**
+   * Mean/std to standardize with, instead of computing them from the training rows (a sweep computes them once
+   * for all its configs; out-of-core training in one streaming pass). Ignored when `standardize` is false.
+   * @defaultValue computed from the training rows
+   */
+  standardization?: Standardization | null;
   /** @defaultValue `'adam'` */
   optimizer?: 'adam' | 'sgd';
   /** @defaultValue `0.001` */
@@ -99,7 +106,13 @@ export interface FitOptions {
   reduceLrOnPlateau?: ReduceLrOnPlateauOptions | null;
   /** Extra callbacks, run after the built-in ones in order. Not available in worker-thread sweeps. */
   callbacks?: readonly Callback[];
+  /**
+   * Receives `epoch` and `done` events, and within long epochs `batch` events (steps done, ETA, running loss)
+   * once an epoch has run `progressIntervalMs`, then at most every `progressIntervalMs`.
+   */
   onProgress?: ProgressCallback;
+  /** @defaultValue `1000` */
+  progressIntervalMs?: number;
   /** Dense kernels to use; tests swap in the reference kernels. @defaultValue the fastest available */
   kernels?: DenseKernels;
   /**
@@ -310,6 +323,15 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
   checkLabels('training', train, numClasses);
   if (validation !== null) checkLabels('validation', validation, numClasses);
   if (checks === 'all') checkFeaturesFinite(train, validation, views);
+  const given = options.standardization ?? null;
+  if (given !== null) {
+    const { mean, std } = given;
+    if (!(mean instanceof Float32Array) || !(std instanceof Float32Array) || mean.length !== train.embeddingDim || std.length !== train.embeddingDim)
+      throw new RangeError(`fit: 'standardization' needs mean and std as Float32Arrays of embeddingDim (${train.embeddingDim}) values.`);
+    for (let feature = 0; feature < train.embeddingDim; feature++)
+      if (!(Number.isFinite(mean[feature]!) && std[feature]! > 0 && Number.isFinite(std[feature]!)))
+        throw new RangeError(`fit: 'standardization' feature ${feature} has mean ${mean[feature]} and std ${std[feature]}; std must be finite and > 0.`);
+  }
   const hidden = options.hidden ?? [];
   for (const size of hidden)
     if (!(Number.isInteger(size) && size >= 1))

@@ -98,11 +98,15 @@ const progressLogs = (logs: EpochLogs): Record<string, number> => {
  * Divergence guard: a non-finite training batch loss stops training at once. The weights kept are the
  * early-stopping best (if restoreBestWeights) or else the last completed epoch's; if no epoch completed it
  * throws FinetuneError('TRAINING_DIVERGED').
+ *
+ * `checks: 'options'` skips the scan for non-finite values, for callers that ran `checkFeaturesFinite` on the
+ * same data already (a sweep, once for all its configs).
  */
-export async function fit(train: LabelledFeatures, options: FitOptions = {}): Promise<FitResult> {
-  const resolved = resolveFitOptions(train, options);
+export async function fit(train: LabelledFeatures, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): Promise<FitResult> {
+  const resolved = resolveFitOptions(train, options, checks);
   const { numClasses, batchSize, dropout } = resolved;
-  const standardization = resolved.standardize ? fitStandardization(train.features, train.numSamples, train.embeddingDim) : null;
+  const standardization = !resolved.standardize ? null
+    : options.standardization ?? fitStandardization(train.features, train.numSamples, train.embeddingDim);
   const network = new Network(train.embeddingDim, numClasses, resolved.hidden, batchSize, dropout, standardization,
     options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved), resolved.threads);
   try {
@@ -148,6 +152,8 @@ async function trainNetwork(network: Network, train: LabelledFeatures, options: 
   };
 
   const order = Int32Array.from({ length: train.numSamples }, (_, i) => i);
+  const steps = Math.ceil(train.numSamples / batchSize);
+  const progressIntervalMs = options.progressIntervalMs ?? 1000;
   const history: EpochLogs[] = [];
   let lastGood: { epoch: number; weights: Float32Array[] } | null = null;
   let diverged = false, divergence = '', epoch = 0;
@@ -156,6 +162,7 @@ async function trainNetwork(network: Network, train: LabelledFeatures, options: 
     epoch++;
     await callbacks.onEpochBegin(epoch);
     const startedAt = performance.now();
+    let lastReportAt = startedAt;
     const learningRate = optimizer.learningRate;
     shuffleRng.shuffle(order);
     if (views !== null && viewOf !== null) sampleViews(viewRng, train.numSamples, views, viewOf);
@@ -178,6 +185,15 @@ async function trainNetwork(network: Network, train: LabelledFeatures, options: 
       lossSum += batch.weightedLossSum;
       correct += batch.correct;
       network.backward(rows, dropout > 0, optimizer.nextStep());   // the update is fused into the backward pass
+      if (options.onProgress !== undefined) {
+        const now = performance.now();
+        if (now - lastReportAt >= progressIntervalMs) {
+          lastReportAt = now;
+          const step = start / batchSize + 1;
+          options.onProgress({ stage: 'train', status: 'batch', epoch, epochs, step, steps,
+            etaSeconds: ((now - startedAt) / step) * (steps - step) / 1000, loss: lossSum / (start + rows) });
+        }
+      }
     }
     if (diverged) break;
     const validationMetrics = validation === null ? null : evaluate(network, validation, labelSmoothing);

@@ -9,7 +9,7 @@ const port = parentPort;
 if (port === null) throw new Error('sweep-worker must run in a worker thread.');
 
 port.on('message', (job: SweepJob) => {
-  fit(train, { ...job.options, validation }).then(
+  fit(train, { ...job.options, validation }, 'options').then(   // the sweep checked the shared features once
     (result) => {
       const transfer = result.head.layers.flatMap((layer) => [layer.kernel.buffer, layer.bias.buffer]) as ArrayBuffer[];
       port.postMessage({ index: job.index, result } satisfies SweepReply, transfer);

@@ -4,6 +4,7 @@ import { FinetuneError } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
 import { fit, type FitResult } from './fit.js';
+import { fitStandardization } from './standardization.js';
 import { checkFeaturesFinite, resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
 
 /** Values to try per hyperparameter; the sweep trains every combination. Omitted keys use the base options. */
@@ -205,10 +206,13 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
     throw new FinetuneError('INVALID_OPTION', `Cannot rank a sweep by "${String(rankBy)}".`, 'Use --rank-by valLoss or --rank-by valAccuracy.');
   const { rankBy: _rankBy, workers: requestedWorkers, onProgress, ...base } = options;
   const configs = expandGrid(grid, base);
-  const jobs: SweepJob[] = configs.map((config, index) => ({ index, options: { ...base, ...config, validation: null } }));
   // Fail before any work: validate every config against the data here, in this thread (the features once).
   checkFeaturesFinite(train, validation, base.views ?? null);
-  for (const job of jobs) resolveFitOptions(train, { ...job.options, validation }, 'options');
+  for (const config of configs) resolveFitOptions(train, { ...base, ...config, validation }, 'options');
+  // Every config standardizes with the same training statistics: compute them once, not once per config.
+  const standardization = base.standardize === false ? null
+    : base.standardization ?? fitStandardization(train.features, train.numSamples, train.embeddingDim);
+  const jobs: SweepJob[] = configs.map((config, index) => ({ index, options: { ...base, ...config, standardization, validation: null } }));
 
   // Starting a worker (Node + tsx) takes 1–2 s, so threads pay only for sweeps of several seconds or more.
   const numClasses = resolveFitOptions(train, { ...base, validation }, 'options').numClasses;
@@ -230,7 +234,7 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
   if (workerCount === 0) {
     for (const job of jobs) {
       const startedAt = performance.now();
-      const result = await fit(train, { ...job.options, validation });
+      const result = await fit(train, { ...job.options, validation }, 'options');
       onResult(job.index, result, (performance.now() - startedAt) / 1000);
     }
   } else {

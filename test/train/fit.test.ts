@@ -179,3 +179,29 @@ test('dropout on a linear head drops standardized input features during training
   assert.ok(dropped.history.at(-1)!.valAccuracy! > 0.85, String(dropped.history.at(-1)!.valAccuracy));
   assert.equal(dropped.head.layers.length, 1);
 });
+
+test('long epochs report batch progress with an ETA (here every step: progressIntervalMs 0)', async () => {
+  const events: ProgressEvent[] = [];
+  const result = await fit(train, { epochs: 2, batchSize: 64, earlyStopping: null, progressIntervalMs: 0, onProgress: (event) => events.push(event) });
+  const batches = events.filter((event) => event.stage === 'train' && event.status === 'batch');
+  assert.deepEqual(batches.map((event) => event.status === 'batch' && [event.epoch, event.step, event.steps]),
+    [[1, 1, 5], [1, 2, 5], [1, 3, 5], [1, 4, 5], [1, 5, 5], [2, 1, 5], [2, 2, 5], [2, 3, 5], [2, 4, 5], [2, 5, 5]]);
+  for (const event of batches) if (event.status === 'batch') assert.ok(event.etaSeconds >= 0 && Number.isFinite(event.loss));
+  const lastOfEpoch1 = batches[4]!;
+  assert.ok(lastOfEpoch1.status === 'batch' && lastOfEpoch1.etaSeconds === 0);
+  // The running loss after the last step is the epoch's training loss.
+  assert.ok(lastOfEpoch1.status === 'batch' && Math.abs(lastOfEpoch1.loss - result.history[0]!.loss) < 1e-12);
+  // Epoch events follow their batches, in order.
+  assert.deepEqual(events.map((event) => event.status).slice(0, 6), ['batch', 'batch', 'batch', 'batch', 'batch', 'epoch']);
+});
+
+test('precomputed standardization (as a sweep passes it) gives the same fit; bad statistics are refused', async () => {
+  const { fitStandardization } = await import('../../src/train/standardization.js');
+  const options = { validation, epochs: 3, earlyStopping: null, seed: 4 } as const;
+  const computed = await fit(train, options);
+  const given = await fit(train, { ...options, standardization: fitStandardization(train.features, train.numSamples, train.embeddingDim) });
+  assert.deepEqual(given.head, computed.head);
+  const std = new Float32Array(20).fill(1);
+  std[3] = 0;
+  await assert.rejects(fit(train, { ...options, standardization: { mean: new Float32Array(20), std } }), /feature 3 has mean 0 and std 0/);
+});
