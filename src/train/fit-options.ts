@@ -11,13 +11,9 @@ import {
 import type { DenseKernels } from './dense-kernels.js';
 import type { Standardization } from './standardization.js';
 
-/** Features held once: one contiguous row-major Float32Array [numSamples × embeddingDim] and one label per row. */
-export interface LabelledFeatures {
-  readonly features: Float32Array;
-  readonly labels: Int32Array;
-  readonly numSamples: number;
-  readonly embeddingDim: number;
-}
+import { isStreamed, type LabelledFeatures, type TrainingData } from './training-data.js';
+
+export type { LabelledFeatures, StreamedFeatures, TrainingData } from './training-data.js';
 
 /**
  * Cached augmented views of the training rows (see `embedAugmentedViews`). Each epoch the trainer draws, for every
@@ -40,7 +36,7 @@ export interface TrainingViews {
 /** Options of `fit`, named after the CLI flags (`--learning-rate` → `learningRate`). All serializable except the last three. */
 export interface FitOptions {
   /** Held-out split for valLoss/valAccuracy. @defaultValue `null` */
-  validation?: LabelledFeatures | null;
+  validation?: TrainingData | null;
   /**
    * Augmented views of the training rows (never of validation), sampled one per image per epoch; standardization
    * still comes from the original rows, the distribution the exported model sees. @defaultValue `null`
@@ -113,6 +109,14 @@ export interface FitOptions {
   onProgress?: ProgressCallback;
   /** @defaultValue `1000` */
   progressIntervalMs?: number;
+  /**
+   * Out-of-core training (features streamed from a file): bytes for the two window buffers that rows are read
+   * into; a larger window shuffles over more of the file (see streamed-features.ts). Data in memory ignores it.
+   * @defaultValue `512 MiB`
+   */
+  memoryBudgetBytes?: number;
+  /** Out-of-core training: rows per block, the unit of reading and of the block shuffle. @defaultValue `1024` */
+  blockRows?: number;
   /** Dense kernels to use; tests swap in the reference kernels. @defaultValue the fastest available */
   kernels?: DenseKernels;
   /**
@@ -148,20 +152,25 @@ export interface ResolvedFitOptions {
   readonly reduceLrOnPlateau: ReduceLrOnPlateauOptions | null;
   readonly monitor: MetricName;
   readonly threads: number;
+  readonly memoryBudgetBytes: number;
+  readonly blockRows: number;
 }
 
 function invalid(flag: string, message: string, hint: string): FinetuneError {
   return new FinetuneError('INVALID_OPTION', message, hint.replace('%flag', `--${flag}`));
 }
 
-function checkData(name: string, data: LabelledFeatures): void {
-  const { features, labels, numSamples, embeddingDim } = data;
-  if (!(features instanceof Float32Array) || !(labels instanceof Int32Array))
-    throw new TypeError(`fit: '${name}' needs features as a Float32Array and labels as an Int32Array.`);
+function checkData(name: string, data: TrainingData): void {
+  const { labels, numSamples, embeddingDim } = data;
+  if (!(isStreamed(data) || data.features instanceof Float32Array) || !(labels instanceof Int32Array))
+    throw new TypeError(`fit: '${name}' needs features as a Float32Array (or a feature file) and labels as an Int32Array.`);
   if (!Number.isInteger(numSamples) || !Number.isInteger(embeddingDim) || embeddingDim < 1 || numSamples < 0)
     throw new RangeError(`fit: '${name}' has numSamples ${numSamples} and embeddingDim ${embeddingDim}; both must be integers (embeddingDim ≥ 1).`);
-  if (features.length !== numSamples * embeddingDim)
-    throw new RangeError(`fit: '${name}'.features has ${features.length} values, expected numSamples × embeddingDim = ${numSamples} × ${embeddingDim} = ${numSamples * embeddingDim}.`);
+  if (isStreamed(data)) {
+    if (data.file.embeddingDim !== embeddingDim || (data.rows?.length ?? data.file.numRows) !== numSamples)
+      throw new RangeError(`fit: '${name}' says ${numSamples} × ${embeddingDim} but its file "${data.file.path}" gives ${data.rows?.length ?? data.file.numRows} × ${data.file.embeddingDim}.`);
+  } else if (data.features.length !== numSamples * embeddingDim)
+    throw new RangeError(`fit: '${name}'.features has ${data.features.length} values, expected numSamples × embeddingDim = ${numSamples} × ${embeddingDim} = ${numSamples * embeddingDim}.`);
   if (labels.length !== numSamples)
     throw new RangeError(`fit: '${name}'.labels has ${labels.length} entries, expected numSamples = ${numSamples}.`);
 }
@@ -182,7 +191,7 @@ function checkViews(views: TrainingViews, train: LabelledFeatures): void {
   }
 }
 
-function resolveClassWeights(option: FitOptions['classWeight'], train: LabelledFeatures, numClasses: number,
+function resolveClassWeights(option: FitOptions['classWeight'], train: TrainingData, numClasses: number,
   classNames: readonly string[] | null): Float32Array | null {
   if (option === null || option === undefined) return null;
   const weights = new Float32Array(numClasses).fill(1);
@@ -270,16 +279,17 @@ function checkFinite(split: NonFiniteFeaturesError['split'], features: Float32Ar
 
 /**
  * Every value fit will read is finite: the training and validation features and the available augmented views.
- * O(values); `sweep` runs it once for all its configs.
+ * O(values); `sweep` runs it once for all its configs. Streamed data is checked by its own streaming pass
+ * (`scanStreamed`), not here.
  */
-export function checkFeaturesFinite(train: LabelledFeatures, validation: LabelledFeatures | null, views: TrainingViews | null): void {
-  checkFinite('training', train.features, train.numSamples, train.embeddingDim);
-  if (validation !== null) checkFinite('validation', validation.features, validation.numSamples, validation.embeddingDim);
+export function checkFeaturesFinite(train: TrainingData, validation: TrainingData | null, views: TrainingViews | null): void {
+  if (!isStreamed(train)) checkFinite('training', train.features, train.numSamples, train.embeddingDim);
+  if (validation !== null && !isStreamed(validation)) checkFinite('validation', validation.features, validation.numSamples, validation.embeddingDim);
   if (views !== null) checkFinite('augmented views', views.features, train.numSamples, train.embeddingDim, views.numViews, views.available ?? null);
 }
 
 /** Every label is a class index; collects all the bad rows of a split into one error. */
-function checkLabels(split: 'training' | 'validation', data: LabelledFeatures, numClasses: number): void {
+function checkLabels(split: 'training' | 'validation', data: TrainingData, numClasses: number): void {
   const bad: string[] = [];
   let count = 0;
   for (let row = 0; row < data.numSamples; row++) {
@@ -298,7 +308,7 @@ function checkLabels(split: 'training' | 'validation', data: LabelledFeatures, n
  * `checks: 'options'` skips the O(values) finiteness scan, for a caller that ran `checkFeaturesFinite` on the
  * same data already (a sweep's configs share their features).
  */
-export function resolveFitOptions(train: LabelledFeatures, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): ResolvedFitOptions {
+export function resolveFitOptions(train: TrainingData, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): ResolvedFitOptions {
   checkData('train', train);
   const validation = options.validation ?? null;
   if (validation !== null) {
@@ -309,7 +319,12 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
   if (train.numSamples === 0)
     throw new FinetuneError('DATASET_INVALID', 'The training split is empty.', 'Add labelled images, or lower --validation-split.');
   const views = options.views ?? null;
-  if (views !== null) checkViews(views, train);
+  if (views !== null) {
+    if (isStreamed(train))
+      throw invalid('augment', 'Augmented views cannot be combined with out-of-core training (features streamed from a file).',
+        'Drop %flag, or raise --max-memory so the features fit in memory.');
+    checkViews(views, train);
+  }
   const classNames = options.classNames ?? null;
   let maxLabel = 0;
   for (let i = 0; i < train.numSamples; i++) if (train.labels[i]! > maxLabel) maxLabel = train.labels[i]!;
@@ -397,5 +412,7 @@ export function resolveFitOptions(train: LabelledFeatures, options: FitOptions =
     reduceLrOnPlateau,
     monitor: earlyStopping?.monitor ?? defaultMonitor,
     threads: positive('threads', options.threads ?? availableParallelism(), true),
+    memoryBudgetBytes: positive('max-memory', options.memoryBudgetBytes ?? 512 * 2 ** 20, false),
+    blockRows: positive('block-rows', options.blockRows ?? 1024, true),
   };
 }

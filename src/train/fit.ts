@@ -7,7 +7,9 @@ import { FinetuneError } from '../errors.js';
 import {
   CallbackList, EarlyStopping, HIGHER_IS_BETTER, ReduceLrOnPlateau, type EpochLogs, type MetricName, type TrainingRun,
 } from './callbacks.js';
-import { resolveFitOptions, type FitOptions, type LabelledFeatures, type ResolvedFitOptions, type TrainingViews } from './fit-options.js';
+import { resolveFitOptions, type FitOptions, type ResolvedFitOptions, type TrainingViews } from './fit-options.js';
+import { createWindowBuffers, scanStreamed, WindowReader, type DataWindow, type WindowBuffers } from './streamed-features.js';
+import { isStreamed, type LabelledFeatures, type StreamedFeatures, type TrainingData } from './training-data.js';
 import { Network } from './network.js';
 import { Adam, optimizerStateCount, Sgd, type Optimizer } from './optimizers.js';
 import { fastestDenseKernels } from './wasm-dense-kernels.js';
@@ -59,17 +61,45 @@ export function sampleViews(rng: Rng, numSamples: number, views: Pick<TrainingVi
   }
 }
 
-function evaluate(network: Network, data: LabelledFeatures, labelSmoothing: number): { loss: number; accuracy: number } {
+/** Where batches come from: the rows in memory (one window), or windows of a feature file. */
+interface BatchSource {
+  readonly data: TrainingData;
+  /** The windows of one pass; rows shuffled with `shuffle` when given (in memory: one persistent order, reshuffled). */
+  windows(shuffle: Rng | null): AsyncIterable<DataWindow>;
+}
+
+function inMemorySource(data: LabelledFeatures): BatchSource {
+  const order = Int32Array.from({ length: data.numSamples }, (_, i) => i);
+  return {
+    data,
+    async *windows(shuffle) {
+      if (shuffle === null) { yield { data, order: null }; return; }
+      shuffle.shuffle(order);
+      yield { data, order };
+    },
+  };
+}
+
+function batchSource(data: TrainingData, buffers: WindowBuffers | null): BatchSource {
+  if (!isStreamed(data)) return inMemorySource(data);
+  const reader = new WindowReader(data, buffers!);
+  return { data, windows: (shuffle) => reader.windows(shuffle) };
+}
+
+async function evaluate(network: Network, source: BatchSource, labelSmoothing: number): Promise<{ loss: number; accuracy: number }> {
   let lossSum = 0, correct = 0;
-  for (let start = 0; start < data.numSamples; start += network.batchSize) {
-    const rows = Math.min(network.batchSize, data.numSamples - start);
-    network.gather(data, null, start, rows);
-    const logits = network.forward(rows, null);
-    const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, network.numClasses, labelSmoothing, null, null, 0, 0);
-    lossSum += batch.weightedLossSum;
-    correct += batch.correct;
+  for await (const { data } of source.windows(null)) {
+    for (let start = 0; start < data.numSamples; start += network.batchSize) {
+      const rows = Math.min(network.batchSize, data.numSamples - start);
+      network.gather(data, null, start, rows);
+      const logits = network.forward(rows, null);
+      const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, network.numClasses, labelSmoothing, null, null, 0, 0);
+      lossSum += batch.weightedLossSum;
+      correct += batch.correct;
+    }
   }
-  return data.numSamples === 0 ? { loss: NaN, accuracy: NaN } : { loss: lossSum / data.numSamples, accuracy: correct / data.numSamples };
+  const total = source.data.numSamples;
+  return total === 0 ? { loss: NaN, accuracy: NaN } : { loss: lossSum / total, accuracy: correct / total };
 }
 
 function bestEpochOf(history: readonly EpochLogs[], monitor: MetricName): number | null {
@@ -102,23 +132,36 @@ const progressLogs = (logs: EpochLogs): Record<string, number> => {
  * `checks: 'options'` skips the scan for non-finite values, for callers that ran `checkFeaturesFinite` on the
  * same data already (a sweep, once for all its configs).
  */
-export async function fit(train: LabelledFeatures, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): Promise<FitResult> {
+export async function fit(train: TrainingData, options: FitOptions = {}, checks: 'all' | 'options' = 'all'): Promise<FitResult> {
   const resolved = resolveFitOptions(train, options, checks);
   const { numClasses, batchSize, dropout } = resolved;
-  const standardization = !resolved.standardize ? null
-    : options.standardization ?? fitStandardization(train.features, train.numSamples, train.embeddingDim);
+  const validation = options.validation ?? null;
+  // Out-of-core: one pair of window buffers for every pass; a streaming pass gives the statistics and the
+  // non-finite check before any training.
+  const streamed = [train, validation].filter((data): data is StreamedFeatures => data !== null && isStreamed(data));
+  const buffers = streamed.length === 0 ? null : createWindowBuffers(train.embeddingDim, Math.max(...streamed.map((data) => data.file.numRows)),
+    { memoryBudgetBytes: resolved.memoryBudgetBytes, blockRows: resolved.blockRows });
+  let standardization: Standardization | null = null;
+  if (isStreamed(train)) {
+    const scanned = await scanStreamed(train, 'training', buffers!);
+    if (resolved.standardize) standardization = options.standardization ?? scanned;
+  } else if (resolved.standardize) {
+    standardization = options.standardization ?? fitStandardization(train.features, train.numSamples, train.embeddingDim);
+  }
+  if (validation !== null && isStreamed(validation)) await scanStreamed(validation, 'validation', buffers!);
   const network = new Network(train.embeddingDim, numClasses, resolved.hidden, batchSize, dropout, standardization,
     options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved), resolved.threads);
   try {
-    return await trainNetwork(network, train, options, resolved, standardization);
+    return await trainNetwork(network, batchSource(train, buffers), validation === null ? null : batchSource(validation, buffers),
+      options, resolved, standardization);
   } finally {
     network.workspace.dispose();
   }
 }
 
-async function trainNetwork(network: Network, train: LabelledFeatures, options: FitOptions, resolved: ResolvedFitOptions,
-  standardization: Standardization | null): Promise<FitResult> {
-  const validation = options.validation ?? null;
+async function trainNetwork(network: Network, source: BatchSource, validation: BatchSource | null, options: FitOptions,
+  resolved: ResolvedFitOptions, standardization: Standardization | null): Promise<FitResult> {
+  const train = source.data;
   const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing, classWeights } = resolved;
   network.initialize(new Rng(deriveSeed(seed, 1)));
   const shuffleRng = new Rng(deriveSeed(seed, 2));
@@ -151,8 +194,7 @@ async function trainNetwork(network: Network, train: LabelledFeatures, options: 
     get stopRequested() { return stopReason !== null; },
   };
 
-  const order = Int32Array.from({ length: train.numSamples }, (_, i) => i);
-  const steps = Math.ceil(train.numSamples / batchSize);
+  const steps = Math.ceil(train.numSamples / batchSize);   // in memory; streamed windows may add a partial batch each
   const progressIntervalMs = options.progressIntervalMs ?? 1000;
   const history: EpochLogs[] = [];
   let lastGood: { epoch: number; weights: Float32Array[] } | null = null;
@@ -164,39 +206,44 @@ async function trainNetwork(network: Network, train: LabelledFeatures, options: 
     const startedAt = performance.now();
     let lastReportAt = startedAt;
     const learningRate = optimizer.learningRate;
-    shuffleRng.shuffle(order);
     if (views !== null && viewOf !== null) sampleViews(viewRng, train.numSamples, views, viewOf);
-    let lossSum = 0, correct = 0;
-    for (let start = 0; start < train.numSamples; start += batchSize) {
-      const rows = Math.min(batchSize, train.numSamples - start);
-      network.gather(train, order, start, rows, views, viewOf);
-      const logits = network.forward(rows, dropout > 0 ? dropoutRng : null);
-      const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, numClasses, labelSmoothing, classWeights,
-        network.gradA, 0, 1 / rows);
-      if (!Number.isFinite(batch.weightedLossSum)) {
-        diverged = true;
-        const value = Number.isNaN(batch.weightedLossSum) ? 'NaN' : 'infinite';
-        const kept = earlyStopping?.restoreBestWeights && earlyStopping.bestEpoch !== null ? earlyStopping.bestEpoch : lastGood?.epoch;
-        divergence = `loss is ${value} at epoch ${epoch} (batch ${start / batchSize + 1})`;
-        stopReason = `diverged: ${divergence}; ` + (kept === undefined ? '' : `kept the weights of epoch ${kept}; `)
-          + `try a lower --learning-rate than ${learningRate}`;
-        break;
-      }
-      lossSum += batch.weightedLossSum;
-      correct += batch.correct;
-      network.backward(rows, dropout > 0, optimizer.nextStep());   // the update is fused into the backward pass
-      if (options.onProgress !== undefined) {
-        const now = performance.now();
-        if (now - lastReportAt >= progressIntervalMs) {
-          lastReportAt = now;
-          const step = start / batchSize + 1;
-          options.onProgress({ stage: 'train', status: 'batch', epoch, epochs, step, steps,
-            etaSeconds: ((now - startedAt) / step) * (steps - step) / 1000, loss: lossSum / (start + rows) });
+    let lossSum = 0, correct = 0, rowsDone = 0, step = 0;
+    for await (const window of source.windows(shuffleRng)) {
+      const { data, order } = window;
+      for (let start = 0; start < data.numSamples; start += batchSize) {
+        const rows = Math.min(batchSize, data.numSamples - start);
+        step++;
+        network.gather(data, order, start, rows, views, viewOf);
+        const logits = network.forward(rows, dropout > 0 ? dropoutRng : null);
+        const batch = network.workspace.softmaxCrossEntropy(logits, 0, network.batchLabels, rows, numClasses, labelSmoothing, classWeights,
+          network.gradA, 0, 1 / rows);
+        if (!Number.isFinite(batch.weightedLossSum)) {
+          diverged = true;
+          const value = Number.isNaN(batch.weightedLossSum) ? 'NaN' : 'infinite';
+          const kept = earlyStopping?.restoreBestWeights && earlyStopping.bestEpoch !== null ? earlyStopping.bestEpoch : lastGood?.epoch;
+          divergence = `loss is ${value} at epoch ${epoch} (batch ${step})`;
+          stopReason = `diverged: ${divergence}; ` + (kept === undefined ? '' : `kept the weights of epoch ${kept}; `)
+            + `try a lower --learning-rate than ${learningRate}`;
+          break;
+        }
+        lossSum += batch.weightedLossSum;
+        correct += batch.correct;
+        rowsDone += rows;
+        network.backward(rows, dropout > 0, optimizer.nextStep());   // the update is fused into the backward pass
+        if (options.onProgress !== undefined) {
+          const now = performance.now();
+          if (now - lastReportAt >= progressIntervalMs) {
+            lastReportAt = now;
+            const total = Math.max(steps, step);
+            options.onProgress({ stage: 'train', status: 'batch', epoch, epochs, step, steps: total,
+              etaSeconds: ((now - startedAt) / step) * (total - step) / 1000, loss: lossSum / rowsDone });
+          }
         }
       }
+      if (diverged) break;
     }
     if (diverged) break;
-    const validationMetrics = validation === null ? null : evaluate(network, validation, labelSmoothing);
+    const validationMetrics = validation === null ? null : await evaluate(network, validation, labelSmoothing);
     const logs: EpochLogs = {
       epoch,
       loss: lossSum / train.numSamples,
