@@ -5,7 +5,11 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import type { EmbeddingCache, VariantOption } from './embedding-cache.js';
+import { FeatureFileWriter } from '../train/feature-file.js';
 import { encodeNpy } from './encode-npy.js';
+
+/** Vectors read from the store and written per step of an export. */
+const EXPORT_CHUNK_ROWS = 4096;
 
 /** One row of `exportNpy`: which image, its class index and the name written to files.txt. */
 export interface ExportRow {
@@ -35,22 +39,33 @@ export async function exportNpy(cache: EmbeddingCache, key: string, rows: readon
   const embeddingDim = cache.requireEmbeddingDim(key);
   const wanted: readonly ExportRow[] = rows
     ?? cache.imageShas(key, options).map((imageSha) => ({ imageSha, label: -1, file: imageSha }));
-  const found = cache.getMany(key, wanted.map((row) => row.imageSha), options);
-  const present = wanted.filter((row) => found.has(row.imageSha));
-  const features = new Float32Array(present.length * embeddingDim);
-  const labels = new Int32Array(present.length);
-  for (let row = 0; row < present.length; row++) {
-    features.set(found.get(present[row]!.imageSha)!, row * embeddingDim);
-    labels[row] = present[row]!.label;
-  }
   const featuresPath = join(outDir, 'features.npy');
   const labelsPath = join(outDir, 'labels.npy');
   const filesPath = join(outDir, 'files.txt');
-  await writeFileAtomic(featuresPath, encodeNpy(features, [present.length, embeddingDim]));
-  await writeFileAtomic(labelsPath, encodeNpy(labels, [present.length]));
+  // Streamed in chunks, so an export of millions of vectors needs memory for one chunk, not for the matrix.
+  const writer = await FeatureFileWriter.create(featuresPath, null, embeddingDim);
+  const present: ExportRow[] = [];
+  const missing: string[] = [];
+  try {
+    const chunk = new Float32Array(EXPORT_CHUNK_ROWS * embeddingDim);
+    for (let start = 0; start < wanted.length; start += EXPORT_CHUNK_ROWS) {
+      const slice = wanted.slice(start, start + EXPORT_CHUNK_ROWS);
+      const found = cache.getMany(key, slice.map((row) => row.imageSha), options);
+      let count = 0;
+      for (const row of slice) {
+        const vector = found.get(row.imageSha);
+        if (vector === undefined) { missing.push(row.file); continue; }
+        chunk.set(vector, count++ * embeddingDim);
+        present.push(row);
+      }
+      await writer.append(chunk.subarray(0, count * embeddingDim));
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  await writeFileAtomic(labelsPath, encodeNpy(Int32Array.from(present, (row) => row.label), [present.length]));
   await writeFileAtomic(filesPath, present.map((row) => `${row.file.replace(/[\r\n]/g, ' ')}\n`).join(''));
-  return {
-    extractor: key, count: present.length, embeddingDim, featuresPath, labelsPath, filesPath,
-    missing: wanted.filter((row) => !found.has(row.imageSha)).map((row) => row.file),
-  };
+  return { extractor: key, count: present.length, embeddingDim, featuresPath, labelsPath, filesPath, missing };
 }

@@ -5,7 +5,8 @@
  * are written, so a crash never leaves a short file under the final name.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { FinetuneError } from '../errors.js';
 import { decodeNpyHeader, encodeNpyHeader } from '../util/npy.js';
 
@@ -92,25 +93,38 @@ export async function readLabelFile(path: string): Promise<Int32Array> {
   }
 }
 
-/** Appends rows to a new float32 .npy matrix of a known size; `close()` renames it into place. */
+/**
+ * Appends rows to a new float32 .npy matrix; `close()` renames it into place. With a row count given up front
+ * the file must get exactly that many rows; with `null` the header reserves room and is written at the end.
+ */
 export class FeatureFileWriter {
   private rowsWritten = 0;
 
-  private constructor(readonly path: string, readonly numRows: number, readonly embeddingDim: number,
+  private constructor(readonly path: string, readonly numRows: number | null, readonly embeddingDim: number,
     private readonly tmpPath: string, private readonly handle: FileHandle, private position: number) {}
 
-  static async create(path: string, numRows: number, embeddingDim: number): Promise<FeatureFileWriter> {
+  static async create(path: string, numRows: number | null, embeddingDim: number): Promise<FeatureFileWriter> {
+    await mkdir(dirname(path), { recursive: true });
     const tmpPath = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const handle = await open(tmpPath, 'w');
-    const header = encodeNpyHeader('<f4', [numRows, embeddingDim]);
+    const header = FeatureFileWriter.header(numRows ?? Number.MAX_SAFE_INTEGER, embeddingDim, 0);
     await handle.write(header, 0, header.length, 0);
     return new FeatureFileWriter(path, numRows, embeddingDim, tmpPath, handle, header.length);
+  }
+
+  private static header(numRows: number, embeddingDim: number, minBytes: number): Uint8Array {
+    return encodeNpyHeader('<f4', [numRows, embeddingDim], minBytes);
+  }
+
+  /** Rows appended so far. */
+  get rows(): number {
+    return this.rowsWritten;
   }
 
   /** Appends whole rows (rows.length a multiple of embeddingDim). */
   async append(rows: Float32Array): Promise<void> {
     const count = rows.length / this.embeddingDim;
-    if (!Number.isInteger(count) || this.rowsWritten + count > this.numRows)
+    if (!Number.isInteger(count) || this.rowsWritten + count > (this.numRows ?? Infinity))
       throw new RangeError(`FeatureFileWriter.append: ${rows.length} values are not whole rows of ${this.embeddingDim}, or exceed ${this.numRows} rows.`);
     const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
     for (let done = 0; done < bytes.length;) {
@@ -124,8 +138,13 @@ export class FeatureFileWriter {
   /** Finishes the file: all rows must have been appended. */
   async close(): Promise<void> {
     try {
-      if (this.rowsWritten !== this.numRows)
+      if (this.numRows !== null && this.rowsWritten !== this.numRows)
         throw new RangeError(`FeatureFileWriter.close: ${this.rowsWritten} of ${this.numRows} rows were written.`);
+      if (this.numRows === null) {
+        const reserved = FeatureFileWriter.header(Number.MAX_SAFE_INTEGER, this.embeddingDim, 0).length;
+        const header = FeatureFileWriter.header(this.rowsWritten, this.embeddingDim, reserved);
+        await this.handle.write(header, 0, header.length, 0);
+      }
       await this.handle.sync();
       await this.handle.close();
       await rename(this.tmpPath, this.path);

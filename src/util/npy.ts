@@ -17,11 +17,15 @@ export interface NpyHeader {
   readonly dataOffset: number;
 }
 
-/** Header bytes (version 1.0) for an array of `descr` and `shape`; the data goes right after them. */
-export function encodeNpyHeader(descr: string, shape: readonly number[]): Uint8Array {
+/**
+ * Header bytes (version 1.0) for an array of `descr` and `shape`; the data goes right after them. `minBytes` pads
+ * the header to at least that length (a writer that learns the row count only at the end reserves room for it).
+ */
+export function encodeNpyHeader(descr: string, shape: readonly number[], minBytes = 0): Uint8Array {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const preambleBytes = 10;   // magic (6) + version (2) + header length (2)
+  header += ' '.repeat(Math.max(0, minBytes - preambleBytes - header.length - 1));
   header += ' '.repeat((64 - ((preambleBytes + header.length + 1) % 64)) % 64) + '\n';
   if (header.length > 0xffff) throw new RangeError('encodeNpyHeader: header too long for format 1.0.');
   const out = new Uint8Array(preambleBytes + header.length);

@@ -51,6 +51,16 @@ test('a feature file round-trips rows and labels; bad files fail with the path a
   await assert.rejects(openFeatureFile(join(dir, 'short.npy')), /holds 156 data bytes, its header promises 160/);
   await writeFile(join(dir, 'f64.npy'), Buffer.concat([encodeNpyHeader('<f8', [2, 2]), Buffer.alloc(32)]));
   await assert.rejects(openFeatureFile(join(dir, 'f64.npy')), /holds <f8 with shape \(2, 2\); features must be float32/);
+  // A writer that learns the row count at the end (a streamed export) rewrites its reserved header.
+  const open = await FeatureFileWriter.create(join(dir, 'sub', 'open.npy'), null, 2);
+  await open.append(Float32Array.of(1, 2, 3, 4));
+  await open.append(Float32Array.of(5, 6));
+  await open.close();
+  const reread = await openFeatureFile(join(dir, 'sub', 'open.npy'));
+  const rows = new Float32Array(6);
+  await reread.read(0, 3, rows);
+  await reread.close();
+  assert.deepEqual([reread.numRows, reread.embeddingDim, [...rows]], [3, 2, [1, 2, 3, 4, 5, 6]]);
   // An unfinished writer leaves nothing under the final name.
   const writer = await FeatureFileWriter.create(join(dir, 'partial.npy'), 3, 2);
   await writer.append(new Float32Array(2));
