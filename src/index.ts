@@ -72,12 +72,12 @@ export { mergeCaches } from './embed/merge-caches.js';
 
 // Training: the head, optimizers, callbacks, sweeps, metrics
 export {
-  Adam, Callback, EarlyStopping, ReduceLrOnPlateau, Sgd, classificationReport, confusionMatrix, fit,
-  foldStandardization, predictProbabilities, sweep,
+  Adam, Callback, EarlyStopping, FeatureFileWriter, ReduceLrOnPlateau, Sgd, classificationReport, confusionMatrix, fit,
+  foldStandardization, openFeatureFile, predictProbabilities, readLabelFile, selectRows, streamedFeatures, sweep,
 } from './train/index.js';
 export type {
-  EarlyStoppingOptions, EpochLogs, FitOptions, FitResult, LabelledFeatures, ReduceLrOnPlateauOptions, SweepGrid,
-  SweepResult,
+  EarlyStoppingOptions, EpochLogs, FeatureFile, FitOptions, FitResult, LabelledFeatures, ReduceLrOnPlateauOptions,
+  StreamedFeatures, SweepGrid, SweepResult, TrainingData,
 } from './train/index.js';
 
 // Export: one ONNX file for serving anywhere

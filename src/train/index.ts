@@ -5,6 +5,13 @@
  */
 // Training
 export { fit, sampleViews } from './fit.js';
+// Out-of-core: features streamed from a .npy file
+export { FeatureFileWriter, openFeatureFile, readLabelFile } from './feature-file.js';
+export type { FeatureFile } from './feature-file.js';
+export { createWindowBuffers, scanStreamed, selectRows, streamedFeatures, WindowReader } from './streamed-features.js';
+export type { DataWindow, WindowBuffers, WindowOptions } from './streamed-features.js';
+export { isStreamed } from './training-data.js';
+export type { StreamedFeatures, TrainingData } from './training-data.js';
 export type { FitResult } from './fit.js';
 export { checkFeaturesFinite, NonFiniteFeaturesError, resolveFitOptions } from './fit-options.js';
 export type { FitOptions, LabelledFeatures, ResolvedFitOptions, TrainingViews } from './fit-options.js';
