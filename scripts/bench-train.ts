@@ -7,7 +7,7 @@
  *   sweep  20 configs (5 learning rates × linear/256 hidden × dropout 0/0.2) over the small problem: wall time ≤ 10 s
  *
  * Each problem holds out 1/5 of its rows for validation, evaluated every epoch on both sides. Times are the
- * median of the epochs after a warm-up epoch (6 epochs: 1 + 5). Each of our runs is a child process, so its peak
+ * median of the epochs after a warm-up epoch (6 epochs: 1 + 5; the large problem, ours only, 3: 1 + 2). Each of our runs is a child process, so its peak
  * RSS is its own. PyTorch runs through `/usr/bin/python3` (Debian's python3-torch) with 2 threads, on the same
  * data (temp raw files), standardized once up front as a PyTorch user would; OPENBLAS_CORETYPE and
  * OPENBLAS_L2_SIZE are removed from its environment (they can force slow kernels), and the OpenBLAS kernel
@@ -15,7 +15,7 @@
  * with libgomp's default spin-waiting and with OMP_WAIT_POLICY=PASSIVE, and the faster run is the baseline
  * (the spinning threads were the cause of 10× swings between runs on this 2-core machine).
  *
- * Usage: npx tsx scripts/bench-train.ts [--cases small,wide,large,sweep] [--epochs 6] [--sweep-epochs 5]
+ * Usage: npx tsx scripts/bench-train.ts [--cases small,wide,large,sweep] [--epochs 6] [--large-epochs 3] [--sweep-epochs 5]
  *          [--no-torch] [--torch-coretype NAME] [--markdown] [--json]
  * Run it under the CPU lock (`flock /work/.locks/cpu npm run bench -- train`); it warns when other processes
  * used the CPU meanwhile.
@@ -222,6 +222,8 @@ function runTorch(bench: BenchCase, epochs: number, dir: string, coretype: strin
 export interface TrainBenchOptions {
   readonly cases?: readonly BenchCase['name'][];
   readonly epochs?: number;
+  /** Epochs of the large problem (about 30 s each on 2 cores). @defaultValue `3` */
+  readonly largeEpochs?: number;
   readonly sweepEpochs?: number;
   readonly torch?: boolean;
   readonly torchCoretype?: string | null;
@@ -239,7 +241,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ 
     const dir = withTorch ? await mkdtemp(join(tmpdir(), 'finetune-bench-train-')) : null;
     try {
       log(`${bench.name}: ${bench.numSamples} × ${bench.embeddingDim}, ${bench.numClasses} classes: finetune…`);
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ bench, epochs, sweepEpochs, dir })],
+      const caseEpochs = bench.name === 'large' ? options.largeEpochs ?? 3 : epochs;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ bench, epochs: caseEpochs, sweepEpochs, dir })],
         { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
       if (child.status !== 0) throw new Error(`bench child for ${bench.name} failed (exit ${child.status})`);
       const ours = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as OursResult;
@@ -274,7 +277,8 @@ export function formatTrainBench(result: Awaited<ReturnType<typeof runTrainBench
   });
   const torchInfo = result.reports.map((report) => report.torch).find((torch): torch is TorchResult => torch !== null && 'msPerEpoch' in torch);
   const notes = [`CPU: ${result.cpu}.`,
-    'Linear head, Adam, batch 32, 1/5 of the rows held out and evaluated every epoch; median of 5 epochs after a warm-up epoch.',
+    'Linear head, Adam, batch 32, 1/5 of the rows held out and evaluated every epoch; median of the epochs after a warm-up epoch ' +
+      `(${result.reports.map((r) => `${r.bench.name}: ${r.ours.epochMs.length - 1}`).filter((text) => !text.startsWith('sweep')).join(', ')}).`,
     ...(torchInfo ? [`PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, ${torchInfo.blas}; each PyTorch figure is the faster of ` +
       'libgomp\'s default spin-waiting and OMP_WAIT_POLICY=PASSIVE (per problem: ' +
       result.reports.filter((r) => r.torch !== null && 'msPerEpoch' in r.torch).map((r) => {
@@ -304,7 +308,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const asJson = process.argv.includes('--json');
     const result = await runTrainBench({
       cases: flag('cases')?.split(',') as BenchCase['name'][] | undefined,
-      epochs: Number(flag('epochs') ?? 6), sweepEpochs: Number(flag('sweep-epochs') ?? 5),
+      epochs: Number(flag('epochs') ?? 6), largeEpochs: Number(flag('large-epochs') ?? 3), sweepEpochs: Number(flag('sweep-epochs') ?? 5),
       torch: !process.argv.includes('--no-torch'), torchCoretype: flag('torch-coretype') ?? null,
       log: (line) => { if (!asJson) process.stderr.write(`${line}\n`); },
     });
