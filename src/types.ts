@@ -4,6 +4,14 @@
 export type Device = 'auto' | 'cpu' | 'cuda';
 
 /**
+ * How the resize step computes pixel values (see src/image/resample.ts for the exact conventions):
+ * `pil-bilinear` (Pillow BILINEAR, antialiased; torchvision `Resize` on PIL images), `pil-bicubic` (Pillow BICUBIC),
+ * `torch-bilinear` (`F.interpolate(mode='bilinear', align_corners=False)`, no antialias), `nearest` (Pillow NEAREST),
+ * `sharp-linear` (libvips' linear kernel; what finetune used before the filter was recorded).
+ */
+export type ResizeFilter = 'pil-bilinear' | 'pil-bicubic' | 'torch-bilinear' | 'nearest' | 'sharp-linear';
+
+/**
  * How an image becomes the backbone's input tensor. Pure data: it is stored in the zoo catalog,
  * the embedding-cache key, the run manifest and the exported model's metadata.
  *
