@@ -27,6 +27,7 @@ import sharp from 'sharp';
 import { FinetuneError, nearestNames } from '../errors.js';
 import type { PreprocessSpec } from '../types.js';
 import { sha256, stableStringify } from '../util/hash.js';
+import { keyedStream } from '../util/rng.js';
 import {
   type DecodeOptions, type RgbImage, decodeError, decodeToRgb, openImage, orientedSize, readInput, resizeGeometry,
   sourceNameOf, toRgbBytes,
@@ -214,7 +215,7 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
   if (viewIndex === 0) return { ...(await decodeToRgb(bytes, spec, { sourceName: name })), params: IDENTITY_PARAMS };
 
   const base = `${options.contentSha256 ?? sha256(bytes)}\0${seed}\0${viewIndex}`;
-  const stream = (part: string): (() => number) => seededRandom(`finetune-augment-v1\0${part}\0${base}`);
+  const stream = (part: string): (() => number) => keyedStream(`finetune-augment-v1\0${part}\0${base}`);
   const cropSize = spec.cropSize;
   try {
     const image = openImage(bytes);
@@ -352,26 +353,6 @@ function jitterColor(pixels: Uint8Array, brightness: number, contrast: number, s
 
 function clamp255(value: number): number {
   return value < 0 ? 0 : value > 255 ? 255 : value;
-}
-
-/** sfc32 seeded from sha256(key): uniform floats in [0, 1). */
-function seededRandom(key: string): () => number {
-  const digest = sha256(key);
-  let a = Number.parseInt(digest.slice(0, 8), 16) | 0;
-  let b = Number.parseInt(digest.slice(8, 16), 16) | 0;
-  let c = Number.parseInt(digest.slice(16, 24), 16) | 0;
-  let d = Number.parseInt(digest.slice(24, 32), 16) | 0;
-  const next = (): number => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 12; i++) next();
-  return next;
 }
 
 function round2(value: number): number {

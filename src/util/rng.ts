@@ -1,7 +1,11 @@
 /**
- * The project's one seeded PRNG (mulberry32): weight init, shuffling, dropout masks, test backbones, fixtures.
- * Deterministic across platforms: only 32-bit integer arithmetic (Math.imul) and one exact division.
+ * The project's seeded PRNGs; both are deterministic across platforms (32-bit integer arithmetic and one exact
+ * division only):
+ * - {@link Rng} (mulberry32, seeded by a number): weight init, shuffling, dropout masks, test backbones, fixtures.
+ * - {@link keyedStream} (sfc32, seeded by sha256 of a string): the parameters of cached augmented views.
  */
+import { sha256 } from './hash.js';
+
 export class Rng {
   private state: number;
 
@@ -54,4 +58,32 @@ export function deriveSeed(seed: number, purpose: number): number {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * Uniform floats in [0, 1) from sfc32, seeded with the first 128 bits of sha256(key) and 12 discarded outputs.
+ *
+ * Augmented views use it (image/augment.ts): each view's parameters are drawn from a stream keyed by the image hash,
+ * the augmentation seed and the view index. It stays sfc32, and is not replaced by {@link Rng}, because the embedding
+ * cache stores those views under keys made of the same inputs (augmentation spec, seed, view index), not of the
+ * drawn values: another generator would draw other crops and flips for the same keys, and every view already cached
+ * would be served as if it were the new one. Changing this function requires bumping `augmentSpecKey`'s version.
+ */
+export function keyedStream(key: string): () => number {
+  const digest = sha256(key);
+  let a = Number.parseInt(digest.slice(0, 8), 16) | 0;
+  let b = Number.parseInt(digest.slice(8, 16), 16) | 0;
+  let c = Number.parseInt(digest.slice(16, 24), 16) | 0;
+  let d = Number.parseInt(digest.slice(24, 32), 16) | 0;
+  const next = (): number => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 12; i++) next();
+  return next;
 }
