@@ -18,7 +18,7 @@ export type { ErrorCode } from './errors.js';
 // Shared types
 export type {
   ClassNames, DenseLayer, Device, FailedImage, FeatureExtractorSpec, HeadWeights, Pooling, PreprocessSpec, ProgressCallback,
-  ProgressEvent,
+  ProgressEvent, ResizeFilter,
 } from './types.js';
 
 // Registry: the model zoo catalog and downloads
@@ -48,8 +48,13 @@ export type { Dataset, DatasetItem, ScanDatasetOptions, SkippedFile } from './im
 export { splitDataset } from './image/split-dataset.js';
 export type { DatasetSplit, SplitDatasetOptions, SplitDescription } from './image/split-dataset.js';
 export { decodeToRgb, normalizePixels, preprocessImage } from './image/preprocess-image.js';
-export { EFFICIENTNET_LITE_SPEC, IMAGENET_SPEC, describePreprocessSpec, parsePreprocessSpec } from './image/preprocess-spec.js';
+export {
+  DEFAULT_RESIZE_FILTER, EFFICIENTNET_LITE_SPEC, IMAGENET_SPEC, RESIZE_FILTERS, describePreprocessSpec, parsePreprocessSpec,
+  validatePreprocessSpec,
+} from './image/preprocess-spec.js';
 export type { PreprocessFlags } from './image/preprocess-spec.js';
+export { resample, resampleFloat } from './image/resample.js';
+export type { ExactResizeFilter, PixelImage, ResampleOptions, ResampleWindow, SourceBox } from './image/resample.js';
 export { augmentedRgb, parseAugmentSpec } from './image/augment.js';
 export type { AugmentSpec } from './image/augment.js';
 

@@ -23,6 +23,8 @@ export interface PreprocessSpec {
   readonly resizeMode: 'shorter-side' | 'direct';
   /** Size after resizing, before the center crop (256 for the ImageNet recipe). */
   readonly resizeSize: number;
+  /** The resampling convention of the resize step (`pil-bilinear` for the zoo's models). */
+  readonly resizeFilter: ResizeFilter;
   /** Side of the square center crop: the model's input height and width (224). */
   readonly cropSize: number;
   /** Multiplier applied to 0..255 pixel values before mean/std (1/255 maps to [0, 1]). */

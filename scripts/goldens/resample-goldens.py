@@ -5,7 +5,8 @@ Run with Debian's Python (python3-pil, python3-torch, python3-numpy):
     /usr/bin/python3 scripts/goldens/resample-goldens.py > test/image/fixtures/resample-goldens.json
 
 For fixed pseudo-random 8-bit inputs (smooth ramps, hard 0/255 edges that make bicubic overshoot, noise) it records:
-- Pillow's BILINEAR, BICUBIC and NEAREST resize, called on the core image (`im.im.resize`) so that every band is
+- Pillow's BILINEAR, BICUBIC and NEAREST resize (and BILINEAR, BICUBIC with a fractional source box), called on the
+  core image (`im.im.resize`) so that every band is
   resampled as is (Image.resize would premultiply RGBA/LA first);
 - torch.nn.functional.interpolate(mode='bilinear', align_corners=False) on the float32 tensor of the same values
   (NCHW contiguous; the script checks that the channels_last kernel agrees within 1e-4 and prints the difference).
@@ -40,6 +41,12 @@ CASES = [
     ('upscale-27x18-to-30x20-rgb', (27, 18), (30, 20), 3),
 ]
 
+# Pillow only: a source box (its `box` argument; what Image.resize(reducing_gap=…) passes after reduce()).
+BOX_CASES = [
+    ('box-downscale-61x47-to-17x13-rgb', (61, 47), (17, 13), 3, (0.0, 0.0, 60.25, 46.5)),
+    ('box-fractional-40x30-to-11x9-gray', (40, 30), (11, 9), 1, (1.5, 2.25, 38.75, 29.0)),
+]
+
 
 def make_input(width, height, channels, seed):
     rng = np.random.RandomState(seed)
@@ -58,9 +65,9 @@ def b64(array):
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode('ascii')
 
 
-def pil_resize(pixels, channels, size, resample):
+def pil_resize(pixels, channels, size, resample, box=None):
     image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, MODES[channels])
-    resized = image._new(image.im.resize(size, resample, (0, 0) + image.size))
+    resized = image._new(image.im.resize(size, resample, box or (0, 0) + image.size))
     return np.asarray(resized, dtype=np.uint8).reshape(size[1], size[0], channels)
 
 
@@ -87,6 +94,15 @@ def main():
             'outWidth': out_width, 'outHeight': out_height,
             'input': b64(pixels), 'pil': pil,
             'torchBilinear': b64(contiguous),
+        })
+    for index, (name, (width, height), (out_width, out_height), channels, box) in enumerate(BOX_CASES):
+        pixels = make_input(width, height, channels, 100 + index)
+        pil = {key: b64(pil_resize(pixels, channels, (out_width, out_height), FILTERS[key], box))
+               for key in ('pil-bilinear', 'pil-bicubic')}
+        cases.append({
+            'name': name, 'width': width, 'height': height, 'channels': channels,
+            'outWidth': out_width, 'outHeight': out_height, 'sourceBox': list(box),
+            'input': b64(pixels), 'pil': pil,
         })
     json.dump({
         'generator': 'scripts/goldens/resample-goldens.py',

@@ -4,6 +4,7 @@
  * `yargs.options(...)`, and types its handler with {@link ArgsOf} of the same object, so no interface restates a flag.
  */
 import type { ArgumentsCamelCase, InferredOptionTypes, Options, PositionalOptions } from 'yargs';
+import { RESIZE_FILTERS } from '../image/preprocess-spec.js';
 
 /** The parsed arguments of a command whose flags are the option object(s) `O` (kebab-case and camelCase keys). */
 export type ArgsOf<O extends Record<string, Options>> = ArgumentsCamelCase<InferredOptionTypes<O>>;
@@ -45,6 +46,12 @@ export const preprocessOptions = {
   'input-size': { type: 'number', describe: 'Crop size fed to the model (custom models; zoo entries carry their own spec).' },
   resize: { type: 'number', describe: 'Resize size before the center crop (e.g. 256 for a 224 crop).' },
   'resize-mode': { choices: ['shorter-side', 'direct'], describe: 'Keep aspect (shorter side) or stretch.' },
+  'resize-filter': {
+    choices: RESIZE_FILTERS,
+    describe: 'How resized pixels are computed. pil-bilinear: Pillow BILINEAR, antialiased, as torchvision Resize on PIL ' +
+      'images and the zoo; pil-bicubic: Pillow BICUBIC (Hugging Face resample=3); torch-bilinear: F.interpolate bilinear, ' +
+      'align_corners=False, no antialias (also cv2 INTER_LINEAR); nearest: Pillow NEAREST; sharp-linear (default): libvips.',
+  },
   mean: { type: 'string', describe: 'Per-channel mean after scaling, e.g. 0.485,0.456,0.406.' },
   std: { type: 'string', describe: 'Per-channel std after scaling, e.g. 0.229,0.224,0.225.' },
   scale: { type: 'number', describe: 'Pixel multiplier before mean/std (default 1/255).' },

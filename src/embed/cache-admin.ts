@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { FinetuneError, nearestNames } from '../errors.js';
+import { LEGACY_RESIZE_FILTER } from '../image/preprocess-spec.js';
 import type { FeatureExtractorSpec } from '../types.js';
 import { withSqliteErrors } from './cache-errors.js';
 import { CACHE_SCHEMA_VERSION, type EmbeddingCache } from './embedding-cache.js';
@@ -92,7 +93,7 @@ export function listExtractors(cache: EmbeddingCache): ExtractorInfo[] {
     GROUP BY e.key ORDER BY e.last_used_at DESC, e.key`).all() as ExtractorRow[]);
   return rows.map((row) => ({
     key: row.key,
-    spec: JSON.parse(row.spec) as FeatureExtractorSpec,
+    spec: storedSpec(row.spec),
     embeddingDim: row.embedding_dim,
     vectors: row.vectors,
     variantVectors: row.variant_vectors,
@@ -145,4 +146,10 @@ export function pruneCache(cache: EmbeddingCache, options: PruneOptions): PruneR
     });
   }
   return { removedExtractors: [...candidates], removedVectors, sizeBytesBefore, sizeBytesAfter: fileSize(cache.path) };
+}
+
+/** A stored extractor spec; one written before specs recorded the resize filter was made with the legacy filter. */
+function storedSpec(json: string): FeatureExtractorSpec {
+  const spec = JSON.parse(json) as FeatureExtractorSpec;
+  return { ...spec, preprocess: { ...spec.preprocess, resizeFilter: spec.preprocess.resizeFilter ?? LEGACY_RESIZE_FILTER } };
 }

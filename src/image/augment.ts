@@ -8,7 +8,8 @@
  * turning one augmentation on or off does not change the parameters the others draw.
  *
  * Order of operations (torchvision's train transforms, with rotation added):
- * 1. Geometry with sharp, on the decoded image (EXIF-oriented, sRGB, alpha on white, as in decodeToRgb):
+ * 1. Geometry on the decoded image (EXIF-oriented, sRGB, alpha on white, resized with the spec's `resizeFilter`, as
+ *    in decodeToRgb):
  *    - `crop`: random resized crop (torchvision `RandomResizedCrop`): a box of `scale` × the image area with aspect
  *      ratio in `ratio` (log-uniform), placed uniformly; 10 tries, then the largest centered box with a ratio in
  *      range. The box is resized straight to cropSize × cropSize.
@@ -30,7 +31,7 @@ import { sha256, stableStringify } from '../util/hash.js';
 import { keyedStream } from '../util/rng.js';
 import {
   type DecodeOptions, type RgbImage, decodeError, decodeToRgb, openImage, orientedSize, readInput, resizeGeometry,
-  sourceNameOf, toRgbBytes,
+  resizeWindow, sourceNameOf, toRgbBytes,
 } from './preprocess-image.js';
 
 /** Which augmentations make up a view, with their parameters. Pure data: part of the embedding-cache key. */
@@ -219,7 +220,7 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
   const cropSize = spec.cropSize;
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
 
     const flipRandom = stream('flip');
     const flipped = augment.flip !== null && flipRandom() < augment.flip.probability;
@@ -236,21 +237,18 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
     const zoom = Math.abs(Math.cos(radians)) + Math.abs(Math.sin(radians));
     const side = rotationDegrees === 0 ? cropSize : Math.ceil(cropSize * zoom) + 2;
     let pixels: Uint8Array;
+    const square = { left: 0, top: 0, width: side, height: side };
     if (cropBox !== null) {
-      const { data, info } = await image.extract(cropBox)
-        .resize(side, side, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-        .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      pixels = toRgbBytes(data, info.channels, info.width * info.height);
+      const extracted = { width: cropBox.width, height: cropBox.height, jpegShrinkOnLoad: false };   // no shrink after an extract
+      pixels = await resizeWindow(image.extract(cropBox), extracted, square, square, spec.resizeFilter);
     } else if (side === cropSize) {
       pixels = (await decodeToRgb(bytes, spec, { sourceName: name })).data;
     } else {
       const scaled: PreprocessSpec = { ...spec, cropSize: side, resizeSize: Math.max(side, Math.round((spec.resizeSize * side) / cropSize)) };
       const geometry = resizeGeometry(sourceWidth, sourceHeight, scaled);
-      const { data, info } = await image
-        .resize(geometry.resizeWidth, geometry.resizeHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-        .extract({ left: geometry.cropLeft, top: geometry.cropTop, width: side, height: side })
-        .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      pixels = toRgbBytes(data, info.channels, info.width * info.height);
+      pixels = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpegShrinkOnLoad: jpeg },
+        { width: geometry.resizeWidth, height: geometry.resizeHeight },
+        { left: geometry.cropLeft, top: geometry.cropTop, width: side, height: side }, spec.resizeFilter);
     }
     if (rotationDegrees !== 0) pixels = await rotateAndCrop(pixels, side, rotationDegrees, cropSize);
     if (flipped) mirrorRows(pixels, cropSize, cropSize);

@@ -15,11 +15,18 @@
  *    exposes whatever colour the encoder left under transparent pixels (often black, sometimes garbage);
  *    compositing gives what a viewer shows and a value that is defined. Compositing onto a constant is linear, so
  *    the result does not depend on whether it happens before or after resizing.
- * 5. Resize with libvips' `linear` kernel (triangle filter, widened when shrinking, i.e. antialiased like PIL's
- *    `Image.BILINEAR`; not bit-identical to PIL). JPEG shrink-on-load is limited so that at least a 2× reduction is
- *    left to the linear kernel (`fastShrinkOnLoad: false`).
- *    - `shorter-side`: the shorter side becomes `resizeSize`, the longer one `round(long × resizeSize / short)`;
- *    - `direct`: both sides become `resizeSize` (aspect ratio not kept).
+ * 5. Resize per `spec.resizeFilter`:
+ *    - `pil-bilinear`, `pil-bicubic`, `torch-bilinear`, `nearest`: libvips hands over the decoded pixels and
+ *      resample.ts computes the resize in that library's convention, only for the crop window. Large images are
+ *      first shrunk by libvips (JPEG shrink-on-load, then its linear kernel) to {@link PRESHRINK_FACTOR} × the resize
+ *      size, for the `pil-*` filters only: they average over the whole footprint anyway, and what is left for the
+ *      exact filter keeps the difference from a full-resolution resize within a grey level or two (measured in
+ *      scripts/experiments/preshrink-fidelity.ts). `torch-bilinear` and `nearest` sample the full-resolution image,
+ *      because that is what they do in PyTorch and Pillow.
+ *    - `sharp-linear`: libvips' `linear` kernel (triangle filter, widened when shrinking; not bit-identical to PIL),
+ *      with JPEG shrink-on-load limited to leave at least a 2× reduction (`fastShrinkOnLoad: false`). This was the
+ *      only filter before specs recorded one, so stored specs without `resizeFilter` mean it.
+ *    Target size:
  * 6. Center crop `cropSize` × `cropSize`, top-left corner at `floor((resized − crop) / 2)` on each axis
  *    (`imagenet_preprocess.py`'s `w//2 − 112` for 224).
  * 7. {@link normalizePixels}: value = (pixel × scale − mean[c]) / std[c], mean/std indexed by the RGB channel,
@@ -28,7 +35,8 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FinetuneError } from '../errors.js';
-import type { PreprocessSpec } from '../types.js';
+import type { PreprocessSpec, ResizeFilter } from '../types.js';
+import { type ResampleWindow, type SourceBox, resample } from './resample.js';
 
 /** An 8-bit RGB image, interleaved (HWC), row-major. */
 export interface RgbImage {
@@ -77,20 +85,12 @@ export async function decodeToRgb(input: string | Uint8Array, spec: PreprocessSp
   const bytes = await readInput(input, name);
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
     const geometry = resizeGeometry(sourceWidth, sourceHeight, spec);
-    const { data, info } = await image
-      .resize(geometry.resizeWidth, geometry.resizeHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-      .extract({ left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    return {
-      data: toRgbBytes(data, info.channels, info.width * info.height),
-      width: info.width,
-      height: info.height,
-      sourceWidth,
-      sourceHeight,
-    };
+    const window = { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize };
+    const data = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpegShrinkOnLoad: jpeg },
+      { width: geometry.resizeWidth, height: geometry.resizeHeight }, window, spec.resizeFilter);
+    return { data, width: geometry.cropSize, height: geometry.cropSize, sourceWidth, sourceHeight };
   } catch (cause) {
     throw decodeError(name, cause);
   }
@@ -164,6 +164,78 @@ export function resizeGeometry(width: number, height: number, spec: PreprocessSp
 // #region internals shared with augment.ts
 
 /**
+ * `pil-*` filters on an image at least 2 × this many times larger than the resize target (on both axes) first let
+ * libvips shrink it to this multiple of the target (see step 5 of the policy): Pillow's `reducing_gap`, with JPEG
+ * shrink-on-load and libvips' linear kernel in place of `Image.reduce`. Pillow documents 3 as "indistinguishable from
+ * fair resampling in most cases".
+ * @internal
+ */
+export const PRESHRINK_FACTOR = 3;
+
+/** The size and decoder facts {@link resizeWindow} needs about its source. @internal */
+export interface ResizeSource {
+  /** Size after EXIF orientation (and after an extract, when the pipeline has one). */
+  readonly width: number;
+  readonly height: number;
+  /** True when libvips may shrink on load: a JPEG with no extract before the resize. */
+  readonly jpegShrinkOnLoad: boolean;
+}
+
+/**
+ * Resizes the image of `pipeline` (an {@link openImage} pipeline, possibly with an extract) to `target` with
+ * `filter` and returns the `window` of the result as RGB bytes.
+ * @internal
+ */
+export async function resizeWindow(pipeline: Sharp, source: ResizeSource, target: { width: number; height: number },
+    window: ResampleWindow, filter: ResizeFilter, preshrinkFactor = PRESHRINK_FACTOR): Promise<Uint8Array> {
+  if (filter === 'sharp-linear') {
+    const { data, info } = await pipeline
+      .resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
+      .extract(window)
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return toRgbBytes(data, info.channels, info.width * info.height);
+  }
+  const preshrink = filter === 'pil-bilinear' || filter === 'pil-bicubic'
+    ? preshrinkPlan(source, target, preshrinkFactor) : null;
+  const decoded = preshrink === null ? pipeline
+    : pipeline.resize(preshrink.width, preshrink.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
+  const { data, info } = await decoded.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const image = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height,
+    channels: info.channels };
+  const resized = resample(image, filter, target.width, target.height,
+    preshrink === null ? { window } : { window, sourceBox: preshrink.sourceBox });
+  return toRgbBytes(resized.data, resized.channels, window.width * window.height);
+}
+
+/**
+ * The intermediate size libvips shrinks to before a `pil-*` filter, and where the source image lies in it; null when
+ * the image is not large enough to be worth it.
+ *
+ * JPEG shrink-on-load by s decodes ceil(W / s) pixels, the last one covering the padding past the image edge, and
+ * libvips then maps those onto the intermediate size. So the image itself spans W / (s × ceil(W / s)) of the
+ * intermediate width: the source box that Pillow's `reducing_gap` also uses after a partial last block. The factor s
+ * is the one sharp 0.35 picks for `fastShrinkOnLoad: true` (pipeline.cc); test/image/preprocess-image.test.ts fails if
+ * sharp picks another (its result would be shifted).
+ * @internal
+ */
+export function preshrinkPlan(source: ResizeSource, target: { width: number; height: number }, factor = PRESHRINK_FACTOR):
+    { width: number; height: number; sourceBox: SourceBox } | null {
+  const width = Math.ceil(target.width * factor), height = Math.ceil(target.height * factor);
+  if (source.width < 2 * width || source.height < 2 * height) return null;
+  const shrink = source.jpegShrinkOnLoad ? jpegShrinkOnLoad(Math.min(source.width / width, source.height / height)) : 1;
+  const span = (size: number, intermediate: number): number => (intermediate * size) / (shrink * Math.ceil(size / shrink));
+  return { width, height, sourceBox: { left: 0, top: 0, right: span(source.width, width), bottom: span(source.height, height) } };
+}
+
+/** sharp's choice of JPEG shrink-on-load for a shrink factor, with `fastShrinkOnLoad: true`. */
+function jpegShrinkOnLoad(shrink: number): number {
+  let factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
+  if (factor > 1 && Math.trunc(shrink) === factor) factor /= 2;   // sharp: "known libjpeg rounding errors"
+  return factor;
+}
+
+/**
  * A sharp pipeline on `bytes` with steps 1–4 of the policy set up (first frame, EXIF orientation, sRGB,
  * alpha on white). Callers add geometry and `.raw()`.
  * @internal
@@ -174,14 +246,14 @@ export function openImage(bytes: Uint8Array): Sharp {
     .toColourspace('srgb');
 }
 
-/** Width and height after EXIF orientation. @internal */
-export async function orientedSize(image: Sharp): Promise<{ width: number; height: number }> {
+/** Width and height after EXIF orientation, and whether the input is a JPEG. @internal */
+export async function orientedSize(image: Sharp): Promise<{ width: number; height: number; jpeg: boolean }> {
   const metadata = await image.metadata();
   // With sharp's default `pages: 1`, metadata describes the first frame only.
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!(width >= 1 && height >= 1)) throw new Error(`image reports an invalid size ${width}×${height}`);
-  return { width, height };
+  return { width, height, jpeg: metadata.format === 'jpeg' };
 }
 
 /** Reads a path's bytes, or passes bytes through; IMAGE_DECODE_FAILED when the file cannot be read. @internal */
@@ -218,7 +290,7 @@ export function decodeError(name: string, cause: unknown, reason?: string): Fine
 }
 
 /** sharp output → exactly 3 interleaved channels (defensive: flatten + sRGB already give 3). @internal */
-export function toRgbBytes(data: Buffer, channels: number, pixelCount: number): Uint8Array {
+export function toRgbBytes(data: Uint8Array, channels: number, pixelCount: number): Uint8Array {
   if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, pixelCount * 3);
   const rgb = new Uint8Array(pixelCount * 3);
   for (let pixel = 0; pixel < pixelCount; pixel++) {

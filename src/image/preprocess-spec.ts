@@ -4,7 +4,27 @@
  */
 import { readFileSync } from 'node:fs';
 import { FinetuneError, nearestNames } from '../errors.js';
-import type { PreprocessSpec } from '../types.js';
+import type { PreprocessSpec, ResizeFilter } from '../types.js';
+
+/** Every `--resize-filter`; the conventions are documented in resample.ts. */
+export const RESIZE_FILTERS = ['pil-bilinear', 'pil-bicubic', 'torch-bilinear', 'nearest', 'sharp-linear'] as const satisfies
+  readonly ResizeFilter[];
+
+/**
+ * The filter of the presets and of zoo entries that name none. For now libvips' linear kernel, as before filters
+ * were recorded: the exact resample still runs as plain JS loops, slower than libvips, and extraction must not get
+ * slower. It becomes `pil-bilinear` with the WebAssembly kernel: Pillow's antialiased bilinear is what the zoo's
+ * `imagenet_preprocess.py` uses (and the README's reference Resize node: linear with antialias), and what a typical
+ * PyTorch backbone saw in training (torchvision's `ImageFolder` loads PIL images; `Resize` on a PIL image is
+ * `Image.resize(size, BILINEAR)`).
+ */
+export const DEFAULT_RESIZE_FILTER: ResizeFilter = 'sharp-linear';
+
+/**
+ * The filter of a stored spec that has no `resizeFilter` (run.json, model metadata, cache entries written before the
+ * field existed): they were all made with libvips' linear kernel, so that is what reproduces them.
+ */
+export const LEGACY_RESIZE_FILTER: ResizeFilter = 'sharp-linear';
 
 /**
  * The ImageNet recipe of the ONNX Model Zoo READMEs (ResNet, VGG, MobileNetV2, SqueezeNet): shorter side to 256,
@@ -13,6 +33,7 @@ import type { PreprocessSpec } from '../types.js';
 export const IMAGENET_SPEC: PreprocessSpec = Object.freeze({
   resizeMode: 'shorter-side',
   resizeSize: 256,
+  resizeFilter: DEFAULT_RESIZE_FILTER,
   cropSize: 224,
   scale: 1 / 255,
   mean: Object.freeze([0.485, 0.456, 0.406] as const),
@@ -25,6 +46,7 @@ export const IMAGENET_SPEC: PreprocessSpec = Object.freeze({
 export const EFFICIENTNET_LITE_SPEC: PreprocessSpec = Object.freeze({
   resizeMode: 'shorter-side',
   resizeSize: 256,
+  resizeFilter: DEFAULT_RESIZE_FILTER,
   cropSize: 224,
   scale: 1,
   mean: Object.freeze([127, 127, 127] as const),
@@ -53,6 +75,8 @@ export interface PreprocessFlags {
   resize?: number | string;
   /** `shorter-side` or `direct`. */
   resizeMode?: string;
+  /** One of {@link RESIZE_FILTERS}. */
+  resizeFilter?: string;
   /** Three comma-separated numbers in RGB order, or one number for all channels. */
   mean?: string | number | readonly number[];
   /** Three comma-separated numbers in RGB order, or one number for all channels; all > 0. */
@@ -68,7 +92,7 @@ export interface PreprocessFlags {
 }
 
 const SPEC_FILE_KEYS = [
-  'preset', 'resizeMode', 'resizeSize', 'cropSize', 'scale', 'mean', 'std', 'channelOrder', 'layout',
+  'preset', 'resizeMode', 'resizeSize', 'resizeFilter', 'cropSize', 'scale', 'mean', 'std', 'channelOrder', 'layout',
   'inputSize', 'resize',
 ] as const;
 
@@ -99,58 +123,84 @@ export function parsePreprocessSpec(flags: PreprocessFlags, base: PreprocessSpec
   return validatePreprocessSpec(spec);
 }
 
+export interface ValidatePreprocessSpecOptions {
+  /** Names the spec in error messages, e.g. `"run.json"` or `"zoo catalog models[3].preprocess"`.
+   *  @defaultValue `'preprocessing spec'` */
+  where?: string;
+  /** The filter of a spec that has no `resizeFilter`. @defaultValue {@link LEGACY_RESIZE_FILTER}, because a stored
+   *  spec without the field was written before it existed; recipes (zoo entries) pass {@link DEFAULT_RESIZE_FILTER}. */
+  missingResizeFilter?: ResizeFilter;
+}
+
 /**
- * Checks every field of a spec and returns it frozen. Throws FinetuneError('INVALID_OPTION') naming the field.
- * Use it on specs read from JSON (run manifests, catalog entries) before trusting them.
+ * The one validator of a PreprocessSpec, for specs from flags, spec files, run manifests, model metadata and the zoo
+ * catalog: checks every field and returns a frozen copy with exactly the spec's keys. Collects every problem, then
+ * throws FinetuneError('INVALID_OPTION') naming each field and value.
  */
-export function validatePreprocessSpec(spec: PreprocessSpec): PreprocessSpec {
-  const where = 'preprocessing spec';
+export function validatePreprocessSpec(value: unknown, options: ValidatePreprocessSpecOptions = {}): PreprocessSpec {
+  const where = options.where ?? 'preprocessing spec';
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new FinetuneError('INVALID_OPTION', `Invalid ${where}: expected an object, got ${JSON.stringify(value) ?? String(value)}.`,
+      'Write the spec as an object such as {"resizeSize": 256, "cropSize": 224, ...}, or pass --preprocess imagenet.');
+  const spec = value as Record<keyof PreprocessSpec, unknown>;
+  const resizeFilter = spec.resizeFilter ?? options.missingResizeFilter ?? LEGACY_RESIZE_FILTER;
   const problems: string[] = [];
-  if (!(RESIZE_MODES as readonly string[]).includes(spec.resizeMode))
-    problems.push(`resizeMode "${String(spec.resizeMode)}" is not one of ${RESIZE_MODES.join(', ')}`);
+  if (!isOneOf(spec.resizeMode, RESIZE_MODES))
+    problems.push(`resizeMode ${JSON.stringify(spec.resizeMode)} is not one of ${RESIZE_MODES.join(', ')}`);
+  if (!isOneOf(resizeFilter, RESIZE_FILTERS))
+    problems.push(`resizeFilter ${JSON.stringify(resizeFilter)} is not one of ${RESIZE_FILTERS.join(', ')}`);
+  const sides: Record<'resizeSize' | 'cropSize', number> = { resizeSize: 0, cropSize: 0 };
   for (const key of ['resizeSize', 'cropSize'] as const) {
-    const value = spec[key];
-    if (!Number.isInteger(value) || value < 1 || value > MAX_SIDE)
-      problems.push(`${key} ${JSON.stringify(value)} is not an integer in [1, ${MAX_SIDE}]`);
+    const side = spec[key];
+    if (typeof side !== 'number' || !Number.isInteger(side) || side < 1 || side > MAX_SIDE)
+      problems.push(`${key} ${JSON.stringify(side)} is not an integer in [1, ${MAX_SIDE}]`);
+    else sides[key] = side;
   }
-  if (problems.length === 0 && spec.cropSize > spec.resizeSize)
-    problems.push(`cropSize ${spec.cropSize} is larger than resizeSize ${spec.resizeSize} (the crop must fit in the resized image)`);
+  if (problems.length === 0 && sides.cropSize > sides.resizeSize)
+    problems.push(`cropSize ${sides.cropSize} is larger than resizeSize ${sides.resizeSize} (the crop must fit in the resized image)`);
   if (typeof spec.scale !== 'number' || !Number.isFinite(spec.scale) || spec.scale <= 0)
     problems.push(`scale ${JSON.stringify(spec.scale)} is not a positive finite number`);
   for (const key of ['mean', 'std'] as const) {
-    const values = spec[key] as unknown;
+    const values = spec[key];
     if (!Array.isArray(values) || values.length !== 3 || !values.every((v) => typeof v === 'number' && Number.isFinite(v)))
       problems.push(`${key} ${JSON.stringify(values)} is not three finite numbers`);
     else if (key === 'std' && !values.every((v: number) => v > 0))
       problems.push(`std ${JSON.stringify(values)} has a value ≤ 0`);
   }
-  if (!(CHANNEL_ORDERS as readonly string[]).includes(spec.channelOrder))
-    problems.push(`channelOrder "${String(spec.channelOrder)}" is not one of ${CHANNEL_ORDERS.join(', ')}`);
-  if (!(LAYOUTS as readonly string[]).includes(spec.layout))
-    problems.push(`layout "${String(spec.layout)}" is not one of ${LAYOUTS.join(', ')}`);
+  if (!isOneOf(spec.channelOrder, CHANNEL_ORDERS))
+    problems.push(`channelOrder ${JSON.stringify(spec.channelOrder)} is not one of ${CHANNEL_ORDERS.join(', ')}`);
+  if (!isOneOf(spec.layout, LAYOUTS))
+    problems.push(`layout ${JSON.stringify(spec.layout)} is not one of ${LAYOUTS.join(', ')}`);
   if (problems.length > 0)
     throw new FinetuneError('INVALID_OPTION', `Invalid ${where}: ${problems.join('; ')}.`,
-      'Fix the value (see `finetune --help` for --input-size, --resize, --mean, --std, --scale, --layout) or pass --preprocess imagenet.');
+      'Fix the value (see `finetune --help` for --input-size, --resize, --resize-filter, --mean, --std, --scale, --layout) ' +
+      'or pass --preprocess imagenet.');
+  const valid = spec as unknown as PreprocessSpec;
   return Object.freeze({
-    resizeMode: spec.resizeMode,
-    resizeSize: spec.resizeSize,
-    cropSize: spec.cropSize,
-    scale: spec.scale,
-    mean: Object.freeze([spec.mean[0], spec.mean[1], spec.mean[2]] as const),
-    std: Object.freeze([spec.std[0], spec.std[1], spec.std[2]] as const),
-    channelOrder: spec.channelOrder,
-    layout: spec.layout,
+    resizeMode: valid.resizeMode,
+    resizeSize: valid.resizeSize,
+    resizeFilter: resizeFilter as ResizeFilter,
+    cropSize: valid.cropSize,
+    scale: valid.scale,
+    mean: Object.freeze([valid.mean[0], valid.mean[1], valid.mean[2]] as const),
+    std: Object.freeze([valid.std[0], valid.std[1], valid.std[2]] as const),
+    channelOrder: valid.channelOrder,
+    layout: valid.layout,
   });
+}
+
+function isOneOf<T extends string>(value: unknown, choices: readonly T[]): value is T {
+  return typeof value === 'string' && (choices as readonly string[]).includes(value);
 }
 
 /**
  * One line for logs and `finetune inspect`, e.g.
- * `resize shorter side to 256, center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW`.
+ * `resize shorter side to 256 (pil-bilinear), center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW`.
  */
 export function describePreprocessSpec(spec: PreprocessSpec): string {
-  const resize = spec.resizeMode === 'shorter-side'
+  const resize = (spec.resizeMode === 'shorter-side'
     ? `resize shorter side to ${spec.resizeSize}`
-    : `resize to ${spec.resizeSize}×${spec.resizeSize}`;
+    : `resize to ${spec.resizeSize}×${spec.resizeSize}`) + ` (${spec.resizeFilter})`;
   const crop = spec.cropSize === spec.resizeSize && spec.resizeMode === 'direct'
     ? '' : `, center crop ${spec.cropSize}×${spec.cropSize}`;
   return `${resize}${crop}, x*${formatScale(spec.scale)}, mean [${spec.mean.join(', ')}], std [${spec.std.join(', ')}], ` +
@@ -215,6 +265,7 @@ function applyFlags(spec: Mutable<PreprocessSpec>, flags: SpecFileContent, where
     out.resizeSize = Math.round((out.cropSize * spec.resizeSize) / spec.cropSize);
   }
   if (flags.resizeMode !== undefined) out.resizeMode = parseChoice(flags.resizeMode, RESIZE_MODES, '--resize-mode', suffix, false);
+  if (flags.resizeFilter !== undefined) out.resizeFilter = parseChoice(flags.resizeFilter, RESIZE_FILTERS, '--resize-filter', suffix, false);
   if (flags.scale !== undefined) out.scale = parseScale(flags.scale, suffix);
   if (flags.mean !== undefined) out.mean = parseTriple(flags.mean, '--mean', suffix, false);
   if (flags.std !== undefined) out.std = parseTriple(flags.std, '--std', suffix, true);
@@ -236,6 +287,7 @@ function expectedExample(flag: string): string {
     case '--layout': return 'NCHW or NHWC';
     case '--channel-order': return 'RGB or BGR';
     case '--resize-mode': return 'shorter-side or direct';
+    case '--resize-filter': return RESIZE_FILTERS.join(' or ');
     default: return 'a whole number such as 224';
   }
 }

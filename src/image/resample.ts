@@ -48,15 +48,43 @@ export interface ResampleWindow {
 export type ExactResizeFilter = Exclude<ResizeFilter, 'sharp-linear'>;
 
 /**
- * Resizes `image` to `outWidth` × `outHeight` with `filter` and returns the `window` of the result (all of it when
- * absent), with the input's channel count.
+ * The region of the source that maps onto the output, in source pixel coordinates (fractions allowed): Pillow's
+ * `box` argument of `Image.resize`, which its `reducing_gap` path uses after a `reduce()` whose last block is partial.
+ * Only the `pil-*` filters take one.
+ */
+export interface SourceBox {
+  readonly left: number;
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+}
+
+export interface ResampleOptions {
+  /** The region of the resized image to compute. @defaultValue the whole `outWidth` × `outHeight` */
+  window?: ResampleWindow;
+  /** The source region that is resized (`pil-*` filters only). @defaultValue the whole image */
+  sourceBox?: SourceBox;
+}
+
+/**
+ * Resizes `image` to `outWidth` × `outHeight` with `filter` and returns `options.window` of the result (all of it
+ * when absent), with the input's channel count.
  */
 export function resample(image: PixelImage, filter: ExactResizeFilter, outWidth: number, outHeight: number,
-    window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight }): PixelImage {
+    options: ResampleOptions = {}): PixelImage {
+  const window = options.window ?? { left: 0, top: 0, width: outWidth, height: outHeight };
   checkArguments('resample', image, outWidth, outHeight, window);
+  const box = options.sourceBox ?? { left: 0, top: 0, right: image.width, bottom: image.height };
+  if (options.sourceBox !== undefined) {
+    if (filter !== 'pil-bilinear' && filter !== 'pil-bicubic')
+      throw new RangeError(`resample: 'sourceBox' is only defined for the pil-* filters, not ${filter}.`);
+    const { left, top, right, bottom } = box;
+    if (!(left >= 0 && top >= 0 && right <= image.width && bottom <= image.height && left < right && top < bottom))
+      throw new RangeError(`resample: sourceBox (${left}, ${top}, ${right}, ${bottom}) is not inside ${image.width}×${image.height}.`);
+  }
   switch (filter) {
-    case 'pil-bilinear': return convolve(image, PIL_BILINEAR, outWidth, outHeight, window);
-    case 'pil-bicubic': return convolve(image, PIL_BICUBIC, outWidth, outHeight, window);
+    case 'pil-bilinear': return convolve(image, PIL_BILINEAR, outWidth, outHeight, window, box);
+    case 'pil-bicubic': return convolve(image, PIL_BICUBIC, outWidth, outHeight, window, box);
     case 'nearest': return nearest(image, outWidth, outHeight, window);
     case 'torch-bilinear': {
       const values = torchBilinear(image, outWidth, outHeight, window);
@@ -108,7 +136,10 @@ const PIL_BICUBIC: PillowKernel = {
   },
 };
 
-/** Pillow's fixed point for 8-bit images: weights × 2^22, two spare bits for overshoot. */
+/**
+ * Pillow's fixed point for 8-bit images: weights × 2^22, two spare bits for overshoot, so every sum fits in an
+ * int32 (the loops use Math.imul and `| 0`, exact here, which keeps V8 on integer arithmetic).
+ */
 const PRECISION_BITS = 22;
 const ROUNDING = 1 << (PRECISION_BITS - 1);
 
@@ -121,9 +152,14 @@ interface ConvolutionAxis {
   readonly maxTaps: number;
 }
 
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for output pixels [start, start + count) of one axis. */
-function convolutionAxis(inSize: number, outSize: number, kernel: PillowKernel, start: number, count: number): ConvolutionAxis {
-  const scale = inSize / outSize;
+/**
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc for output pixels [start, start + count) of one axis, mapping
+ * source span [in0, in1) (float32, as Pillow's box) onto the output.
+ */
+function convolutionAxis(inSize: number, in0: number, in1: number, outSize: number, kernel: PillowKernel, start: number,
+    count: number): ConvolutionAxis {
+  const boxStart = Math.fround(in0);
+  const scale = Math.fround(Math.fround(in1) - boxStart) / outSize;
   const filterScale = scale < 1 ? 1 : scale;
   const support = kernel.support * filterScale;
   const maxTaps = Math.ceil(support) * 2 + 1;
@@ -132,7 +168,7 @@ function convolutionAxis(inSize: number, outSize: number, kernel: PillowKernel, 
   const weights = new Int32Array(count * maxTaps);
   const taps = new Float64Array(maxTaps);
   for (let index = 0; index < count; index++) {
-    const center = (start + index + 0.5) * scale;
+    const center = boxStart + (start + index + 0.5) * scale;
     const first = Math.max(0, Math.trunc(center - support + 0.5));
     const last = Math.min(inSize, Math.trunc(center + support + 0.5));
     const tapCount = last - first;
@@ -162,17 +198,18 @@ function clip8(sum: number): number {
 }
 
 function convolve(image: PixelImage, kernel: PillowKernel, outWidth: number, outHeight: number,
-    window: ResampleWindow): PixelImage {
+    window: ResampleWindow, box: SourceBox): PixelImage {
   const { channels } = image;
-  // Pillow skips an axis whose size does not change (its weights would be the identity anyway).
-  const vertical = outHeight !== image.height
-    ? convolutionAxis(image.height, outHeight, kernel, window.top, window.height) : null;
+  // Pillow skips an axis whose size and span do not change (its weights would be the identity anyway).
+  const vertical = outHeight !== image.height || box.top !== 0 || box.bottom !== outHeight
+    ? convolutionAxis(image.height, box.top, box.bottom, outHeight, kernel, window.top, window.height) : null;
   const firstRow = vertical ? vertical.bounds[0]! : window.top;
   const lastRow = vertical
     ? vertical.bounds[2 * (window.height - 1)]! + vertical.bounds[2 * (window.height - 1) + 1]!
     : window.top + window.height;
-  const rows = outWidth !== image.width
-    ? convolveRows(image, convolutionAxis(image.width, outWidth, kernel, window.left, window.width), firstRow, lastRow)
+  const rows = outWidth !== image.width || box.left !== 0 || box.right !== outWidth
+    ? convolveRows(image, convolutionAxis(image.width, box.left, box.right, outWidth, kernel, window.left, window.width),
+      firstRow, lastRow)
     : copyColumns(image, window.left, window.width, firstRow, lastRow);
   if (vertical === null) return { data: rows, width: window.width, height: window.height, channels };
   return { data: convolveColumns(rows, window.width * channels, firstRow, vertical, window.height), width: window.width,
@@ -195,9 +232,9 @@ function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number
         let red = ROUNDING, green = ROUNDING, blue = ROUNDING;
         for (let tap = 0; tap < taps; tap++, pixel += 3) {
           const weight = weights[weightOffset + tap]!;
-          red += source[pixel]! * weight;
-          green += source[pixel + 1]! * weight;
-          blue += source[pixel + 2]! * weight;
+          red = (red + Math.imul(source[pixel]!, weight)) | 0;
+          green = (green + Math.imul(source[pixel + 1]!, weight)) | 0;
+          blue = (blue + Math.imul(source[pixel + 2]!, weight)) | 0;
         }
         out[target] = clip8(red);
         out[target + 1] = clip8(green);
@@ -211,7 +248,7 @@ function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number
         for (let channel = 0; channel < channels; channel++) {
           let sum = ROUNDING;
           for (let tap = 0, pixel = firstPixel + channel; tap < taps; tap++, pixel += channels)
-            sum += source[pixel]! * weights[weightOffset + tap]!;
+            sum = (sum + Math.imul(source[pixel]!, weights[weightOffset + tap]!)) | 0;
           out[target++] = clip8(sum);
         }
       }
@@ -233,7 +270,7 @@ function convolveColumns(rows: Uint8Array, rowLength: number, firstRow: number, 
     for (let tap = 0; tap < taps; tap++) {
       const weight = weights[weightOffset + tap]!;
       const rowStart = (sourceRow + tap) * rowLength;
-      for (let i = 0; i < rowLength; i++) sums[i]! += rows[rowStart + i]! * weight;
+      for (let i = 0; i < rowLength; i++) sums[i] = (sums[i]! + Math.imul(rows[rowStart + i]!, weight)) | 0;
     }
     const outStart = row * rowLength;
     for (let i = 0; i < rowLength; i++) out[outStart + i] = clip8(sums[i]!);

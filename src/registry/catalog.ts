@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FinetuneError, nearestNames } from '../errors.js';
+import { DEFAULT_RESIZE_FILTER, validatePreprocessSpec } from '../image/preprocess-spec.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
 
 /** A tensor's name and dims as the graph declares them; symbolic dims are strings (`'N'`, `'batch_size'`). */
@@ -168,7 +169,8 @@ export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
   if (input?.['layout'] !== 'NCHW' && input?.['layout'] !== 'NHWC') fail('input.layout', '"NCHW" or "NHWC"');
   const output = e['output'] as Record<string, unknown> | undefined;
   if (typeof output?.['name'] !== 'string' || !isDims(output['dims'])) fail('output', '{ name, dims }');
-  validatePreprocess(e['preprocess'], `${where}.preprocess`);
+  const preprocess = validatePreprocessSpec(e['preprocess'],
+    { where: `zoo catalog ${where}.preprocess`, missingResizeFilter: DEFAULT_RESIZE_FILTER });
   const feature = e['feature'] as Record<string, unknown> | undefined;
   if (typeof feature?.['tensor'] !== 'string' || feature['tensor'] === '') fail('feature.tensor', 'a tensor name');
   if (!isDims(feature?.['dims'])) fail('feature.dims', 'an array of dims');
@@ -178,30 +180,7 @@ export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
     fail('feature.embeddingDim', 'a positive integer');
   }
   if (feature?.['source'] !== 'manifest' && feature?.['source'] !== 'notes') fail('feature.source', '"manifest" or "notes"');
-  return value as ZooEntry;
-}
-
-function validatePreprocess(value: unknown, where: string): void {
-  const p = value as Record<string, unknown> | undefined;
-  const fail = (field: string, expected: string): never => {
-    throw new TypeError(`zoo catalog: ${where}.${field} must be ${expected}.`);
-  };
-  if (p === null || typeof p !== 'object') fail('', 'an object');
-  if (p!['resizeMode'] !== 'shorter-side' && p!['resizeMode'] !== 'direct') fail('resizeMode', '"shorter-side" or "direct"');
-  for (const field of ['resizeSize', 'cropSize'] as const) {
-    if (!Number.isInteger(p![field]) || (p![field] as number) <= 0) fail(field, 'a positive integer');
-  }
-  if ((p!['cropSize'] as number) > (p!['resizeSize'] as number)) fail('cropSize', 'at most resizeSize');
-  if (typeof p!['scale'] !== 'number' || !((p!['scale'] as number) > 0)) fail('scale', 'a positive number');
-  for (const field of ['mean', 'std'] as const) {
-    const v = p![field];
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      fail(field, 'three numbers (RGB order)');
-    }
-  }
-  if (!(p!['std'] as number[]).every((x) => x > 0)) fail('std', 'positive');
-  if (p!['channelOrder'] !== 'RGB' && p!['channelOrder'] !== 'BGR') fail('channelOrder', '"RGB" or "BGR"');
-  if (p!['layout'] !== 'NCHW' && p!['layout'] !== 'NHWC') fail('layout', '"NCHW" or "NHWC"');
+  return { ...(value as ZooEntry), preprocess };
 }
 
 // #endregion

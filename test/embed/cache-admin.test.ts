@@ -38,6 +38,17 @@ describe('cache administration', () => {
     cache.close();
   });
 
+  it('reads an extractor stored before specs recorded the resize filter as the legacy sharp-linear', () => {
+    const cache = EmbeddingCache.open({ path: join(dir, 'legacy.sqlite') });
+    const { resizeFilter: _, ...oldPreprocess } = TEST_SPEC.preprocess;
+    const key = cache.registerExtractor({ ...TEST_SPEC, preprocess: oldPreprocess as typeof TEST_SPEC.preprocess }, 8);
+    const [info] = listExtractors(cache);
+    assert.equal(info?.key, key);   // the stored key is kept
+    assert.equal(info?.spec.preprocess.resizeFilter, 'sharp-linear');
+    assert.equal(info?.spec.preprocess.cropSize, TEST_SPEC.preprocess.cropSize);
+    cache.close();
+  });
+
   it('prunes by extractor prefix, by age and entirely', () => {
     const cache = EmbeddingCache.open({ path: join(dir, 'prune.sqlite') });
     const keep = cache.registerExtractor(TEST_SPEC, 8);

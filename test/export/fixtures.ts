@@ -105,7 +105,7 @@ export function randomPixels(count: number, seed: number): Uint8Array {
 /** A spec for the 32×32 test backbones that keeps images at their size (resize 32, crop 32). */
 export function testSpec(overrides: Partial<PreprocessSpec> = {}): PreprocessSpec {
   return {
-    resizeMode: 'direct', resizeSize: 32, cropSize: 32, scale: 1 / 255,
+    resizeMode: 'direct', resizeSize: 32, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255,
     mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW', ...overrides,
   };
 }

@@ -1,11 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FinetuneError } from '../../src/errors.js';
-import { decodeToRgb, normalizePixels, preprocessImage, resizeGeometry } from '../../src/image/preprocess-image.js';
+import {
+  decodeToRgb, normalizePixels, preprocessImage, preshrinkPlan, resizeGeometry,
+} from '../../src/image/preprocess-image.js';
 import { IMAGENET_SPEC } from '../../src/image/preprocess-spec.js';
 import type { PreprocessSpec } from '../../src/types.js';
 
@@ -84,6 +87,69 @@ describe('resizeGeometry', () => {
       { resizeWidth: 256, resizeHeight: 427, cropLeft: 16, cropTop: 101, cropSize: 224 });  // 500·256/300 = 426.67
     assert.deepEqual(resizeGeometry(640, 480, { ...IMAGENET_SPEC, resizeMode: 'direct' }),
       { resizeWidth: 256, resizeHeight: 256, cropLeft: 16, cropTop: 16, cropSize: 224 });
+  });
+});
+
+describe('decodeToRgb: the resize filter, end to end through the decoder', () => {
+  /** Pillow and PyTorch outputs written by scripts/goldens/resample-goldens.py (see test/image/resample.test.ts). */
+  const goldens = JSON.parse(readFileSync(new URL('./fixtures/resample-goldens.json', import.meta.url), 'utf8')) as {
+    cases: Array<{ name: string; width: number; height: number; channels: number; outWidth: number; outHeight: number;
+      input: string; pil: Record<string, string | undefined>; torchBilinear?: string; sourceBox?: number[] }>;
+  };
+  const fromBase64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'));
+
+  // Gray and RGB inputs (what a PNG holds without alpha) whose golden size is a shorter-side resize and small enough
+  // not to be pre-shrunk: decode them from a PNG with the crop = the shorter side, and compare with the same window of
+  // Pillow's / PyTorch's result.
+  const geometryOf = (golden: (typeof goldens.cases)[number]) => {
+    const side = Math.min(golden.outWidth, golden.outHeight);
+    return { side, ...resizeGeometry(golden.width, golden.height, spec({ resizeSize: side, cropSize: side })) };
+  };
+  const endToEnd = goldens.cases.filter((golden) => {
+    const geometry = geometryOf(golden);
+    return (golden.channels === 1 || golden.channels === 3) && !golden.sourceBox &&
+      geometry.resizeWidth === golden.outWidth && geometry.resizeHeight === golden.outHeight &&
+      preshrinkPlan({ width: golden.width, height: golden.height, jpegShrinkOnLoad: false }, { width: golden.outWidth, height: golden.outHeight }) === null;
+  });
+  it('has end-to-end cases, among them the 28×28 → 64×64 upscale of the issue', () => {
+    assert.ok(endToEnd.length >= 4, endToEnd.map((golden) => golden.name).join(', '));
+    assert.ok(endToEnd.some((golden) => golden.name === 'upscale-28-to-64-gray'));
+  });
+  for (const golden of endToEnd) {
+    const geometry = geometryOf(golden), side = geometry.side;
+    const expectedRgb = (values: ArrayLike<number>): number[] => {
+      const rgb: number[] = [];
+      for (let row = geometry.cropTop; row < geometry.cropTop + side; row++) {
+        for (let column = geometry.cropLeft; column < geometry.cropLeft + side; column++) {
+          const at = (row * golden.outWidth + column) * golden.channels;
+          for (let channel = 0; channel < 3; channel++) rgb.push(values[at + (golden.channels === 1 ? 0 : channel)]!);
+        }
+      }
+      return rgb;
+    };
+    for (const filter of ['pil-bilinear', 'pil-bicubic', 'nearest', 'torch-bilinear'] as const) {
+      it(`${filter}: ${golden.name} as a PNG gives Pillow's / PyTorch's pixels`, async () => {
+        const png = await rawPng([...fromBase64(golden.input)], golden.width, golden.height, golden.channels as 1 | 3);
+        const image = await decodeToRgb(png, spec({ resizeSize: side, cropSize: side, resizeFilter: filter }));
+        if (filter === 'torch-bilinear') {
+          const floats = Buffer.from(golden.torchBilinear!, 'base64');
+          const values = Array.from({ length: floats.length / 4 }, (_, i) => floats.readFloatLE(4 * i));
+          assertClose(image.data, expectedRgb(values), 0.5 + 1e-4, golden.name);   // PyTorch's floats, rounded once
+        } else {
+          assert.deepEqual([...image.data], expectedRgb(fromBase64(golden.pil[filter]!)), golden.name);
+        }
+      });
+    }
+  }
+
+  it('sharp-linear (libvips, the legacy filter) differs from Pillow on the upscale, which is why it is not the default', async () => {
+    const golden = goldens.cases.find((candidate) => candidate.name === 'upscale-28-to-64-gray')!;
+    const png = await rawPng([...fromBase64(golden.input)], 28, 28, 1);
+    const image = await decodeToRgb(png, spec({ resizeMode: 'direct', resizeSize: 64, cropSize: 64, resizeFilter: 'sharp-linear' }));
+    const pillow = fromBase64(golden.pil['pil-bilinear']!);
+    let max = 0;
+    for (let pixel = 0; pixel < 64 * 64; pixel++) max = Math.max(max, Math.abs(image.data[3 * pixel]! - pillow[pixel]!));
+    assert.ok(max > 10, `max |sharp-linear − Pillow| is only ${max}`);
   });
 });
 

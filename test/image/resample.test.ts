@@ -6,7 +6,10 @@ import { type ExactResizeFilter, type PixelImage, resample, resampleFloat } from
 /** Written by scripts/goldens/resample-goldens.py from Pillow 9.4 and PyTorch 1.13 (Debian's python3-pil/-torch). */
 interface GoldenCase {
   name: string; width: number; height: number; channels: number; outWidth: number; outHeight: number;
-  input: string; pil: Record<'pil-bilinear' | 'pil-bicubic' | 'nearest', string>; torchBilinear: string;
+  input: string; pil: Partial<Record<'pil-bilinear' | 'pil-bicubic' | 'nearest', string>>;
+  /** Pillow's box [left, top, right, bottom]; such cases have only the pil-* filters and no torchBilinear. */
+  sourceBox?: [number, number, number, number];
+  torchBilinear?: string;
 }
 const goldens = JSON.parse(readFileSync(new URL('./fixtures/resample-goldens.json', import.meta.url), 'utf8')) as
   { versions: Record<string, string>; cases: GoldenCase[] };
@@ -38,21 +41,28 @@ describe('resample: golden values from Pillow and PyTorch', () => {
     assert.ok(goldens.cases.some((g) => g.outWidth < g.width && g.outHeight < g.height), 'a downscale');
     assert.ok(goldens.cases.some((g) => g.width === 1 || g.height === 1), 'a 1×N image');
     assert.deepEqual([...new Set(goldens.cases.map((g) => g.channels))].sort(), [1, 2, 3, 4], names.join(', '));
+    assert.ok(goldens.cases.some((g) => g.sourceBox !== undefined), 'a fractional source box');
   });
 
   for (const golden of goldens.cases) {
+    const [left, top, right, bottom] = golden.sourceBox ?? [];
+    const sourceBox = golden.sourceBox && { left: left!, top: top!, right: right!, bottom: bottom! };
     for (const filter of ['pil-bilinear', 'pil-bicubic', 'nearest'] as const satisfies readonly ExactResizeFilter[]) {
+      const expected = golden.pil[filter];
+      if (expected === undefined) continue;
       it(`${filter}: ${golden.name} within ±1 of Pillow ${goldens.versions['Pillow']}`, () => {
-        const actual = resample(imageOf(golden), filter, golden.outWidth, golden.outHeight);
+        const actual = resample(imageOf(golden), filter, golden.outWidth, golden.outHeight, sourceBox && { sourceBox });
         assert.equal(actual.width, golden.outWidth);
         assert.equal(actual.height, golden.outHeight);
         assert.equal(actual.channels, golden.channels);
-        const { max, at } = maxAbsDifference(actual.data, bytes(golden.pil[filter]));
+        const { max, at } = maxAbsDifference(actual.data, bytes(expected));
         assert.ok(max <= 1, `max |difference| ${max} at value ${at}`);
       });
     }
+    if (golden.torchBilinear === undefined) continue;
+    const torchBilinear = golden.torchBilinear;
     it(`torch-bilinear: ${golden.name} within 1e-4 of PyTorch ${goldens.versions['torch']} in float`, () => {
-      const expected = floats(golden.torchBilinear);
+      const expected = floats(torchBilinear);
       const actual = resampleFloat(imageOf(golden), golden.outWidth, golden.outHeight);
       const { max, at } = maxAbsDifference(actual, expected);
       assert.ok(max <= 1e-4, `max |difference| ${max} at value ${at}`);
@@ -73,7 +83,7 @@ describe('resample: windows and arguments', () => {
       for (const [outWidth, outHeight] of [[16, 11], [61, 40], [37, 9]] as const) {
         const full = resample(image, filter, outWidth, outHeight);
         const window = { left: Math.floor(outWidth / 3), top: Math.floor(outHeight / 4), width: Math.ceil(outWidth / 2), height: Math.ceil(outHeight / 2) };
-        const part = resample(image, filter, outWidth, outHeight, window);
+        const part = resample(image, filter, outWidth, outHeight, { window });
         assert.equal(part.width, window.width);
         assert.equal(part.height, window.height);
         for (let row = 0; row < window.height; row++) {
@@ -93,7 +103,9 @@ describe('resample: windows and arguments', () => {
   it('rejects inconsistent images, sizes and windows, naming the value', () => {
     assert.throws(() => resample({ ...image, width: 36 }, 'pil-bilinear', 8, 8), /data\.length \(2553\) is not width × height × channels \(2484\)/);
     assert.throws(() => resample(image, 'pil-bilinear', 0, 8), /invalid output size 0×8/);
-    assert.throws(() => resample(image, 'nearest', 8, 8, { left: 4, top: 0, width: 5, height: 8 }), /window 5×8 at \(4, 0\) is not inside 8×8/);
+    assert.throws(() => resample(image, 'nearest', 8, 8, { window: { left: 4, top: 0, width: 5, height: 8 } }), /window 5×8 at \(4, 0\) is not inside 8×8/);
+    assert.throws(() => resample(image, 'nearest', 8, 8, { sourceBox: { left: 0, top: 0, right: 2, bottom: 2 } }), /only defined for the pil-\* filters, not nearest/);
+    assert.throws(() => resample(image, 'pil-bilinear', 8, 8, { sourceBox: { left: 0, top: 0, right: 38, bottom: 2 } }), /sourceBox \(0, 0, 38, 2\) is not inside 37×23/);
     assert.throws(() => resample(image, 'lanczos' as never, 8, 8), /unknown filter lanczos/);
   });
 });

@@ -9,7 +9,7 @@ import { encodeModel } from '../../src/onnx/write-model.js';
 import type { PreprocessSpec } from '../../src/types.js';
 
 const SPEC: PreprocessSpec = {
-  resizeMode: 'shorter-side', resizeSize: 2, cropSize: 2, scale: 0.5, mean: [1, 2, 3], std: [2, 4, 8], channelOrder: 'BGR', layout: 'NCHW',
+  resizeMode: 'shorter-side', resizeSize: 2, resizeFilter: 'pil-bilinear', cropSize: 2, scale: 0.5, mean: [1, 2, 3], std: [2, 4, 8], channelOrder: 'BGR', layout: 'NCHW',
 };
 
 /** A "backbone" that is the identity on its float input, so the graph's output is the preprocessed tensor. */

@@ -6,6 +6,7 @@ import { cutBackbone } from '../../src/onnx/cut-backbone.js';
 import { readModel } from '../../src/onnx/read-model.js';
 import { findModel, getModel, listModels, parseCatalog, validateEntry } from '../../src/registry/catalog.js';
 import type { ZooEntry } from '../../src/registry/catalog.js';
+import { DEFAULT_RESIZE_FILTER } from '../../src/image/preprocess-spec.js';
 import { manifestPath, mobilenetInt8Path, skipWithoutShared } from '../helpers/shared.js';
 
 const REQUIRED_IDS = [
@@ -71,11 +72,11 @@ describe('catalog', () => {
       assert.deepEqual([p.resizeSize, p.cropSize, p.channelOrder], [256, 224, 'RGB'], entry.id);
       assert.equal(p.layout, entry.input.layout, `${entry.id}: preprocess layout matches the input`);
       if (entry.family === 'efficientnet-lite4') {
-        assert.deepEqual([p.scale, p.mean, p.std, p.layout], [1, [127, 127, 127], [128, 128, 128], 'NHWC']);
+        assert.deepEqual([p.scale, p.mean, p.std, p.layout, p.resizeFilter], [1, [127, 127, 127], [128, 128, 128], 'NHWC', DEFAULT_RESIZE_FILTER]);
         assert.deepEqual(entry.input.dims, [1, 224, 224, 3]);
       } else {
         assert.equal(p.scale, 1 / 255);
-        assert.deepEqual([p.mean, p.std, p.layout], [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 'NCHW']);
+        assert.deepEqual([p.mean, p.std, p.layout, p.resizeFilter], [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 'NCHW', DEFAULT_RESIZE_FILTER]);
         assert.deepEqual(entry.input.dims.slice(1), [3, 224, 224]);
       }
       assert.equal(entry.license, entry.family === 'efficientnet-lite4' ? 'MIT' : 'Apache-2.0');
@@ -97,12 +98,13 @@ describe('catalog', () => {
 
   test('validateEntry rejects malformed entries, naming the field', () => {
     const good = getModel('resnet18') as ZooEntry;
-    assert.equal(validateEntry(good), good);
+    assert.deepEqual(validateEntry(good), good);
     assert.throws(() => validateEntry({ ...good, path: '../../etc/passwd' }), /path must be a relative zoo path/);
     assert.throws(() => validateEntry({ ...good, sha256: 'ABC' }), /sha256 must be 64 lowercase hex digits/);
     assert.throws(() => validateEntry({ ...good, sizeBytes: -1 }), /sizeBytes must be a positive integer/);
     assert.throws(() => validateEntry({ ...good, urls: ['ftp://x/y'] }), /urls must be http\(s\) URLs/);
-    assert.throws(() => validateEntry({ ...good, preprocess: { ...good.preprocess, std: [1, 0, 1] } }), /preprocess\.std must be positive/);
+    assert.throws(() => validateEntry({ ...good, preprocess: { ...good.preprocess, std: [1, 0, 1] } }), /entry\.preprocess: std \[1,0,1\] has a value ≤ 0/);
+    assert.throws(() => validateEntry({ ...good, preprocess: { ...good.preprocess, resizeFilter: 'lanczos' } }), /resizeFilter "lanczos" is not one of pil-bilinear, /);
     assert.throws(() => validateEntry({ ...good, feature: { ...good.feature, pooling: 'median' } }), /feature\.pooling/);
     assert.throws(() => parseCatalog({ models: [good, { ...good, id: 'other', aliases: ['RESNET18'] }] }), /"RESNET18" of "other" is already used by "resnet18-v1-7"/);
   });

@@ -172,7 +172,7 @@ export function syntheticEntry(data: Uint8Array, urls: readonly string[], name =
     fixedBatch: false,
     batchNote: 'test',
     preprocess: {
-      resizeMode: 'shorter-side', resizeSize: 8, cropSize: 8, scale: 1 / 255,
+      resizeMode: 'shorter-side', resizeSize: 8, resizeFilter: 'pil-bilinear', cropSize: 8, scale: 1 / 255,
       mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
     },
     feature: { tensor: 'features', dims: ['N', 16], dtype: 'float32', pooling: 'none', embeddingDim: 16, source: 'notes' },

@@ -95,7 +95,7 @@ export function makeRunRecord(options: RunFixtureOptions = {}, wrongPaths: reado
         embeddingDim: 1280, pooling: 'avg', dequantized: false,
       },
       preprocess: {
-        resizeMode: 'shorter-side', resizeSize: 256, cropSize: 224, scale: 1 / 255,
+        resizeMode: 'shorter-side', resizeSize: 256, resizeFilter: 'pil-bilinear', cropSize: 224, scale: 1 / 255,
         mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
       },
       split: {

@@ -7,7 +7,7 @@ import type { PreprocessSpec } from '../../src/types.js';
 import { seededRandom } from './tiny-classifier.js';
 
 const BASE: PreprocessSpec = {
-  resizeMode: 'shorter-side', resizeSize: 256, cropSize: 224, scale: 1 / 255,
+  resizeMode: 'shorter-side', resizeSize: 256, resizeFilter: 'pil-bilinear', cropSize: 224, scale: 1 / 255,
   mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
 };
 

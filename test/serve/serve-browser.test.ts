@@ -120,17 +120,17 @@ const cases: Array<{
 }> = [
   {
     name: 'uint8 image input (preprocessing baked in), portrait image center-cropped',
-    spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW' },
+    spec: { resizeMode: 'shorter-side', resizeSize: 32, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW' },
     withPreprocessing: true, width: 32, height: 47, weightScale: 2, exact: false,
   },
   {
     name: 'float input (--no-preprocessing), BGR, normalised in the page, landscape image center-cropped',
-    spec: { resizeMode: 'shorter-side', resizeSize: 32, cropSize: 32, scale: 1, mean: [103.9, 116.8, 123.7], std: [57.4, 57.1, 58.4], channelOrder: 'BGR', layout: 'NCHW' },
+    spec: { resizeMode: 'shorter-side', resizeSize: 32, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1, mean: [103.9, 116.8, 123.7], std: [57.4, 57.1, 58.4], channelOrder: 'BGR', layout: 'NCHW' },
     withPreprocessing: false, width: 45, height: 32, weightScale: 0.1, exact: false,
   },
   {
     name: 'exact mode: an image that needs resizing, decoded with sharp by the server, model run in the page',
-    spec: { resizeMode: 'shorter-side', resizeSize: 36, cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
+    spec: { resizeMode: 'shorter-side', resizeSize: 36, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
     withPreprocessing: true, width: 61, height: 50, weightScale: 1, exact: true,
   },
 ];

@@ -18,7 +18,7 @@ import { makeRunRecord } from '../report/run-fixture.js';
 import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
 
 const SPEC: PreprocessSpec = {
-  resizeMode: 'shorter-side', resizeSize: 36, cropSize: 32, scale: 1 / 255,
+  resizeMode: 'shorter-side', resizeSize: 36, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255,
   mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
 };
 

@@ -60,7 +60,7 @@ const infoCommand: CommandModule<object, ModelIdArgs> = {
         `sha256:       ${e.sha256}`,
         `size:         ${formatBytes(e.sizeBytes)} (${e.sizeBytes} bytes), opset ${e.opset}, license ${e.license}`,
         `input:        ${e.input.name} [${e.input.dims.join(', ')}] ${e.input.layout}${e.fixedBatch ? ' (fixed batch 1, made symbolic when cut)' : ''}`,
-        `preprocess:   ${e.preprocess.resizeMode} ${e.preprocess.resizeSize} → crop ${e.preprocess.cropSize}, scale ${e.preprocess.scale.toPrecision(4)}, mean [${e.preprocess.mean.join(', ')}], std [${e.preprocess.std.join(', ')}], ${e.preprocess.channelOrder}, ${e.preprocess.layout}`,
+        `preprocess:   ${e.preprocess.resizeMode} ${e.preprocess.resizeSize} (${e.preprocess.resizeFilter}) → crop ${e.preprocess.cropSize}, scale ${e.preprocess.scale.toPrecision(4)}, mean [${e.preprocess.mean.join(', ')}], std [${e.preprocess.std.join(', ')}], ${e.preprocess.channelOrder}, ${e.preprocess.layout}`,
         `features:     ${e.feature.tensor} [${e.feature.dims.join(', ')}] ${e.feature.dtype} → ${e.feature.pooling} → ${e.feature.embeddingDim}-d (${e.feature.source})`,
         `cache:        ${info.status}${info.sizeBytes !== null ? `, ${formatBytes(info.sizeBytes)}` : ''} at ${info.path}`,
       ];
