@@ -3,6 +3,7 @@
  *   - scripts/bench-embed.ts: end-to-end `finetune embed` images/s vs raw onnxruntime-node throughput; rerun time.
  *   - scripts/bench-train.ts: the head trainer vs PyTorch (3 and 1,000 classes), a 100k × 2048 × 1,000-class run
  *     (ms/epoch, peak RSS) and a 20-config sweep.
+ *   - scripts/bench-decode.ts: decode + resize + crop images/s per `--resize-filter`, vs libvips' own kernel.
  * Pass names to run a subset: `npm run bench -- embed`.
  */
 import { spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ const root = new URL('..', import.meta.url).pathname;
 const benches = [
   { name: 'embed', script: 'bench-embed.ts' },
   { name: 'train', script: 'bench-train.ts' },
+  { name: 'decode', script: 'bench-decode.ts' },
 ];
 const wanted = process.argv.slice(2);
 let failed = 0;

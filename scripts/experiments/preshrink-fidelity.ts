@@ -1,0 +1,60 @@
+/**
+ * How far is a pre-shrunk `pil-bilinear` resize from the full-resolution one, and what does it cost? For large JPEGs
+ * decodeToRgb lets libvips shrink to PRESHRINK_FACTOR × the resize size (JPEG shrink-on-load + its linear kernel)
+ * before the exact Pillow filter runs. This compares, on generated 12-megapixel photos-like JPEGs, the 224×224 crop
+ * (shorter side 256) of:
+ *   - the exact filter on the full-resolution decode (the reference: Pillow's result bit for bit on these pixels);
+ *   - pre-shrinking to 2, 2.5, 3, 4 × the target, with the source-box correction for the partial last JPEG block;
+ *   - libvips' own linear kernel (`sharp-linear`, the filter before this one existed).
+ * It prints the max and mean |difference| in grey levels and the median time per image (sequential, one image at a
+ * time, 7 rounds after a warm-up, methods interleaved so that load from other processes hits them alike).
+ *
+ *   flock /work/.locks/cpu npx tsx scripts/experiments/preshrink-fidelity.ts
+ */
+import { cpus, loadavg } from 'node:os';
+import { openImage, orientedSize, resizeGeometry, resizeWindow } from '../../src/image/preprocess-image.js';
+import { IMAGENET_SPEC } from '../../src/image/preprocess-spec.js';
+import type { ResizeFilter } from '../../src/types.js';
+import { photoLikeJpeg } from '../lib/photo-jpegs.js';
+
+interface Method { name: string; filter: ResizeFilter; preshrinkFactor: number }
+const methods: Method[] = [
+  { name: 'pil-bilinear, full-resolution decode', filter: 'pil-bilinear', preshrinkFactor: Number.POSITIVE_INFINITY },
+  ...[2, 2.5, 3, 4].map((factor) => ({ name: `pil-bilinear, pre-shrink to ${factor}× target`, filter: 'pil-bilinear' as const, preshrinkFactor: factor })),
+  { name: 'sharp-linear (libvips)', filter: 'sharp-linear', preshrinkFactor: 0 },
+];
+
+async function crop(bytes: Buffer, method: Method): Promise<Uint8Array> {
+  const image = openImage(bytes);
+  const { width, height, jpeg } = await orientedSize(image);
+  const geometry = resizeGeometry(width, height, IMAGENET_SPEC);
+  return resizeWindow(image, { width, height, jpegShrinkOnLoad: jpeg }, { width: geometry.resizeWidth, height: geometry.resizeHeight },
+    { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize }, method.filter,
+    method.preshrinkFactor);
+}
+
+const load = loadavg()[0]!;
+if (load > 0.5 * cpus().length) console.log(`warning: load average ${load.toFixed(1)} on ${cpus().length} cores: other processes use the CPU, times are indicative only`);
+for (const [width, height] of [[4000, 2667], [4032, 3024], [3000, 4000]] as const) {
+  const bytes = await photoLikeJpeg(width, height, width + height);
+  const reference = await crop(bytes, methods[0]!);
+  const times = new Map<Method, number[]>(methods.map((method) => [method, []]));
+  for (const method of methods) await crop(bytes, method);   // warm-up
+  for (let round = 0; round < 7; round++) {
+    for (const method of methods) {
+      const start = performance.now();
+      await crop(bytes, method);
+      times.get(method)!.push(performance.now() - start);
+    }
+  }
+  console.log(`\n${width}×${height} JPEG → shorter side 256, center crop 224 (max / mean |difference| from the full-resolution pil-bilinear):`);
+  for (const method of methods) {
+    const out = await crop(bytes, method);
+    let max = 0, sum = 0;
+    for (let i = 0; i < out.length; i++) { const difference = Math.abs(out[i]! - reference[i]!); max = Math.max(max, difference); sum += difference; }
+    const sorted = times.get(method)!.sort((a, b) => a - b);
+    console.log(`  ${method.name.padEnd(40)} max ${String(max).padStart(3)}  mean ${(sum / out.length).toFixed(3)}  median ${sorted[3]!.toFixed(1)} ms`);
+  }
+}
+const after = loadavg()[0]!;
+if (after > 0.5 * cpus().length) console.log(`warning: load average ${after.toFixed(1)} at the end`);
