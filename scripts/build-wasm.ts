@@ -1,10 +1,12 @@
 /**
- * Builds the WebAssembly SIMD training kernels from C and embeds them in TypeScript:
- *   src/train/wasm/dense-kernels.c  →  clang (wasm32, simd128)  →  src/train/wasm/dense-kernels-wasm.ts (base64)
+ * Builds the WebAssembly SIMD kernels from C and embeds them in TypeScript (base64), one module per target:
+ *   src/train/wasm/dense-kernels.c  →  clang (wasm32, simd128)  →  src/train/wasm/dense-kernels-wasm.ts
+ *   src/image/wasm/resample.c       →  clang (wasm32, simd128)  →  src/image/wasm/resample-wasm.ts
  *
  * Needs clang and wasm-ld with the wasm32 target (Debian: `apt-get install clang-14 lld-14`). The generated file
- * records the compiler version; `--check` rebuilds into a temp folder and exits 1 when the bytes differ (the test
- * test/train/wasm-build.test.ts does the same when that compiler version is installed).
+ * records the compiler version; `--check` rebuilds into a temp folder and exits 1 when the bytes differ (the tests
+ * test/train/wasm-build.test.ts and test/image/resample-wasm.test.ts do the same when that compiler version is
+ * installed).
  *
  * Usage: npx tsx scripts/build-wasm.ts [--check] [--clang clang-14]
  */
@@ -12,12 +14,11 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-export const WASM_SOURCE = join(root, 'src/train/wasm/dense-kernels.c');
-export const WASM_MODULE_TS = join(root, 'src/train/wasm/dense-kernels-wasm.ts');
+
 
 /**
  * Flags that make the build reproducible (no debug info, names stripped) and fix the memory layout: one memory
@@ -28,18 +29,47 @@ const CLANG_FLAGS = ['--target=wasm32', '-O3', '-msimd128', '-matomics', '-mbulk
   '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296', '-Wl,--strip-all',
   '-Wl,--stack-first', '-Wl,-z,stack-size=8192', '-Wl,--export=__heap_base'];
 
+/**
+ * The image resampler is single-threaded: a plain (unshared) imported memory, no atomics; the same layout otherwise
+ * (8 KiB stack first, `__heap_base` exported and checked by its loader).
+ */
+const SINGLE_THREAD_CLANG_FLAGS = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
+  '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--strip-all', '-Wl,--stack-first', '-Wl,-z,stack-size=8192',
+  '-Wl,--export=__heap_base'];
+
+/**
+ * A C file, the clang flags it is built with, and the TypeScript module its binary is embedded in, as
+ * `<constant>_BASE64` and `<constant>_COMPILER`.
+ */
+export interface WasmTarget {
+  readonly source: string;
+  readonly flags: readonly string[];
+  readonly moduleTs: string;
+  readonly constant: string;
+}
+
+export const WASM_TARGETS = {
+  dense: { source: join(root, 'src/train/wasm/dense-kernels.c'), flags: CLANG_FLAGS,
+    moduleTs: join(root, 'src/train/wasm/dense-kernels-wasm.ts'), constant: 'DENSE_KERNELS_WASM' },
+  resample: { source: join(root, 'src/image/wasm/resample.c'), flags: SINGLE_THREAD_CLANG_FLAGS,
+    moduleTs: join(root, 'src/image/wasm/resample-wasm.ts'), constant: 'RESAMPLE_WASM' },
+} as const satisfies Record<string, WasmTarget>;
+
+export const WASM_SOURCE = WASM_TARGETS.dense.source;
+export const WASM_MODULE_TS = WASM_TARGETS.dense.moduleTs;
+
 /** The first line of `<clang> --version`, or null when that compiler is not installed. */
 export function clangVersion(clang: string): string | null {
   const probe = spawnSync(clang, ['--version'], { encoding: 'utf8' });
   return probe.status === 0 ? probe.stdout.split('\n')[0]!.trim() : null;
 }
 
-/** Compiles the C source and returns the .wasm bytes. */
-export async function compileKernels(clang: string): Promise<Uint8Array> {
+/** Compiles a target's C source and returns the .wasm bytes. */
+export async function compileKernels(clang: string, target: WasmTarget = WASM_TARGETS.dense): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), 'finetune-wasm-'));
   try {
-    const out = join(dir, 'dense-kernels.wasm');
-    const build = spawnSync(clang, [...CLANG_FLAGS, '-o', out, WASM_SOURCE], { encoding: 'utf8' });
+    const out = join(dir, 'kernels.wasm');
+    const build = spawnSync(clang, [...target.flags, '-o', out, target.source], { encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`${clang} failed (exit ${build.status}):\n${build.stderr || build.error?.message}`);
     return new Uint8Array(await readFile(out));
   } finally {
@@ -47,19 +77,19 @@ export async function compileKernels(clang: string): Promise<Uint8Array> {
   }
 }
 
-export function renderModule(wasm: Uint8Array, compiler: string): string {
+export function renderModule(wasm: Uint8Array, compiler: string, target: WasmTarget = WASM_TARGETS.dense): string {
   const base64 = Buffer.from(wasm).toString('base64');
   const lines = base64.match(/.{1,120}/g) ?? [];
   return [
-    '// Generated by scripts/build-wasm.ts from dense-kernels.c: do not edit; rebuild instead.',
+    `// Generated by scripts/build-wasm.ts from ${basename(target.source)}: do not edit; rebuild instead.`,
     `// compiler: ${compiler}`,
     `// sha256: ${createHash('sha256').update(wasm).digest('hex')} (${wasm.length} bytes)`,
     '',
     '/** The compiled kernels (WebAssembly binary, base64). */',
-    'export const DENSE_KERNELS_WASM_BASE64 =',
+    `export const ${target.constant}_BASE64 =`,
     ...lines.map((line, index) => `  '${line}'${index === lines.length - 1 ? ';' : ' +'}`),
     '',
-    `export const DENSE_KERNELS_WASM_COMPILER = ${JSON.stringify(compiler)};`,
+    `export const ${target.constant}_COMPILER = ${JSON.stringify(compiler)};`,
     '',
   ].join('\n');
 }
@@ -72,13 +102,17 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.stderr.write(`${clang} is not installed: apt-get install clang-14 lld-14 (or pass --clang <path>)\n`);
     process.exit(2);
   }
-  const rendered = renderModule(await compileKernels(clang), compiler);
-  if (process.argv.includes('--check')) {
-    const committed = await readFile(WASM_MODULE_TS, 'utf8');
-    const same = committed === rendered;
-    process.stdout.write(same ? 'dense-kernels-wasm.ts matches a rebuild\n' : 'dense-kernels-wasm.ts differs from a rebuild\n');
-    process.exit(same ? 0 : 1);
+  let differing = 0;
+  for (const target of Object.values(WASM_TARGETS)) {
+    const rendered = renderModule(await compileKernels(clang, target), compiler, target);
+    if (process.argv.includes('--check')) {
+      const same = (await readFile(target.moduleTs, 'utf8')) === rendered;
+      if (!same) differing++;
+      process.stdout.write(`${basename(target.moduleTs)} ${same ? 'matches' : 'differs from'} a rebuild\n`);
+    } else {
+      await writeFile(target.moduleTs, rendered);
+      process.stdout.write(`wrote ${target.moduleTs}\n`);
+    }
   }
-  await writeFile(WASM_MODULE_TS, rendered);
-  process.stdout.write(`wrote ${WASM_MODULE_TS}\n`);
+  if (differing > 0) process.exit(1);
 }

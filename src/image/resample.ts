@@ -23,8 +23,12 @@
  * Every function can produce only a window of the resized image (the center crop), at the cost of that window:
  * each output pixel depends only on its own source neighbourhood, so a window equals the same region of the full
  * result exactly.
+ *
+ * The `pil-*` passes run in WebAssembly SIMD (wasm-resample.ts; about 5× the JS loops, which stay as the reference
+ * and the fallback, with the same bytes); torch-bilinear and nearest are plain JS loops.
  */
 import type { ResizeFilter } from '../types.js';
+import { wasmResampler } from './wasm-resample.js';
 
 /** An 8-bit image with interleaved channels (HWC), row-major. */
 export interface PixelImage {
@@ -64,6 +68,12 @@ export interface ResampleOptions {
   window?: ResampleWindow;
   /** The source region that is resized (`pil-*` filters only). @defaultValue the whole image */
   sourceBox?: SourceBox;
+  /**
+   * `auto`: the WebAssembly SIMD passes for the `pil-*` filters where the runtime has WebAssembly SIMD, else JS;
+   * `js`: the plain JS loops (the reference the wasm passes are tested against). Same bytes either way.
+   * @defaultValue `'auto'`
+   */
+  engine?: 'auto' | 'js';
 }
 
 /**
@@ -83,8 +93,8 @@ export function resample(image: PixelImage, filter: ExactResizeFilter, outWidth:
       throw new RangeError(`resample: sourceBox (${left}, ${top}, ${right}, ${bottom}) is not inside ${image.width}×${image.height}.`);
   }
   switch (filter) {
-    case 'pil-bilinear': return convolve(image, PIL_BILINEAR, outWidth, outHeight, window, box);
-    case 'pil-bicubic': return convolve(image, PIL_BICUBIC, outWidth, outHeight, window, box);
+    case 'pil-bilinear': return convolve(image, PIL_BILINEAR, outWidth, outHeight, window, box, options.engine ?? 'auto');
+    case 'pil-bicubic': return convolve(image, PIL_BICUBIC, outWidth, outHeight, window, box, options.engine ?? 'auto');
     case 'nearest': return nearest(image, outWidth, outHeight, window);
     case 'torch-bilinear': {
       const values = torchBilinear(image, outWidth, outHeight, window);
@@ -147,9 +157,9 @@ const ROUNDING = 1 << (PRECISION_BITS - 1);
 interface ConvolutionAxis {
   /** [first, taps] per output pixel. */
   readonly bounds: Int32Array;
-  /** `taps` weights per output pixel, at stride `maxTaps`. */
+  /** `taps` weights per output pixel, then zeros up to `stride` (the most taps, rounded up to a multiple of 4). */
   readonly weights: Int32Array;
-  readonly maxTaps: number;
+  readonly stride: number;
 }
 
 /**
@@ -163,9 +173,10 @@ function convolutionAxis(inSize: number, in0: number, in1: number, outSize: numb
   const filterScale = scale < 1 ? 1 : scale;
   const support = kernel.support * filterScale;
   const maxTaps = Math.ceil(support) * 2 + 1;
+  const stride = Math.ceil(maxTaps / 4) * 4;
   const inverseFilterScale = 1 / filterScale;
   const bounds = new Int32Array(2 * count);
-  const weights = new Int32Array(count * maxTaps);
+  const weights = new Int32Array(count * stride);
   const taps = new Float64Array(maxTaps);
   for (let index = 0; index < count; index++) {
     const center = boxStart + (start + index + 0.5) * scale;
@@ -178,7 +189,7 @@ function convolutionAxis(inSize: number, in0: number, in1: number, outSize: numb
       taps[tap] = weight;
       sum += weight;
     }
-    const offset = index * maxTaps;
+    const offset = index * stride;
     for (let tap = 0; tap < tapCount; tap++) {
       const normalized = sum !== 0 ? taps[tap]! / sum : taps[tap]!;
       weights[offset + tap] = normalized < 0
@@ -188,7 +199,7 @@ function convolutionAxis(inSize: number, in0: number, in1: number, outSize: numb
     bounds[2 * index] = first;
     bounds[2 * index + 1] = tapCount;
   }
-  return { bounds, weights, maxTaps };
+  return { bounds, weights, stride };
 }
 
 /** Fixed-point sum → uint8, as Pillow's clip8 (arithmetic shift, then clamp). */
@@ -198,18 +209,25 @@ function clip8(sum: number): number {
 }
 
 function convolve(image: PixelImage, kernel: PillowKernel, outWidth: number, outHeight: number,
-    window: ResampleWindow, box: SourceBox): PixelImage {
+    window: ResampleWindow, box: SourceBox, engine: 'auto' | 'js'): PixelImage {
   const { channels } = image;
   // Pillow skips an axis whose size and span do not change (its weights would be the identity anyway).
   const vertical = outHeight !== image.height || box.top !== 0 || box.bottom !== outHeight
     ? convolutionAxis(image.height, box.top, box.bottom, outHeight, kernel, window.top, window.height) : null;
+  const horizontal = outWidth !== image.width || box.left !== 0 || box.right !== outWidth
+    ? convolutionAxis(image.width, box.left, box.right, outWidth, kernel, window.left, window.width) : null;
   const firstRow = vertical ? vertical.bounds[0]! : window.top;
   const lastRow = vertical
     ? vertical.bounds[2 * (window.height - 1)]! + vertical.bounds[2 * (window.height - 1) + 1]!
     : window.top + window.height;
-  const rows = outWidth !== image.width || box.left !== 0 || box.right !== outWidth
-    ? convolveRows(image, convolutionAxis(image.width, box.left, box.right, outWidth, kernel, window.left, window.width),
-      firstRow, lastRow)
+  const wasm = engine === 'auto' ? wasmResampler() : null;
+  if (wasm !== null) {
+    const data = wasm.convolve(image.data, image.width, channels, horizontal, vertical, window.left, window.width,
+      window.height, firstRow, lastRow);
+    return { data, width: window.width, height: window.height, channels };
+  }
+  const rows = horizontal !== null
+    ? convolveRows(image, horizontal, firstRow, lastRow)
     : copyColumns(image, window.left, window.width, firstRow, lastRow);
   if (vertical === null) return { data: rows, width: window.width, height: window.height, channels };
   return { data: convolveColumns(rows, window.width * channels, firstRow, vertical, window.height), width: window.width,
@@ -219,7 +237,7 @@ function convolve(image: PixelImage, kernel: PillowKernel, outWidth: number, out
 /** Horizontal pass over source rows [firstRow, lastRow): one uint8 row of `axis` outputs per source row. */
 function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number, lastRow: number): Uint8Array {
   const { data: source, width, channels } = image;
-  const { bounds, weights, maxTaps } = axis;
+  const { bounds, weights, stride } = axis;
   const outCount = bounds.length / 2;
   const out = new Uint8Array((lastRow - firstRow) * outCount * channels);
   let target = 0;
@@ -227,7 +245,7 @@ function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number
     const rowStart = row * width * channels;
     if (channels === 3) {
       for (let column = 0; column < outCount; column++) {
-        const taps = bounds[2 * column + 1]!, weightOffset = column * maxTaps;
+        const taps = bounds[2 * column + 1]!, weightOffset = column * stride;
         let pixel = rowStart + bounds[2 * column]! * 3;
         let red = ROUNDING, green = ROUNDING, blue = ROUNDING;
         for (let tap = 0; tap < taps; tap++, pixel += 3) {
@@ -243,7 +261,7 @@ function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number
       }
     } else {
       for (let column = 0; column < outCount; column++) {
-        const taps = bounds[2 * column + 1]!, weightOffset = column * maxTaps;
+        const taps = bounds[2 * column + 1]!, weightOffset = column * stride;
         const firstPixel = rowStart + bounds[2 * column]! * channels;
         for (let channel = 0; channel < channels; channel++) {
           let sum = ROUNDING;
@@ -260,11 +278,11 @@ function convolveRows(image: PixelImage, axis: ConvolutionAxis, firstRow: number
 /** Vertical pass: output row r blends rows bounds[2r] … of `rows` (which start at source row `firstRow`). */
 function convolveColumns(rows: Uint8Array, rowLength: number, firstRow: number, axis: ConvolutionAxis,
     outRows: number): Uint8Array {
-  const { bounds, weights, maxTaps } = axis;
+  const { bounds, weights, stride } = axis;
   const out = new Uint8Array(outRows * rowLength);
   const sums = new Int32Array(rowLength);
   for (let row = 0; row < outRows; row++) {
-    const taps = bounds[2 * row + 1]!, weightOffset = row * maxTaps;
+    const taps = bounds[2 * row + 1]!, weightOffset = row * stride;
     const sourceRow = bounds[2 * row]! - firstRow;
     sums.fill(ROUNDING);
     for (let tap = 0; tap < taps; tap++) {
