@@ -220,7 +220,7 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
   const cropSize = spec.cropSize;
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
 
     const flipRandom = stream('flip');
     const flipped = augment.flip !== null && flipRandom() < augment.flip.probability;
@@ -239,14 +239,13 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
     let pixels: Uint8Array;
     const square = { left: 0, top: 0, width: side, height: side };
     if (cropBox !== null) {
-      const extracted = { width: cropBox.width, height: cropBox.height, jpegShrinkOnLoad: false };   // no shrink after an extract
-      pixels = await resizeWindow(image.extract(cropBox), extracted, square, square, spec.resizeFilter);
+      pixels = await resizeWindow(image.extract(cropBox), cropBox, square, square, spec.resizeFilter);
     } else if (side === cropSize) {
       pixels = (await decodeToRgb(bytes, spec, { sourceName: name })).data;
     } else {
       const scaled: PreprocessSpec = { ...spec, cropSize: side, resizeSize: Math.max(side, Math.round((spec.resizeSize * side) / cropSize)) };
       const geometry = resizeGeometry(sourceWidth, sourceHeight, scaled);
-      pixels = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpegShrinkOnLoad: jpeg },
+      pixels = await resizeWindow(image, { width: sourceWidth, height: sourceHeight },
         { width: geometry.resizeWidth, height: geometry.resizeHeight },
         { left: geometry.cropLeft, top: geometry.cropTop, width: side, height: side }, spec.resizeFilter);
     }

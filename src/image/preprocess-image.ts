@@ -20,9 +20,10 @@
  *      resample.ts computes the resize in that library's convention, only for the crop window. Large images are
  *      first shrunk by libvips (JPEG shrink-on-load, then its linear kernel) to {@link PRESHRINK_FACTOR} × the resize
  *      size, for the `pil-*` filters only: they average over the whole footprint anyway, and what is left for the
- *      exact filter keeps the difference from a full-resolution resize within a grey level or two (measured in
+ *      exact filter keeps the mean difference from a full-resolution resize below half a grey level (measured in
  *      scripts/experiments/preshrink-fidelity.ts). `torch-bilinear` and `nearest` sample the full-resolution image,
- *      because that is what they do in PyTorch and Pillow.
+ *      because that is what they do in PyTorch and Pillow. Any image above {@link MAX_DECODED_PIXELS} is shrunk to
+ *      fit first, so that memory stays bounded.
  *    - `sharp-linear`: libvips' `linear` kernel (triangle filter, widened when shrinking; not bit-identical to PIL),
  *      with JPEG shrink-on-load limited to leave at least a 2× reduction (`fastShrinkOnLoad: false`). This was the
  *      only filter before specs recorded one, so stored specs without `resizeFilter` mean it.
@@ -36,7 +37,7 @@ import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FinetuneError } from '../errors.js';
 import type { PreprocessSpec, ResizeFilter } from '../types.js';
-import { type ResampleWindow, type SourceBox, resample } from './resample.js';
+import { type ResampleWindow, resample } from './resample.js';
 
 /** An 8-bit RGB image, interleaved (HWC), row-major. */
 export interface RgbImage {
@@ -85,10 +86,10 @@ export async function decodeToRgb(input: string | Uint8Array, spec: PreprocessSp
   const bytes = await readInput(input, name);
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
     const geometry = resizeGeometry(sourceWidth, sourceHeight, spec);
     const window = { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize };
-    const data = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpegShrinkOnLoad: jpeg },
+    const data = await resizeWindow(image, { width: sourceWidth, height: sourceHeight },
       { width: geometry.resizeWidth, height: geometry.resizeHeight }, window, spec.resizeFilter);
     return { data, width: geometry.cropSize, height: geometry.cropSize, sourceWidth, sourceHeight };
   } catch (cause) {
@@ -172,22 +173,38 @@ export function resizeGeometry(width: number, height: number, spec: PreprocessSp
  */
 export const PRESHRINK_FACTOR = 3;
 
-/** The size and decoder facts {@link resizeWindow} needs about its source. @internal */
-export interface ResizeSource {
-  /** Size after EXIF orientation (and after an extract, when the pipeline has one). */
-  readonly width: number;
-  readonly height: number;
-  /** True when libvips may shrink on load: a JPEG with no extract before the resize. */
-  readonly jpegShrinkOnLoad: boolean;
+/**
+ * The most pixels an exact filter resamples from. A larger image (a 48-megapixel photo for `torch-bilinear` or
+ * `nearest`, a decompression bomb) is first shrunk by libvips to fit, which keeps memory per image in flight at
+ * 3 × 40 MB whatever the input; the exact result is then that of the shrunk image.
+ * @internal
+ */
+export const MAX_DECODED_PIXELS = 40_000_000;
+
+/** Tuning of {@link resizeWindow}, for experiments and tests. @internal */
+export interface PreshrinkLimits {
+  /** @defaultValue {@link PRESHRINK_FACTOR} */
+  readonly factor?: number;
+  /** @defaultValue {@link MAX_DECODED_PIXELS} */
+  readonly maxDecodedPixels?: number;
+  /** sharp's `fastShrinkOnLoad` for the pre-shrink. @defaultValue {@link FAST_SHRINK_ON_LOAD} */
+  readonly fastShrinkOnLoad?: boolean;
 }
 
 /**
- * Resizes the image of `pipeline` (an {@link openImage} pipeline, possibly with an extract) to `target` with
- * `filter` and returns the `window` of the result as RGB bytes.
+ * Whether the pre-shrink may use all of a JPEG's DCT downscaling (true), or must leave libvips' linear kernel at
+ * least 2× (false, slower to decode, closer to the full-resolution result).
  * @internal
  */
-export async function resizeWindow(pipeline: Sharp, source: ResizeSource, target: { width: number; height: number },
-    window: ResampleWindow, filter: ResizeFilter, preshrinkFactor = PRESHRINK_FACTOR): Promise<Uint8Array> {
+export const FAST_SHRINK_ON_LOAD = true;
+
+/**
+ * Resizes the image of `pipeline` (an {@link openImage} pipeline, possibly with an extract; `source` is its size after
+ * orientation and extract) to `target` with `filter` and returns the `window` of the result as RGB bytes.
+ * @internal
+ */
+export async function resizeWindow(pipeline: Sharp, source: { width: number; height: number }, target: { width: number; height: number },
+    window: ResampleWindow, filter: ResizeFilter, limits: PreshrinkLimits = {}): Promise<Uint8Array> {
   if (filter === 'sharp-linear') {
     const { data, info } = await pipeline
       .resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
@@ -196,43 +213,35 @@ export async function resizeWindow(pipeline: Sharp, source: ResizeSource, target
       .toBuffer({ resolveWithObject: true });
     return toRgbBytes(data, info.channels, info.width * info.height);
   }
-  const preshrink = filter === 'pil-bilinear' || filter === 'pil-bicubic'
-    ? preshrinkPlan(source, target, preshrinkFactor) : null;
-  const decoded = preshrink === null ? pipeline
-    : pipeline.resize(preshrink.width, preshrink.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
+  const preshrink = preshrinkPlan(source, target, filter, limits);
+  const decoded = preshrink === null ? pipeline : pipeline.resize(preshrink.width, preshrink.height,
+    { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: limits.fastShrinkOnLoad ?? FAST_SHRINK_ON_LOAD });
   const { data, info } = await decoded.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const image = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height,
     channels: info.channels };
-  const resized = resample(image, filter, target.width, target.height,
-    preshrink === null ? { window } : { window, sourceBox: preshrink.sourceBox });
+  const resized = resample(image, filter, target.width, target.height, { window });
   return toRgbBytes(resized.data, resized.channels, window.width * window.height);
 }
 
 /**
- * The intermediate size libvips shrinks to before a `pil-*` filter, and where the source image lies in it; null when
- * the image is not large enough to be worth it.
- *
- * JPEG shrink-on-load by s decodes ceil(W / s) pixels, the last one covering the padding past the image edge, and
- * libvips then maps those onto the intermediate size. So the image itself spans W / (s × ceil(W / s)) of the
- * intermediate width: the source box that Pillow's `reducing_gap` also uses after a partial last block. The factor s
- * is the one sharp 0.35 picks for `fastShrinkOnLoad: true` (pipeline.cc); test/image/preprocess-image.test.ts fails if
- * sharp picks another (its result would be shifted).
+ * The intermediate size libvips shrinks to before an exact filter; null when the filter resamples the decoded image
+ * itself. A `pil-*` filter pre-shrinks images ≥ 2 × `factor` × the target to `factor` × the target; any exact filter
+ * pre-shrinks images of more than `maxDecodedPixels` to fit. (libvips maps the whole image onto the intermediate
+ * size, partial JPEG blocks included: measured, a Pillow-style source box for the last block only adds error.)
  * @internal
  */
-export function preshrinkPlan(source: ResizeSource, target: { width: number; height: number }, factor = PRESHRINK_FACTOR):
-    { width: number; height: number; sourceBox: SourceBox } | null {
+export function preshrinkPlan(source: { width: number; height: number }, target: { width: number; height: number },
+    filter: ResizeFilter, limits: PreshrinkLimits = {}): { width: number; height: number } | null {
+  const factor = limits.factor ?? PRESHRINK_FACTOR, maxPixels = limits.maxDecodedPixels ?? MAX_DECODED_PIXELS;
+  const averaging = filter === 'pil-bilinear' || filter === 'pil-bicubic';
   const width = Math.ceil(target.width * factor), height = Math.ceil(target.height * factor);
-  if (source.width < 2 * width || source.height < 2 * height) return null;
-  const shrink = source.jpegShrinkOnLoad ? jpegShrinkOnLoad(Math.min(source.width / width, source.height / height)) : 1;
-  const span = (size: number, intermediate: number): number => (intermediate * size) / (shrink * Math.ceil(size / shrink));
-  return { width, height, sourceBox: { left: 0, top: 0, right: span(source.width, width), bottom: span(source.height, height) } };
-}
-
-/** sharp's choice of JPEG shrink-on-load for a shrink factor, with `fastShrinkOnLoad: true`. */
-function jpegShrinkOnLoad(shrink: number): number {
-  let factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
-  if (factor > 1 && Math.trunc(shrink) === factor) factor /= 2;   // sharp: "known libjpeg rounding errors"
-  return factor;
+  if (averaging && source.width >= 2 * width && source.height >= 2 * height) return { width, height };
+  if (source.width * source.height <= maxPixels) return null;
+  const scale = Math.sqrt(maxPixels / (source.width * source.height));
+  return {
+    width: Math.min(source.width, Math.max(target.width, Math.floor(source.width * scale))),
+    height: Math.min(source.height, Math.max(target.height, Math.floor(source.height * scale))),
+  };
 }
 
 /**
@@ -246,14 +255,14 @@ export function openImage(bytes: Uint8Array): Sharp {
     .toColourspace('srgb');
 }
 
-/** Width and height after EXIF orientation, and whether the input is a JPEG. @internal */
-export async function orientedSize(image: Sharp): Promise<{ width: number; height: number; jpeg: boolean }> {
+/** Width and height after EXIF orientation. @internal */
+export async function orientedSize(image: Sharp): Promise<{ width: number; height: number }> {
   const metadata = await image.metadata();
   // With sharp's default `pages: 1`, metadata describes the first frame only.
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!(width >= 1 && height >= 1)) throw new Error(`image reports an invalid size ${width}×${height}`);
-  return { width, height, jpeg: metadata.format === 'jpeg' };
+  return { width, height };
 }
 
 /** Reads a path's bytes, or passes bytes through; IMAGE_DECODE_FAILED when the file cannot be read. @internal */

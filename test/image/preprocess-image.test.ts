@@ -9,6 +9,7 @@ import { FinetuneError } from '../../src/errors.js';
 import {
   decodeToRgb, normalizePixels, preprocessImage, preshrinkPlan, resizeGeometry,
 } from '../../src/image/preprocess-image.js';
+import { resample } from '../../src/image/resample.js';
 import { IMAGENET_SPEC } from '../../src/image/preprocess-spec.js';
 import type { PreprocessSpec } from '../../src/types.js';
 
@@ -109,7 +110,7 @@ describe('decodeToRgb: the resize filter, end to end through the decoder', () =>
     const geometry = geometryOf(golden);
     return (golden.channels === 1 || golden.channels === 3) && !golden.sourceBox &&
       geometry.resizeWidth === golden.outWidth && geometry.resizeHeight === golden.outHeight &&
-      preshrinkPlan({ width: golden.width, height: golden.height, jpegShrinkOnLoad: false }, { width: golden.outWidth, height: golden.outHeight }) === null;
+      preshrinkPlan({ width: golden.width, height: golden.height }, { width: golden.outWidth, height: golden.outHeight }, 'pil-bilinear') === null;
   });
   it('has end-to-end cases, among them the 28×28 → 64×64 upscale of the issue', () => {
     assert.ok(endToEnd.length >= 4, endToEnd.map((golden) => golden.name).join(', '));
@@ -150,6 +151,50 @@ describe('decodeToRgb: the resize filter, end to end through the decoder', () =>
     let max = 0;
     for (let pixel = 0; pixel < 64 * 64; pixel++) max = Math.max(max, Math.abs(image.data[3 * pixel]! - pillow[pixel]!));
     assert.ok(max > 10, `max |sharp-linear − Pillow| is only ${max}`);
+  });
+});
+
+describe('decodeToRgb: pre-shrinking big images', () => {
+  // Measured 2.8 grey levels on the striped image below (2.96, 2.96, 2.41 per channel); photos stay below 0.4
+  // (scripts/experiments/preshrink-fidelity.ts). A shifted pre-shrink (e.g. a wrong source box) gives 5.8.
+  const MAX_MEAN_PRESHRINK_ERROR = 4;
+
+  it('plans a 3× pre-shrink for the pil-* filters on images ≥ 6× the target, and a cap for every exact filter', () => {
+    assert.deepEqual(preshrinkPlan({ width: 4000, height: 3000 }, { width: 341, height: 256 }, 'pil-bilinear'), { width: 1023, height: 768 });
+    assert.deepEqual(preshrinkPlan({ width: 4000, height: 2667 }, { width: 384, height: 256 }, 'pil-bicubic'), { width: 1152, height: 768 });
+    assert.equal(preshrinkPlan({ width: 1500, height: 1000 }, { width: 384, height: 256 }, 'pil-bilinear'), null);   // < 6×
+    assert.equal(preshrinkPlan({ width: 4000, height: 3000 }, { width: 341, height: 256 }, 'torch-bilinear'), null);   // full resolution
+    const capped = preshrinkPlan({ width: 9000, height: 6000 }, { width: 384, height: 256 }, 'nearest');
+    assert.ok(capped !== null && capped.width * capped.height <= 40_000_000 && Math.abs(capped.width / capped.height - 1.5) < 1e-3,
+      JSON.stringify(capped));
+    assert.equal(preshrinkPlan({ width: 9000, height: 6000 }, { width: 384, height: 256 }, 'nearest', { maxDecodedPixels: 60_000_000 }), null);
+    // A long thin image never shrinks below the target on either axis.
+    assert.deepEqual(preshrinkPlan({ width: 200_000, height: 300 }, { width: 170_667, height: 256 }, 'nearest', { maxDecodedPixels: 10_000_000 }),
+      { width: 170_667, height: 256 });
+  });
+
+  it('a pre-shrunk JPEG stays close to the full-resolution filter', async () => {
+    // 2001×1337 (no side divisible by the JPEG shrink factor), hard edges every 37 and 29 pixels: a hard case.
+    const width = 2001, height = 1337;
+    const pixels = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const offset = 3 * (y * width + x);
+        pixels[offset] = Math.floor(x / 37) % 2 ? 230 : 20;
+        pixels[offset + 1] = Math.floor(y / 29) % 2 ? 210 : 40;
+        pixels[offset + 2] = (x + 2 * y) % 256;
+      }
+    }
+    const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    const target = spec({ resizeSize: 100, cropSize: 96, resizeFilter: 'pil-bilinear' });
+    const geometry = resizeGeometry(width, height, target);   // 150×100: pre-shrunk to 450×300
+    assert.deepEqual(preshrinkPlan({ width, height }, { width: geometry.resizeWidth, height: geometry.resizeHeight }, 'pil-bilinear'), { width: 450, height: 300 });
+    const window = { left: geometry.cropLeft, top: geometry.cropTop, width: 96, height: 96 };
+    const full = await sharp(bytes).raw().toBuffer();
+    const exact = resample({ data: full, width, height, channels: 3 }, 'pil-bilinear', geometry.resizeWidth, geometry.resizeHeight, { window }).data;
+    const decoded = (await decodeToRgb(bytes, target)).data;
+    const meanDifference = decoded.reduce((sum, value, i) => sum + Math.abs(value - exact[i]!), 0) / decoded.length;
+    assert.ok(meanDifference < MAX_MEAN_PRESHRINK_ERROR, `mean |pre-shrunk − full resolution| ${meanDifference}`);
   });
 });
 
