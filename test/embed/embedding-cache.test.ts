@@ -28,6 +28,7 @@ describe('extractorKey', () => {
       { ...TEST_SPEC, backboneSha256: 'b'.repeat(64) },
       { ...TEST_SPEC, preprocess: { ...TEST_SPEC.preprocess, resizeSize: 224 } },
       { ...TEST_SPEC, preprocess: { ...TEST_SPEC.preprocess, mean: [0.5, 0.5, 0.5] } },
+      { ...TEST_SPEC, preprocess: { ...TEST_SPEC.preprocess, resizeFilter: 'torch-bilinear' } },   // a changed filter misses
     ];
     const keys = new Set([extractorKey(TEST_SPEC), ...variants.map(extractorKey)]);
     assert.equal(keys.size, variants.length + 1);
