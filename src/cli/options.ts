@@ -48,9 +48,9 @@ export const preprocessOptions = {
   'resize-mode': { choices: ['shorter-side', 'direct'], describe: 'Keep aspect (shorter side) or stretch.' },
   'resize-filter': {
     choices: RESIZE_FILTERS,
-    describe: 'How resized pixels are computed. pil-bilinear: Pillow BILINEAR, antialiased, as torchvision Resize on PIL ' +
-      'images and the zoo; pil-bicubic: Pillow BICUBIC (Hugging Face resample=3); torch-bilinear: F.interpolate bilinear, ' +
-      'align_corners=False, no antialias (also cv2 INTER_LINEAR); nearest: Pillow NEAREST; sharp-linear (default): libvips.',
+    describe: 'How resized pixels are computed. pil-bilinear (default): Pillow BILINEAR, antialiased, as torchvision Resize on ' +
+      'PIL images and the zoo; pil-bicubic: Pillow BICUBIC (Hugging Face resample=3); torch-bilinear: F.interpolate bilinear, ' +
+      'align_corners=False, no antialias (also cv2 INTER_LINEAR); nearest: Pillow NEAREST; sharp-linear: libvips (older runs).',
   },
   mean: { type: 'string', describe: 'Per-channel mean after scaling, e.g. 0.485,0.456,0.406.' },
   std: { type: 'string', describe: 'Per-channel std after scaling, e.g. 0.229,0.224,0.225.' },

@@ -11,14 +11,14 @@ export const RESIZE_FILTERS = ['pil-bilinear', 'pil-bicubic', 'torch-bilinear', 
   readonly ResizeFilter[];
 
 /**
- * The filter of the presets and of zoo entries that name none. For now libvips' linear kernel, as before filters
- * were recorded: the exact resample still runs as plain JS loops, slower than libvips, and extraction must not get
- * slower. It becomes `pil-bilinear` with the WebAssembly kernel: Pillow's antialiased bilinear is what the zoo's
+ * The filter of the presets and of zoo entries that name none: Pillow's antialiased bilinear. It is what the zoo's
  * `imagenet_preprocess.py` uses (and the README's reference Resize node: linear with antialias), and what a typical
- * PyTorch backbone saw in training (torchvision's `ImageFolder` loads PIL images; `Resize` on a PIL image is
- * `Image.resize(size, BILINEAR)`).
+ * PyTorch backbone saw in training: torchvision's `ImageFolder` loads PIL images, and `Resize` on a PIL image is
+ * `Image.resize(size, BILINEAR)`. EfficientNet-Lite4's zoo README resizes with OpenCV's INTER_LINEAR (the
+ * `torch-bilinear` convention) but its preset keeps this default: that network was trained in TensorFlow with yet
+ * another resize, and `torch-bilinear` cannot use JPEG shrink-on-load (it samples the full-resolution image).
  */
-export const DEFAULT_RESIZE_FILTER: ResizeFilter = 'sharp-linear';
+export const DEFAULT_RESIZE_FILTER: ResizeFilter = 'pil-bilinear';
 
 /**
  * The filter of a stored spec that has no `resizeFilter` (run.json, model metadata, cache entries written before the

@@ -97,7 +97,7 @@ describe('preprocessing specs', () => {
 
   it('describes a spec in one line', () => {
     assert.equal(describePreprocessSpec(IMAGENET_SPEC),
-      'resize shorter side to 256 (sharp-linear), center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW');
+      'resize shorter side to 256 (pil-bilinear), center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW');
     assert.equal(describePreprocessSpec({ ...EFFICIENTNET_LITE_SPEC, resizeMode: 'direct', resizeSize: 224, resizeFilter: 'torch-bilinear' }),
       'resize to 224×224 (torch-bilinear), x*1, mean [127, 127, 127], std [128, 128, 128], RGB, NHWC');
   });

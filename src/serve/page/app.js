@@ -70,7 +70,7 @@ async function prepareOnServer(file) {
   }
   canvas.getContext('2d').putImageData(new ImageData(rgba, cropSize, cropSize), 0, 0);
   $('crop-caption').textContent = `${(response.headers.get('X-Source-Size') ?? '?').replace('x', '×')} → ` +
-    `${cropSize}×${cropSize} crop (sharp, on the server)`;
+    `${cropSize}×${cropSize} crop (decoded and resized on the server, as finetune predict does)`;
   return { rgb, cropSize };
 }
 
