@@ -75,7 +75,7 @@ describe('writeReport', () => {
 
   it('shows the manifest: backbone, preprocessing, hyper-parameters, timings and cache hits', () => {
     const manifest = /<section id="manifest">([\s\S]*?)<\/section>/.exec(html)?.[1] ?? '';
-    for (const expected of ['mobilenetv2-12', 'embeddingDim', '1280', 'resize shorter side to 256, center crop 224×224',
+    for (const expected of ['mobilenetv2-12', 'embeddingDim', '1280', 'resize shorter side to 256 (pil-bilinear), center crop 224×224',
       'learningRate', '0.001', '12.5 s', '1 min 15 s', 'hit rate: 66.7%', 'ab'.repeat(32)]) {
       assert.ok(manifest.includes(expected), `manifest section lacks "${expected}"`);
     }

@@ -71,7 +71,7 @@ describe('startServer', () => {
     assert.deepEqual(info.outputNames, ['probabilities', 'label', 'labels']);
     assert.equal(info.topK, 3);
     assert.equal(info.backboneId, 'test-vgg');
-    assert.match(String(info.preprocessDescription), /resize shorter side to 36, center crop 32×32/);
+    assert.match(String(info.preprocessDescription), /resize shorter side to 36 \(pil-bilinear\), center crop 32×32/);
   });
 
   it('serves the model bytes unchanged, and onnxruntime-web files from node_modules', async () => {
