@@ -46,5 +46,5 @@ export { FEATURES_OUTPUT, cutBackbone } from './cut-backbone.js';
 export type { CutBackbone, CutBackboneOptions } from './cut-backbone.js';
 
 // Test backbones (tests, demo, bench)
-export { buildResnetBackbone, buildVggBackbone } from './test-backbones.js';
-export type { TestBackbone, TestBackboneOptions } from './test-backbones.js';
+export { buildResnetBackbone, buildVgg16Backbone, buildVggBackbone } from './test-backbones.js';
+export type { TestBackbone, TestBackboneOptions, Vgg16BackboneOptions } from './test-backbones.js';

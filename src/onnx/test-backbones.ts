@@ -3,7 +3,8 @@
  * graphs. Used by tests, the demo and the benchmark. Weights are He-initialised from a seeded PRNG, so the
  * features are input-dependent and identical across runs and machines.
  */
-import { attribute, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from './graph-builder.js';
+import { attribute, emptyTensor, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from './graph-builder.js';
+import { TensorDataType } from './proto.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from './proto.js';
 import { Rng } from '../util/rng.js';
 
@@ -125,6 +126,57 @@ export function buildResnetBackbone(options: TestBackboneOptions = {}): TestBack
   }, 'resnet-like');
 }
 
+export interface Vgg16BackboneOptions {
+  /** Height and width of the square input; a multiple of 32. @defaultValue `224` */
+  inputSize?: number;
+  /** Outputs of the final classifier. @defaultValue `1000` */
+  numClasses?: number;
+  /** PRNG seed for the weights. @defaultValue `1` */
+  seed?: number;
+}
+
+/**
+ * VGG16 as torchvision exports it (opset 13, symbolic batch): 13 conv3×3 + ReLU in five stages with 2×2 max pools,
+ * flatten, 4096 → 4096 → classes dense layers with transB = 1. At 224×224 and 1000 classes it has VGG16's
+ * 138,357,544 parameters (553 MB of float32), He-uniform from a seeded PRNG: a stand-in for the real file in
+ * benchmarks and tests of export at scale, built in a few seconds with no download.
+ */
+export function buildVgg16Backbone(options: Vgg16BackboneOptions = {}): TestBackbone {
+  const inputSize = options.inputSize ?? 224;
+  if (!Number.isInteger(inputSize) || inputSize < 32 || inputSize % 32 !== 0) {
+    throw new RangeError(`buildVgg16Backbone: 'inputSize' must be a multiple of 32, got ${inputSize}.`);
+  }
+  const config: ResolvedOptions = {
+    inputSize, width: 64, numClasses: options.numClasses ?? 1000, batch: 'N', opset: 13, seed: options.seed ?? 1,
+    flatten: 'flatten', softmax: false,
+  };
+  const b = new GraphAssembler(config.seed, config.opset, 'uniform');
+  let x = 'input';
+  let channels = 3;
+  let size = inputSize;
+  const stages = [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]] as const;
+  stages.forEach(([outChannels, convs], stage) => {
+    for (let conv = 0; conv < convs; conv++) {
+      x = b.conv(`vgg16/features/${stage}_${conv}/conv`, x, channels, outChannels, 3, 1);
+      x = b.op('Relu', `vgg16/features/${stage}_${conv}/relu`, [x]);
+      channels = outChannels;
+    }
+    x = b.op('MaxPool', `vgg16/features/${stage}/pool`, [x], [attribute.ints('kernel_shape', [2, 2]), attribute.ints('strides', [2, 2])]);
+    size /= 2;
+  });
+  const spatialTensor = x;
+  x = b.flatten('vgg16/flatten', x, config);
+  let inDim = channels * size * size;
+  let featureTensor = x;
+  for (let layer = 0; layer < 2; layer++) {
+    x = b.gemm(`vgg16/classifier/fc${layer + 6}`, x, inDim, 4096);
+    x = featureTensor = b.op('Relu', `vgg16/classifier/fc${layer + 6}_relu`, [x]);
+    inDim = 4096;
+  }
+  const output = b.classifier('vgg16/classifier/fc8', x, 4096, config);
+  return b.finish(config, output, { featureTensor, embeddingDim: 4096, spatialTensor, spatialShape: [channels, size, size] }, 'vgg16');
+}
+
 interface ResolvedOptions {
   inputSize: number;
   width: number;
@@ -165,7 +217,8 @@ class GraphAssembler {
   readonly initializers: TensorProto[] = [];
   private readonly rng: Rng;
 
-  constructor(seed: number, private readonly opset: number) {
+  /** `normal`: He-normal weights (Box-Muller); `uniform`: He-uniform, about 3× faster for large models. */
+  constructor(seed: number, private readonly opset: number, private readonly init: 'normal' | 'uniform' = 'normal') {
     this.rng = new Rng(seed >>> 0 || 1);
   }
 
@@ -238,8 +291,17 @@ class GraphAssembler {
     let count = 1;
     for (const dim of dims) count *= dim;
     const values = new Float32Array(count);
-    for (let i = 0; i < count; i++) values[i] = std * this.normal();
-    this.initializers.push(makeTensor(name, 'float32', dims, values));
+    if (this.init === 'normal') {
+      for (let i = 0; i < count; i++) values[i] = std * this.normal();
+      this.initializers.push(makeTensor(name, 'float32', dims, values));
+      return;
+    }
+    // Uniform on [−√3·std, √3·std] has standard deviation std; the values become raw_data without a copy.
+    const limit = Math.sqrt(3) * std;
+    for (let i = 0; i < count; i++) values[i] = limit * (2 * this.uniform() - 1);
+    const tensor = emptyTensor(name, TensorDataType.FLOAT, dims);
+    tensor.raw_data = new Uint8Array(values.buffer);
+    this.initializers.push(tensor);
   }
 
   private uniform(): number {
