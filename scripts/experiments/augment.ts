@@ -40,7 +40,7 @@ try {
   const run = (seed: number, withAugment: boolean): Promise<RunFinetuneResult> => runFinetune({
     backbone: 'mobilenetv2-int8', data: join(dir, 'train'), test: join(dir, 'test'), classes: classes.length, seed,
     mirror: zoo.url, home: join(dir, 'home'), cacheDir: join(dir, 'cache'), out: join(dir, `run-${seed}-${withAugment ? 'aug' : 'plain'}`),
-    export: false, device: 'cpu', ...(withAugment ? { augment, augmentViews: views } : {}),
+    export: 'head', device: 'cpu', ...(withAugment ? { augment, augmentViews: views } : {}),
     ...(fixedEpochs === null ? {} : { train: { epochs: fixedEpochs, earlyStopping: null } }),
   });
   const plain: number[] = [], augmented: number[] = [];

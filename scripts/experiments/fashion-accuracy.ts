@@ -27,7 +27,7 @@ try {
   for (const seed of seeds) {
     const run = await runFinetune({
       backbone: 'mobilenetv2-int8', data: join(dir, 'train'), test: join(dir, 'test'), classes: classes.length, seed,
-      mirror: zoo.url, home: join(dir, 'home'), cacheDir: join(dir, 'cache'), out: join(dir, `run-${seed}`), export: false,
+      mirror: zoo.url, home: join(dir, 'home'), cacheDir: join(dir, 'cache'), out: join(dir, `run-${seed}`), export: 'head',
       device: 'cpu',
     });
     accuracies.push(run.test!.accuracy);

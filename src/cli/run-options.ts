@@ -12,6 +12,11 @@ export const runOptions = {
   opset: { type: 'number', describe: 'ai.onnx opset of model.onnx (default: the backbone\'s).' },
   'shard-caches': { type: 'string', array: true, describe: 'Shard cache files from `finetune embed --shard K/N` workers, merged into the cache first.' },
   'web-parity': { type: 'boolean', default: true, describe: 'Also check the export in onnxruntime-web (WebAssembly).' },
+  export: { choices: ['full', 'head', 'none'], requiresArg: true, describe:
+    'What to export: full = model.onnx (checked for parity) and head.onnx; head = head.onnx only (serving on cached ' +
+    'features); none = neither (sweeps). Default: full (train: head).' },
+  'external-data': { type: 'boolean', describe:
+    'Keep model.onnx\'s weights in model.onnx.data beside it (default: only for models over 2 GiB; --no-external-data: never).' },
   augment: { type: 'string', requiresArg: true, describe:
     'Augment training images with K seeded views per image (default: off). Comma-separated: flip[=p] (p 0.5), ' +
     'crop[=min[-max]] (random resized crop, area 0.5-1, ratio 3/4-4/3), rotate[=deg] (±15°, zoomed, no borders), ' +
@@ -26,5 +31,6 @@ export type RunArgs = ArgsOf<typeof runOptions>;
 /** Declares {@link runOptions} with their help sections. */
 export function withRunOptions<T>(yargs: Argv<T>) {
   return withTrainGroups(yargs.options(runOptions))
-    .group(['augment', 'augment-views', 'augment-seed'], 'Augmentation (training images only; each view embedded once and cached):');
+    .group(['augment', 'augment-views', 'augment-seed'], 'Augmentation (training images only; each view embedded once and cached):')
+    .group(['export', 'external-data', 'with-preprocessing', 'opset', 'web-parity'], 'Export:');
 }

@@ -1,19 +1,21 @@
 /**
- * Models derived from an exported classifier for the web parity check, so that a difference between
- * onnxruntime-web and onnxruntime-node can be located: in the baked preprocessing, in the backbone, or in the head.
+ * Models derived from an exported classifier for the parity check, so that each part export added can be checked on
+ * its own and a difference located: in the baked preprocessing, in the backbone, or in the head.
+ * They share the exported model's tensors (nothing is copied); the caller encodes or streams them.
  */
 import { FinetuneError } from '../errors.js';
 import { HEAD_FIRST_GEMM, HEAD_PREFIX } from '../onnx/append-head.js';
 import { PREPROCESS_PREFIX } from '../onnx/bake-preprocessing.js';
 import { makeValueInfo } from '../onnx/graph-builder.js';
-import type { ModelProto, NodeProto } from '../onnx/proto.js';
-import { encodeModel } from '../onnx/write-model.js';
+import type { GraphProto, ModelProto, NodeProto } from '../onnx/proto.js';
 
 export interface ParityProbes {
-  /** The exported model with two more outputs: the backbone input (when preprocessing is baked) and the features. */
-  readonly probeModel: Uint8Array;
-  /** The head alone: input `featureTensor`, outputs as the exported model. */
-  readonly headModel: Uint8Array;
+  /** The exported model with more outputs: the features and, when preprocessing is baked, the backbone input. */
+  readonly probe: ModelProto;
+  /** The head alone: input `featureTensor`, outputs as the exported model. Small. */
+  readonly head: ModelProto;
+  /** The baked preprocessing alone: the image input → `preprocessedTensor`; null when the model takes float input. Small. */
+  readonly preprocessing: ModelProto | null;
   /** The tensor the head reads (the backbone's features). */
   readonly featureTensor: string;
   /** The output of the baked preprocessing, or null when the model takes the backbone's float input. */
@@ -27,7 +29,7 @@ export interface ParityProbes {
 
 const QUANTIZED_OP = /^(QLinear|QGemm|QAttention|ConvInteger|MatMulInteger|DynamicQuantize|MatMulNBits|QuantizeLinear|DequantizeLinear)/;
 
-/** Builds the probe and head models from an exported classifier. */
+/** Builds the probe, head and preprocessing models of an exported classifier. */
 export function buildParityProbes(model: ModelProto): ParityProbes {
   const graph = model.graph;
   const firstGemm = graph?.node.find((node) => node.name === HEAD_FIRST_GEMM);
@@ -45,23 +47,30 @@ export function buildParityProbes(model: ModelProto): ParityProbes {
   const extraOutputs = [preprocessedTensor, featureTensor].filter((name): name is string => name !== null)
     .map((name) => makeValueInfo(name, 'float32', undefined));
   const probe: ModelProto = { ...model, graph: { ...graph, output: [...graph.output, ...extraOutputs] } };
+  const head = part(model, graph, headNodes, [makeValueInfo(featureTensor, 'float32', undefined)], graph.output);
+  const preprocessing = preprocessedTensor === null ? null
+    : part(model, graph, preprocessNodes, graph.input.filter((input) => preprocessNodes.some((node) => node.input.includes(input.name ?? ''))),
+      [makeValueInfo(preprocessedTensor, 'float32', undefined)]);
+  return { probe, head, preprocessing, featureTensor, preprocessedTensor, quantizedBackbone };
+}
 
-  const headInputs = new Set(headNodes.flatMap((node) => node.input));
-  const head: ModelProto = {
+/** A model of some of the graph's nodes, with the initializers they read; IR 4+ so initializers need not be inputs. */
+function part(model: ModelProto, graph: GraphProto, nodes: NodeProto[], inputs: GraphProto['input'], outputs: GraphProto['output']): ModelProto {
+  const read = new Set(nodes.flatMap((node) => node.input));
+  return {
     ...model,
-    // IR 4+ so that initializers need not be listed as inputs.
     ir_version: Math.max(model.ir_version ?? 0, 4),
     metadata_props: [],
     graph: {
       ...graph,
-      node: headNodes,
-      initializer: graph.initializer.filter((tensor) => headInputs.has(tensor.name ?? '')),
-      input: [makeValueInfo(featureTensor, 'float32', undefined)],
+      node: nodes,
+      initializer: graph.initializer.filter((tensor) => read.has(tensor.name ?? '')),
+      input: inputs,
+      output: outputs,
       value_info: [],
       quantization_annotation: [],
     },
   };
-  return { probeModel: encodeModel(probe), headModel: encodeModel(head), featureTensor, preprocessedTensor, quantizedBackbone };
 }
 
 function isQuantized(node: NodeProto): boolean {

@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import protobuf from 'protobufjs';
@@ -247,16 +247,56 @@ export function forEachTensor(model: ModelProto, visit: (tensor: TensorProto) =>
 }
 
 /**
- * Reads every external tensor into `raw_data`. A location must name a regular file inside the model's folder once
- * symbolic links are resolved (onnxruntime refuses the same files when it is given a path); each file is opened
- * without blocking and read once, and together they may hold at most `budgetBytes`.
+ * Reads every external tensor of the model (attributes and subgraphs included) into `raw_data`, in place.
+ * See {@link ExternalDataReader} for what a location may name.
  */
 function loadExternalData(model: ModelProto, baseDir: string | undefined, source: string, budgetBytes: number): void {
-  const files = new Map<string, Buffer>();
-  let root: string | undefined;
-  let loadedBytes = 0;
-  forEachTensor(model, (tensor) => {
-    if (tensor.data_location !== DataLocation.EXTERNAL) return;
+  const reader = new ExternalDataReader(baseDir, source, budgetBytes);
+  try {
+    forEachTensor(model, (tensor) => {
+      if (tensor.data_location !== DataLocation.EXTERNAL) return;
+      tensor.raw_data = reader.read(tensor);
+      delete tensor.data_location;
+      tensor.external_data = [];
+    });
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * A copy of `model` whose graph initializers stored as external data are read into `raw_data` (only their byte
+ * ranges are read), e.g. to run a small part of a large model on its own. Other tensors are shared, not copied.
+ * @throws FinetuneError as {@link readModel} for external data.
+ */
+export function loadExternalInitializers(model: ModelProto, baseDir: string, options: { limits?: ModelLimits; source?: string } = {}): ModelProto {
+  const graph = model.graph;
+  if (!graph?.initializer.some((tensor) => tensor.data_location === DataLocation.EXTERNAL)) return model;
+  const reader = new ExternalDataReader(baseDir, options.source ?? 'the model', resolveModelLimits(options.limits).maxModelBytes);
+  try {
+    const initializer = graph.initializer.map((tensor) => (tensor.data_location !== DataLocation.EXTERNAL ? tensor
+      : { ...tensor, raw_data: reader.read(tensor), data_location: undefined, external_data: [] }));
+    return { ...model, graph: { ...graph, initializer } };
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Reads external tensors. A location must name a regular file inside the model's folder once symbolic links are
+ * resolved (onnxruntime refuses the same files when it is given a path); each file is opened once, without following
+ * a final symlink or blocking on a FIFO, and together the files may be at most `budgetBytes`. Only each tensor's
+ * byte range is read.
+ */
+class ExternalDataReader {
+  readonly #files = new Map<string, { fd: number; size: number }>();
+  #root: string | undefined;
+  #openedBytes = 0;
+
+  constructor(private readonly baseDir: string | undefined, private readonly source: string, private readonly budgetBytes: number) {}
+
+  read(tensor: TensorProto): Uint8Array {
+    const { source } = this;
     const entries = new Map(tensor.external_data.map((entry) => [entry.key ?? '', entry.value ?? '']));
     const location = entries.get('location');
     const tensorName = tensor.name ?? '(unnamed)';
@@ -264,35 +304,48 @@ function loadExternalData(model: ModelProto, baseDir: string | undefined, source
       throw new FinetuneError('MODEL_INVALID', `Tensor "${tensorName}" of ${source} is stored externally but names no file.`,
         INVALID_HINT);
     }
-    if (baseDir === undefined) {
+    if (this.baseDir === undefined) {
       throw new FinetuneError('MODEL_INVALID',
         `${capitalize(source)} keeps tensor "${tensorName}" in the external file "${location}", and no folder was given to find it.`,
         'Load the model with readModel(path), or pass decodeModel(bytes, { baseDir }).');
     }
-    root ??= realPath(resolve(baseDir), tensorName);
+    const root = this.#root ??= realPath(resolve(this.baseDir), tensorName);
     const outside = (resolved?: string): FinetuneError => new FinetuneError('MODEL_INVALID',
       `Tensor "${tensorName}" points outside the model's folder ("${location}"${resolved ? ` resolves to "${resolved}"` : ''}).`,
       'External data files must sit in the model folder or below it, as regular files (symbolic links may not lead out of it).');
     if (isAbsolute(location) || !isWithin(root, resolve(root, location))) throw outside();
     const path = realPath(resolve(root, location), tensorName);
     if (!isWithin(root, path)) throw outside(path);
-    let data = files.get(path);
-    if (!data) {
-      data = readRegularFile(path, tensorName, budgetBytes - loadedBytes, source);
-      loadedBytes += data.length;
-      files.set(path, data);
+    let file = this.#files.get(path);
+    if (!file) {
+      file = openRegularFile(path, tensorName, this.budgetBytes - this.#openedBytes, source);
+      this.#openedBytes += file.size;
+      this.#files.set(path, file);
     }
     const offset = Number(entries.get('offset') ?? 0);
-    const length = entries.has('length') ? Number(entries.get('length')) : data.length - offset;
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > data.length) {
+    const length = entries.has('length') ? Number(entries.get('length')) : file.size - offset;
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > file.size) {
       throw new FinetuneError('MODEL_INVALID',
-        `Tensor "${tensorName}" reads bytes ${offset}..${offset + length} of "${location}", which has ${data.length} bytes.`,
+        `Tensor "${tensorName}" reads bytes ${offset}..${offset + length} of "${location}", which has ${file.size} bytes.`,
         INVALID_HINT);
     }
-    tensor.raw_data = data.subarray(offset, offset + length);
-    delete tensor.data_location;
-    tensor.external_data = [];
-  });
+    const data = Buffer.allocUnsafe(length);
+    try {
+      for (let done = 0; done < length;) {
+        const read = readSync(file.fd, data, done, length - done, offset + done);
+        if (read === 0) throw new Error(`the file ended at byte ${offset + done}`);
+        done += read;
+      }
+    } catch (error) {
+      throw externalFileError(path, tensorName, error);
+    }
+    return data;
+  }
+
+  close(): void {
+    for (const { fd } of this.#files.values()) closeSync(fd);
+    this.#files.clear();
+  }
 }
 
 function isWithin(root: string, path: string): boolean {
@@ -307,8 +360,8 @@ function realPath(path: string, tensorName: string): string {
   }
 }
 
-/** The whole file, if it is a regular file of at most `budgetBytes`; opened without following a final symlink or blocking on a FIFO. */
-function readRegularFile(path: string, tensorName: string, budgetBytes: number, source: string): Buffer {
+/** An open regular file of at most `budgetBytes`; opened without following a final symlink or blocking on a FIFO. */
+function openRegularFile(path: string, tensorName: string, budgetBytes: number, source: string): { fd: number; size: number } {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
@@ -326,12 +379,11 @@ function readRegularFile(path: string, tensorName: string, budgetBytes: number, 
         `("${path}" alone is ${formatSize(info.size)}).`,
         'If you trust the model, raise the limit with --max-model-size.');
     }
-    return readFileSync(fd);
+    return { fd, size: info.size };
   } catch (error) {
+    closeSync(fd);
     if (error instanceof FinetuneError) throw error;
     throw externalFileError(path, tensorName, error);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -104,13 +104,17 @@ export async function streamModel(model: ModelProto, path: string, options: Stre
  * A copy of `model` whose initializers listed in `weights` are no longer stored in it but read from the files that
  * {@link streamModel} wrote: `locations` gives the file name (relative to the new model's folder) of the model file
  * and of the external data file. Inline weights of a model file can be referenced this way too, so a small model
- * can share the weights of a large one already on disk. Tensors are copied, never their data.
+ * can share the weights of a large one already on disk. Weights under `thresholdBytes` (default 1024) stay in the
+ * new model. Tensors are copied, never their data.
  */
 export function referenceWeights(model: ModelProto, weights: readonly WeightLocation[],
-  locations: { readonly model: string; readonly external?: string }): ModelProto {
+  locations: { readonly model: string; readonly external?: string }, options: { readonly thresholdBytes?: number } = {}): ModelProto {
   const graph = model.graph;
   if (!graph) return model;
-  const byName = new Map(weights.map((weight) => [weight.name, weight]));
+  // Small tensors stay inline: onnxruntime reads shape inputs (of Reshape, ConstantOfShape…) while loading the graph,
+  // before external data is available.
+  const threshold = options.thresholdBytes ?? 1024;
+  const byName = new Map(weights.filter((weight) => weight.length >= threshold).map((weight) => [weight.name, weight]));
   const initializer = graph.initializer.map((tensor): TensorProto => {
     const weight = byName.get(tensor.name ?? '');
     if (!weight) return tensor;

@@ -8,7 +8,7 @@ import { FinetuneError } from '../errors.js';
 import { validateAugmentSpec } from '../image/augment.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import { validatePreprocessSpec } from '../image/preprocess-spec.js';
-import type { ParityReport, RuntimeParity, WebParity } from '../export/check-parity.js';
+import type { ParityReport, PartCheck, RuntimeParity, WebParity } from '../export/check-parity.js';
 import { METRIC_NAMES } from '../train/callbacks.js';
 import type { EpochLogs } from '../train/callbacks.js';
 import type { ConfusionMatrix, EvaluationMetrics, SparseConfusionMatrix } from '../train/metrics.js';
@@ -91,10 +91,17 @@ const webParityCheck: Check<WebParity> = object({
   ...runtimeParityFields, preprocessingMaxAbsDiff: nullable(finiteNumber), backboneMaxAbsDiff: finiteNumber,
   headMaxAbsDiff: finiteNumber, quantizedBackbone: boolean,
 });
+const partCheck: Check<PartCheck> = object({
+  part: literal('preprocessing', 'class-names', 'head', 'features', 'end-to-end'),
+  runtime: literal('onnxruntime-node', 'onnxruntime-web'), n: integer, maxAbsDiff: nullable(finiteNumber),
+  tolerance: nullable(finiteNumber), ok: boolean, checked: boolean, detail: string,
+});
 const parityCheck: Check<ParityReport> = object({
   n: integer, numClasses: integer, tolerance: finiteNumber, maxAbsDiff: finiteNumber, argmaxAgreement: finiteNumber,
   nodeOk: boolean, node: runtimeParityCheck, webStatus: webStatusCheck, webMaxAbsDiff: nullable(finiteNumber),
   webOk: nullable(boolean), web: nullable(webParityCheck), ok: boolean, summary: string,
+  // Runs written before the parity check had parts have none listed.
+  checks: optional(arrayOf(partCheck), []),
 });
 
 const augmentationCheck: Check<AugmentationSummary> = object({

@@ -5,6 +5,7 @@
  *
  * Files (RUN_FILES):
  * - `model.onnx`  the deployable model (preprocessing + backbone + head + softmax + labels), when exported
+ * - `model.onnx.data` its weights, when they are kept outside it (`--external-data`, and models over 2 GiB)
  * - `head.onnx`   the head alone, on features
  * - `labels.json` {@link RunLabels}
  * - `history.json` / `history.csv`  one {@link EpochLogs} per epoch
@@ -34,6 +35,7 @@ export const RUN_FORMAT_VERSION = 3;
 /** Names of the files in a run folder. */
 export const RUN_FILES = {
   model: 'model.onnx',
+  modelData: 'model.onnx.data',
   head: 'head.onnx',
   labels: 'labels.json',
   historyJson: 'history.json',
@@ -194,8 +196,17 @@ export interface RunRecord {
   readonly skipped: readonly SkippedFile[];
   /** Encoded head.onnx; null to leave it out. */
   readonly head: Uint8Array | null;
-  /** Encoded (and already verified) model.onnx; null when the run exported no model. */
-  readonly model: Uint8Array | null;
+  /**
+   * model.onnx: encoded bytes, or the files the export already wrote in place (streamed and verified there, with
+   * `model.onnx.data` when the weights are external); null when the run exported no model.
+   */
+  readonly model: Uint8Array | ModelFilesInPlace | null;
+}
+
+/** model.onnx (and model.onnx.data) as the export wrote them into the run folder: writeRun records them. */
+export interface ModelFilesInPlace {
+  readonly path: string;
+  readonly externalDataPath: string | null;
 }
 
 /**

@@ -6,11 +6,12 @@ import type { EpochLogs } from '../train/callbacks.js';
 import type { FitResult } from '../train/fit.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { RUN_FILES, RUN_FORMAT_VERSION } from './run-format.js';
-import type { RunFileKey, RunFiles, RunMetrics, RunRecord, TrainingSummary } from './run-format.js';
+import type { ModelFilesInPlace, RunFileKey, RunFiles, RunMetrics, RunRecord, TrainingSummary } from './run-format.js';
 
 /**
  * Writes every file of `run` into `dir` (created if needed), each atomically: head.onnx, labels.json, history.json,
  * history.csv, metrics.json, skipped.txt, model.onnx, then run.json last, stamped with {@link RUN_FORMAT_VERSION}.
+ * A model the export already streamed into the folder is recorded as it is (see {@link ModelFilesInPlace}).
  * A model, head or manifest left out (null) is removed from the folder, so a reused folder never mixes two runs.
  * Returns the paths written, in that order.
  */
@@ -22,6 +23,17 @@ export async function writeRun(dir: string, run: RunRecord): Promise<RunFiles> {
     if (bytes === null) await rm(join(root, RUN_FILES[key]), { force: true });
     else await writeFileAtomic(path(key), bytes);
   };
+  const recordModel = async (model: RunRecord['model']): Promise<void> => {
+    const inPlace = model !== null && !(model instanceof Uint8Array);
+    if (inPlace) {
+      if (resolve(model.path) !== join(root, RUN_FILES.model)) throw new RangeError(`writeRun: model.onnx is at "${model.path}", not in "${root}".`);
+      files.model = model.path;
+    } else {
+      await writeModelFile('model', model);
+    }
+    if (inPlace && model.externalDataPath !== null) files.modelData = model.externalDataPath;
+    else await rm(join(root, RUN_FILES.modelData), { force: true });
+  };
 
   await writeModelFile('head', run.head);
   await writeJsonAtomic(path('labels'), run.labels);
@@ -29,7 +41,7 @@ export async function writeRun(dir: string, run: RunRecord): Promise<RunFiles> {
   await writeFileAtomic(path('historyCsv'), historyToCsv(run.history));
   await writeJsonAtomic(path('metrics'), metricsJson(run.metrics));
   await writeFileAtomic(path('skipped'), formatSkipped(run.skipped));
-  await writeModelFile('model', run.model);
+  await recordModel(run.model);
   // formatVersion first in the file, and always this writer's (a record read from an older folder is rewritten as current).
   if (run.manifest === null) await rm(join(root, RUN_FILES.manifest), { force: true });
   else await writeJsonAtomic(path('manifest'), Object.assign({ formatVersion: RUN_FORMAT_VERSION }, run.manifest, { formatVersion: RUN_FORMAT_VERSION }));

@@ -22,6 +22,12 @@ export interface SessionOptions {
    * reaches the caller as our error, so the default hides ORT's error lines too. @defaultValue `4`
    */
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Skip prepacking weights into kernel-specific layouts. Prepacking speeds up many runs but costs a copy of the
+   * weights and seconds at load: a 553 MB VGG16 loads in 0.4 s instead of 2 s, at a peak of 0.2 GB instead of 1 GB
+   * (external data). Worth it for sessions that run a few images, such as export checks. @defaultValue `false`
+   */
+  readonly disablePrepacking?: boolean;
 }
 
 /**
@@ -49,6 +55,7 @@ async function createOrtSession(model: Uint8Array | string, provider: ExecutionP
     logSeverityLevel: options.logSeverityLevel ?? 4,
     ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }),
     ...(options.interOpNumThreads === undefined ? {} : { interOpNumThreads: options.interOpNumThreads }),
+    ...(options.disablePrepacking ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   };
   return typeof model === 'string'
     ? ort.InferenceSession.create(model, sessionOptions)

@@ -23,11 +23,22 @@ function configureWasm(): void {
   configured = true;
 }
 
+export interface WebSessionOptions {
+  /**
+   * The files the model's external data refers to, by the `location` written in the model (e.g. `model.onnx.data`),
+   * as a browser would fetch them. @defaultValue none
+   */
+  readonly externalData?: ReadonlyArray<{ readonly path: string; readonly data: Uint8Array }>;
+}
+
 /** Loads a model (bytes) into onnxruntime-web's wasm backend. `provider` is `'wasm'`. */
-export async function createWebSession(model: Uint8Array): Promise<ModelSession> {
+export async function createWebSession(model: Uint8Array, options: WebSessionOptions = {}): Promise<ModelSession> {
   configureWasm();
   try {
-    const session = await ortWeb.InferenceSession.create(model, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+    const session = await ortWeb.InferenceSession.create(model, {
+      executionProviders: ['wasm'], logSeverityLevel: 3,
+      ...(options.externalData ? { externalData: options.externalData.map(({ path, data }) => ({ path, data })) } : {}),
+    });
     return wrapSession(session, ortWeb.Tensor as unknown as TensorConstructor, 'wasm');
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message.split('\n')[0]! : String(cause);

@@ -4,12 +4,13 @@
  * (with parity check) → write the run folder. Every check that can fail without backbone work runs first.
  */
 import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EmbeddingCache } from '../embed/embedding-cache.js';
 import { FinetuneError } from '../errors.js';
 import { checkParity } from '../export/check-parity.js';
 import type { ParityReport } from '../export/check-parity.js';
 import { exportClassifier, exportHead } from '../export/export-classifier.js';
+import { writeExportedModel } from '../export/write-exported-model.js';
 import { encodeModel } from '../onnx/write-model.js';
 import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
 import type { ExtractionResult } from '../embed/extract-embeddings.js';
@@ -22,7 +23,8 @@ import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
-import type { AugmentationSummary, RunBackbone, RunFiles, RunRecord } from '../run/run-format.js';
+import { RUN_FILES } from '../run/run-format.js';
+import type { AugmentationSummary, ModelFilesInPlace, RunBackbone, RunFiles, RunRecord } from '../run/run-format.js';
 import { defaultRunDir, linkLatest, summarizeTraining, writeRun } from '../run/write-run.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import { sha256 } from '../util/hash.js';
@@ -51,8 +53,16 @@ export interface RunFinetuneOptions extends EmbedSplitOptions {
   augmentViews?: number;
   /** Seeds the views; fixed by default, so runs that change `seed` reuse the cached views. @defaultValue `0` */
   augmentSeed?: number;
-  /** Export model.onnx (backbone + head + softmax) with a parity check; `false` writes only head.onnx. @defaultValue `true` */
-  export?: boolean;
+  /**
+   * What to export: `full`: model.onnx (preprocessing + backbone + head + softmax) checked for parity, and head.onnx;
+   * `head`: only head.onnx (for serving the cached-feature path); `none`: neither (sweeps). @defaultValue `'full'`
+   */
+  export?: 'full' | 'head' | 'none';
+  /**
+   * Keep model.onnx's weights in model.onnx.data beside it: `true`, `false`, or `'auto'`: when the model would not
+   * fit in one protobuf file (2 GiB). @defaultValue `'auto'`
+   */
+  externalData?: boolean | 'auto';
   /** Bake preprocessing into model.onnx (uint8 `image` input). @defaultValue `true` */
   withPreprocessing?: boolean;
   /** ai.onnx opset of model.onnx. @defaultValue the backbone's */
@@ -86,7 +96,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const onProgress = options.onProgress ?? (() => undefined);
   const seed = options.seed ?? 42;
   const validationSplit = options.validationSplit ?? 0.2;
-  const doExport = options.export ?? true;
+  const exportMode = options.export ?? 'full';
   const withPreprocessing = options.withPreprocessing ?? true;
 
   // 1. Everything that can fail without backbone work: dataset, class count, split, augmentation spec.
@@ -153,21 +163,31 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     history: fitResult.history,
     metrics: { training: trainingSummary, validation, test },
     skipped,
-    head: encodeModel(exportHead(fitResult.head, { classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata })),
+    head: exportMode === 'none' ? null
+      : encodeModel(exportHead(fitResult.head, { classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata })),
   };
-  let model: Uint8Array | null = null;
+  let model: ModelFilesInPlace | null = null;
   let parity: ParityReport | null = null;
   try {
-    if (doExport) {
-      model = encodeModel(exportClassifier(backbone.cut.model, fitResult.head, {
+    if (exportMode === 'full') {
+      const exported = exportClassifier(backbone.cut.model, fitResult.head, {
         classNames: dataset.classNames, preprocess: backbone.preprocess, withPreprocessing,
         ...(options.opset !== undefined ? { opset: options.opset } : {}), ...metadata,
-      }));
-      if (validationProbabilities && validationPaths.length > 0) {
-        parity = await checkParity(model, validationPaths, validationProbabilities, {
-          preprocess: backbone.preprocess, withPreprocessing, numClasses, web: options.webParity ?? true, onProgress,
-        });
-      }
+      });
+      // Streamed into the run folder (the weights are not copied), checked in place, then renamed into place.
+      const written = await writeExportedModel(join(runDir, RUN_FILES.model), exported, {
+        externalData: options.externalData ?? 'auto',
+        verify: async (files) => {
+          onProgress({ stage: 'export', status: 'message', message: `model.onnx: ${(files.sizeBytes / 1e6).toFixed(1)} MB` +
+            (files.externalData ? ` + model.onnx.data ${(files.externalData.sizeBytes / 1e6).toFixed(1)} MB` : '') });
+          if (!validationData || !validationProbabilities || validationPaths.length === 0) return;
+          parity = await checkParity({ written: files, model: exported }, validationPaths, validationProbabilities, {
+            preprocess: backbone.preprocess, withPreprocessing, numClasses, classNames: dataset.classNames,
+            features: validationData.features, labels: validationData.labels, web: options.webParity ?? true, onProgress,
+          });
+        },
+      });
+      model = { path: written.path, externalDataPath: written.externalData?.path ?? null };
     }
   } catch (error) {
     // Keep what training produced; without run.json the folder reads as a run that did not finish.
@@ -195,7 +215,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
       hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
       augmentation,
       training: trainingSummary,
-      export: doExport ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
+      export: exportMode === 'full' ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
       timings,
       cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
         extractorKey: extraction.extractorKey, provider: extraction.provider },

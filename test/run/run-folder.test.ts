@@ -1,6 +1,6 @@
 /** The run folder's one writer and one reader: round trips, older formats, newer formats, damaged files. */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,8 +38,30 @@ describe('writeRun / readRun', () => {
     assert.deepEqual(run.files, written);
     assert.deepEqual(new Uint8Array(await readFile(run.files.model!)), record.model);
     assert.deepEqual(new Uint8Array(await readFile(run.files.head!)), record.head);
-    assert.deepEqual((await readdir(dir)).sort(), Object.values(RUN_FILES).filter((name) => name !== 'report.html').sort(),
+    assert.deepEqual((await readdir(dir)).sort(),
+      Object.values(RUN_FILES).filter((name) => name !== RUN_FILES.report && name !== RUN_FILES.modelData).sort(),
       'no temporary files are left behind');
+  });
+
+  it('records a model.onnx (and model.onnx.data) the export streamed into the folder, and removes both when there is none', async () => {
+    const dir = join(root, 'in-place');
+    await mkdir(dir, { recursive: true });
+    const model = join(dir, RUN_FILES.model), data = join(dir, RUN_FILES.modelData);
+    await writeFile(model, Uint8Array.of(1));
+    await writeFile(data, Uint8Array.of(2));
+    const written = await writeRun(dir, { ...fullRecord(), model: { path: model, externalDataPath: data } });
+    assert.equal(written.model, model);
+    assert.equal(written.modelData, data);
+    assert.deepEqual((await readRun(dir)).files.modelData, data);
+    assert.deepEqual([...await readFile(model)], [1], 'the streamed file is kept as it is');
+    await writeRun(dir, { ...fullRecord(), model: Uint8Array.of(9) });
+    assert.ok(!(await readdir(dir)).includes(RUN_FILES.modelData), 'an inline model leaves no stale data file');
+    await writeFile(data, Uint8Array.of(2));
+    await writeRun(dir, { ...fullRecord(), model: null });
+    const left = await readdir(dir);
+    assert.ok(!left.includes(RUN_FILES.model) && !left.includes(RUN_FILES.modelData));
+    await assert.rejects(writeRun(dir, { ...fullRecord(), model: { path: join(root, 'elsewhere.onnx'), externalDataPath: null } }),
+      /not in ".*in-place"/);
   });
 
   it('writes history.csv with empty cells for missing validation metrics, and no test key without a test split', async () => {

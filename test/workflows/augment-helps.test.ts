@@ -50,7 +50,7 @@ it('flip views raise held-out accuracy on mirrored test images from about chance
   for (const seed of [1, 2]) {
     for (const mode of ['plain', 'flip'] as const) {
       const result = await runFinetune({
-        backbone, data: join(dir, 'train'), test: join(dir, 'test'), cacheDir: join(dir, 'cache'), device: 'cpu', export: false,
+        backbone, data: join(dir, 'train'), test: join(dir, 'test'), cacheDir: join(dir, 'cache'), device: 'cpu', export: 'head',
         seed, out: join(dir, `run-${mode}-${seed}`), train: { epochs: 40 },
         ...(mode === 'flip' ? { augment: 'flip', augmentViews: 4 } : {}),
       });

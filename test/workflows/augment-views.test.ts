@@ -123,7 +123,7 @@ describe('runFinetune with --augment', () => {
     await writeDataset(data, 8);
     const cacheDir = join(dir, 'cache-leak');
     const base = {
-      backbone: backbonePath, data, cacheDir, device: 'cpu' as const, export: false, validationSplit: 0.25,
+      backbone: backbonePath, data, cacheDir, device: 'cpu' as const, export: 'head' as const, validationSplit: 0.25,
       augment: 'flip,crop', augmentViews: 2, augmentSeed: 3, train: { epochs: 3 },
     };
     const splitOf = async (runDir: string): Promise<{ train: Set<string>; validation: Set<string>; extractor: string; manifest: Record<string, any> }> => {
@@ -182,7 +182,7 @@ describe('runFinetune with --augment', () => {
 
   it('fails before any backbone work on augmentation flags without a spec, or a bad spec', async () => {
     const data = join(dir, 'leak-data');
-    const base = { backbone: join(dir, 'no-such-backbone.onnx'), data, cacheDir: join(dir, 'cache-none'), device: 'cpu' as const, export: false };
+    const base = { backbone: join(dir, 'no-such-backbone.onnx'), data, cacheDir: join(dir, 'cache-none'), device: 'cpu' as const, export: 'head' as const };
     await assert.rejects(runFinetune({ ...base, augmentViews: 4 }),
       (error: unknown) => error instanceof FinetuneError && error.code === 'INVALID_OPTION' && /without an augmentation spec/.test(error.message));
     await assert.rejects(runFinetune({ ...base, augment: 'flip,zoom' }),

@@ -97,7 +97,7 @@ describe('finetune on Fashion-MNIST with the zoo MobileNetV2-int8', { skip }, ()
     const manifest = JSON.parse(await readFile(join(dir, 'run', 'run.json'), 'utf8'));
     const again = await runFinetune({
       ...common(), backbone: 'mobilenetv2-int8', data: join(dir, 'train'), classes: 3, out: join(dir, 'run-repro'),
-      seed: manifest.split.seed, validationSplit: manifest.split.validationSplit, export: false,
+      seed: manifest.split.seed, validationSplit: manifest.split.validationSplit, export: 'head',
     });
     const repro = JSON.parse(await readFile(join(dir, 'run-repro', 'run.json'), 'utf8'));
     assert.equal(repro.data.fingerprint, manifest.data.fingerprint);
@@ -109,7 +109,7 @@ describe('finetune on Fashion-MNIST with the zoo MobileNetV2-int8', { skip }, ()
 
   it('a second run does no backbone work', async () => {
     const again = await runFinetune({
-      ...common(), backbone: 'mobilenetv2-int8', data: join(dir, 'train'), classes: 3, out: join(dir, 'run2'), export: false,
+      ...common(), backbone: 'mobilenetv2-int8', data: join(dir, 'train'), classes: 3, out: join(dir, 'run2'), export: 'head',
       train: { learningRate: 3e-4 },
     });
     assert.equal(again.cache.computed, 0);

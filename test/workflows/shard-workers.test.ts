@@ -102,7 +102,7 @@ describe('4 shard workers as 4 processes', () => {
     assert.equal(again.merge.alreadyPresent, first.merge.inserted);
     assertSameVectors(readAll(target), readAll(referencePath));
     // Training with the merged cache runs no backbone inference.
-    const run = await runFinetune({ backbone, data: data.root, cacheDir: join(dir, 'merged'), out: join(dir, 'run'), export: false, device: 'cpu', train: { epochs: 2 } });
+    const run = await runFinetune({ backbone, data: data.root, cacheDir: join(dir, 'merged'), out: join(dir, 'run'), export: 'head', device: 'cpu', train: { epochs: 2 } });
     assert.deepEqual(run.cache, { hits: 61, computed: 0, backboneBatches: 0 });
   });
 

@@ -20,7 +20,7 @@ export const oneShotCommand: CommandModule<object, InferredOptionTypes<typeof on
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { runOneShot } = await import('./run-one-shot.js');
       // --no-preprocessing is yargs' negation of the hidden `preprocessing` flag, the short form of --no-with-preprocessing.
-      await runOneShot(args, { export: true, withPreprocessing: args.withPreprocessing && args.preprocessing !== false });
+      await runOneShot(args, { defaultExport: 'full', withPreprocessing: args.withPreprocessing && args.preprocessing !== false });
     });
   },
 };

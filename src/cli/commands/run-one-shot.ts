@@ -8,9 +8,9 @@ import { trainOptionsFromFlags } from '../train-options.js';
 import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
 import type { RunArgs } from '../run-options.js';
 
-/** How the run ends: `finetune` exports model.onnx, `finetune train` stops at head.onnx. */
+/** How the run ends unless --export says otherwise: `finetune` exports model.onnx, `finetune train` stops at head.onnx. */
 export interface RunOneShotMode {
-  readonly export: boolean;
+  readonly defaultExport: 'full' | 'head' | 'none';
   /** Bake preprocessing into model.onnx (--with-preprocessing, unless --no-preprocessing). */
   readonly withPreprocessing: boolean;
 }
@@ -24,7 +24,8 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
     preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
     augment: args.augment, augmentViews: args.augmentViews, augmentSeed: args.augmentSeed,
-    out: args.out, export: mode.export, withPreprocessing: mode.withPreprocessing, opset: args.opset, webParity: args.webParity,
+    out: args.out, export: args.export ?? mode.defaultExport, externalData: args.externalData ?? 'auto',
+    withPreprocessing: mode.withPreprocessing, opset: args.opset, webParity: args.webParity,
     args: Object.fromEntries(Object.entries(args).filter(([key]) => key !== '$0' && key !== '_' && !key.includes('-'))),
     onProgress,
   });

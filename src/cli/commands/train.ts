@@ -11,7 +11,7 @@ export const trainCommand: CommandModule<object, InferredOptionTypes<typeof runO
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { runOneShot } = await import('./run-one-shot.js');
-      await runOneShot(args, { export: false, withPreprocessing: args.withPreprocessing });
+      await runOneShot(args, { defaultExport: 'head', withPreprocessing: args.withPreprocessing });
     });
   },
 };
