@@ -1,4 +1,6 @@
 /** What the report shows: a run folder (read by the run layer's readRun) and base64 thumbnails made with sharp. */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { readRun } from '../run/read-run.js';
@@ -47,10 +49,15 @@ export async function readRunData(runDir: string, options: ReadRunDataOptions = 
   };
 }
 
-/** A JPEG thumbnail (EXIF orientation applied, transparency over white) no larger than `size` × `size`. */
+/**
+ * A JPEG thumbnail (EXIF orientation applied, transparency over white) no larger than `size` × `size`.
+ * The image is untrusted: it is read as bytes from a regular file (a FIFO would block) and sharp decodes the bytes,
+ * never the path, since librsvg resolves an SVG's `<image href>` against a file path and could embed other files of
+ * the machine into the report.
+ */
 export async function makeThumbnail(path: string, size: number): Promise<Thumbnail> {
   try {
-    const { data, info } = await sharp(path)
+    const { data, info } = await sharp(await readRegularFile(path))
       .rotate()
       .resize(size, size, { fit: 'inside', withoutEnlargement: false })
       .flatten({ background: '#ffffff' })
@@ -63,5 +70,16 @@ export async function makeThumbnail(path: string, size: number): Promise<Thumbna
     const reason = code === 'ENOENT' || /missing|does not exist|no such file/i.test(message)
       ? 'image not found' : `unreadable image (${message.split('\n')[0]})`;
     return { ok: false, reason };
+  }
+}
+
+/** The bytes of a regular file; opened non-blocking so that a FIFO fails at once instead of waiting for a writer. */
+async function readRegularFile(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
