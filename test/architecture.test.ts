@@ -18,8 +18,8 @@ const SRC = resolve(new URL('../src', import.meta.url).pathname);
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts', 'types.ts'],
   ['util'],
-  ['image', 'onnx', 'registry', 'runtime', 'train'],
-  ['embed', 'export'],
+  ['image', 'onnx', 'runtime', 'train'],
+  ['embed', 'export', 'registry'],
   ['run'],
   ['report', 'serve'],
   ['workflows'],
