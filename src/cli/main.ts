@@ -20,7 +20,9 @@ export async function main(argv: string[]): Promise<void> {
     .example('$0 --backbone ./my-model.onnx --classes 2 --data ./photos --input-size 224', 'Use any ONNX classifier as the backbone')
     .example('$0 predict runs/latest/model.onnx cat.jpg --top 3', 'Classify images with an exported model')
     .example('$0 models list', 'Show the zoo backbones and which are cached')
-    .epilogue('Docs: README.md. Environment: FINETUNE_HOME (caches), FINETUNE_ZOO_MIRROR (zoo mirror base URL), NO_COLOR.')
+    .epilogue('Docs: README.md. Environment: FINETUNE_HOME (caches), FINETUNE_ZOO_MIRROR (zoo mirror base URL), ' +
+      'FINETUNE_MIN_DOWNLOAD_SPEED (bytes/s), HF_ENDPOINT / HF_TOKEN / HF_HOME (Hugging Face Hub mirror, token, cache), ' +
+      'HTTPS_PROXY / NO_PROXY, NO_COLOR.')
     .version(toolVersion())
     .alias('h', 'help')
     .strict()

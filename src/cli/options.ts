@@ -4,6 +4,7 @@
  * `yargs.options(...)`, and types its handler with {@link ArgsOf} of the same object, so no interface restates a flag.
  */
 import type { ArgumentsCamelCase, InferredOptionTypes, Options, PositionalOptions } from 'yargs';
+import { FinetuneError } from '../errors.js';
 import { RESIZE_FILTERS } from '../image/preprocess-spec.js';
 
 /** The parsed arguments of a command whose flags are the option object(s) `O` (kebab-case and camelCase keys). */
@@ -27,11 +28,22 @@ export const modelLimitOptions = {
   'max-nodes': { type: 'number', requiresArg: true, describe: 'Most graph nodes a model to read may have (default 250000; about 1 kB of memory each).' },
 } as const satisfies Record<string, Options>;
 
+/** How backbones are downloaded (zoo and Hugging Face Hub alike). */
+export const downloadOptions = {
+  'min-download-speed': { type: 'number', requiresArg: true, describe:
+    'Give up on a host sending slower than this many bytes/s over a minute (retried, resuming; default 10000, 0 = never; ' +
+    'or $FINETUNE_MIN_DOWNLOAD_SPEED).' },
+  'onnx-variant': { choices: ['fp32', 'fp16', 'quantized', 'int8', 'uint8', 'q4'], describe:
+    'Which onnx/model*.onnx of a Hugging Face repository to use: fp32 = model.onnx (default), quantized = model_quantized.onnx, ' +
+    'fp16 = model_fp16.onnx, …' },
+} as const satisfies Record<string, Options>;
+
 /** Which backbone, where it is cut and where it comes from. */
 export const backboneOptions = {
   backbone: {
     alias: 'b', type: 'string', demandOption: true,
-    describe: 'Zoo id or alias (see `finetune models list`), or a path to any .onnx classifier.',
+    describe: 'Zoo id or alias (see `finetune models list`), a Hugging Face Hub model (hf:owner/repo[@revision][:path.onnx]), ' +
+      'or a path to any .onnx classifier.',
   },
   layer: { type: 'string', describe: 'Cut at this tensor instead of the auto-detected classifier input (see `finetune inspect`).' },
   pooling: { choices: ['none', 'avg', 'max', 'flatten'], describe: 'Pooling for spatial feature maps [N,C,H,W]. Default: avg.' },
@@ -39,7 +51,28 @@ export const backboneOptions = {
   offline: { type: 'boolean', default: false, describe: 'Never download; use cached models only.' },
   ...homeOption,
   ...modelLimitOptions,
+  ...downloadOptions,
 } as const satisfies Record<string, Options>;
+
+/**
+ * What prepareBackbone needs from the backbone flags (the cut and the download settings), for the commands that
+ * spread {@link backboneOptions}.
+ */
+export function backboneSourceArgs(
+  args: Pick<ArgsOf<typeof backboneOptions>, 'layer' | 'pooling' | 'mirror' | 'offline' | 'home' | 'minDownloadSpeed' | 'onnxVariant'>,
+) {
+  return {
+    layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
+    minSpeedBytesPerSec: minDownloadSpeedArg(args.minDownloadSpeed), onnxVariant: args.onnxVariant,
+  };
+}
+
+/** `--min-download-speed`, checked: a negative or non-numeric value is a usage error naming the flag. */
+export function minDownloadSpeedArg(value: number | undefined): number | undefined {
+  if (value === undefined || (Number.isFinite(value) && value >= 0)) return value;
+  throw new FinetuneError('INVALID_OPTION', `--min-download-speed ${value} is not a speed in bytes per second.`,
+    'Pass a number such as --min-download-speed 10000 (10 kB/s), or 0 to never give up on a slow host.');
+}
 
 /** Preprocessing overrides for custom backbones. */
 export const preprocessOptions = {

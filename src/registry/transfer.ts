@@ -402,7 +402,7 @@ function failureError(target: FileTarget, failures: ReadonlyArray<{ failure: Dow
   const what = all(['unreachable']) ? 'no host was reachable' : `${list.length === 1 ? 'the URL' : `all ${list.length} URLs`} failed`;
   const message = `Could not download "${target.name}"${size}: ${what}.\n` + list.map((f) => `  ${f.url}: ${f.message}`).join('\n');
   const slow = list.some((f) => f.reason === 'slow')
-    ? ` On a slow link, lower the limit with ${MIN_SPEED_ENV}=<bytes/s> (0 turns the check off).` : '';
+    ? ` On a slow link, lower the limit with --min-download-speed <bytes/s> (or ${MIN_SPEED_ENV}; 0 turns the check off).` : '';
   const errors = failures.map(({ error }) => error);
   return new DownloadError(code, message, `${hint(list)}${slow}`, list, { cause: errors.length === 1 ? errors[0] : new AggregateError(errors, message) });
 }

@@ -198,7 +198,7 @@ describe('downloadModel', () => {
         assert.equal(e.code, 'DOWNLOAD_TIMEOUT');
         assert.deepEqual(e.failures.map((f) => f.reason), ['slow']);
         assert.match(e.message, /kB\/s over the last 0\.\d s, below the minimum of 50 kB\/s \(minSpeedBytesPerSec\)/);
-        assert.match(e.hint ?? '', /FINETUNE_MIN_DOWNLOAD_SPEED=<bytes\/s> \(0 turns the check off\)/);
+        assert.match(e.hint ?? '', /--min-download-speed <bytes\/s> \(or FINETUNE_MIN_DOWNLOAD_SPEED; 0 turns the check off\)/);
         return true;
       });
       assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);

@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { backboneOptions, commonOptions, embedOptions, preprocessOptions } from '../options.js';
+import { backboneOptions, backboneSourceArgs, commonOptions, embedOptions, preprocessOptions } from '../options.js';
 import type { ArgsOf } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
 import { bold, dim, green, yellow } from '../style.js';
@@ -64,9 +64,8 @@ export async function runEmbed(args: EmbedArgs): Promise<void> {
     shard: shard === null ? null : { index: shard.index, count: shard.count },
     device: args.device,
     strict: args.strict,
-    offline: args.offline,
     cacheDir: args.cacheDir, cachePath: args.cache, batchSize: args.batchSize, intraOpNumThreads: args.threads,
-    reportDir: args.report, layer: args.layer, pooling: args.pooling, mirror: args.mirror, home: args.home,
+    reportDir: args.report, ...backboneSourceArgs(args),
     preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     onProgress,
   });

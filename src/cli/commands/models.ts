@@ -1,6 +1,6 @@
 import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { commonOptions } from '../options.js';
+import { commonOptions, downloadOptions, minDownloadSpeedArg } from '../options.js';
 import { createProgressRenderer } from '../progress.js';
 import { formatBytes } from '../../util/format.js';
 import { formatTable, green } from '../style.js';
@@ -14,6 +14,7 @@ const pullOptions = {
   ...modelsOptions,
   mirror: { type: 'string', describe: 'Base URL of a zoo mirror (default: $FINETUNE_ZOO_MIRROR).' },
   offline: { type: 'boolean', default: false, describe: 'Only check the cache.' },
+  ...downloadOptions,
 } as const satisfies Record<string, Options>;
 
 type ModelsArgs = InferredOptionTypes<typeof modelsOptions>;
@@ -71,16 +72,29 @@ const infoCommand: CommandModule<object, ModelIdArgs> = {
 
 const pullCommand: CommandModule<object, InferredOptionTypes<typeof pullOptions & typeof idPositional>> = {
   command: 'pull <id>',
-  describe: 'Download a backbone into the cache and verify its sha256.',
+  describe: 'Download a backbone (zoo id or hf:owner/repo…) into the cache and verify its sha256.',
   builder: (yargs) => yargs.options(pullOptions).positional('id', idPositional.id)
     .example('$0 models pull vgg16', 'Fetch VGG16 (553 MB) from the Hugging Face zoo mirror')
-    .example('$0 models pull mobilenetv2-int8 --mirror http://127.0.0.1:8080/', 'Fetch through a local mirror'),
+    .example('$0 models pull mobilenetv2-int8 --mirror http://127.0.0.1:8080/', 'Fetch through a local mirror')
+    .example('$0 models pull hf:Xenova/dinov2-small --onnx-variant quantized', 'Fetch a Hub model (HF_ENDPOINT for a mirror, HF_TOKEN if gated)'),
   handler: async (args) => {
     process.exitCode = await handleErrors(args.verbose, async () => {
+      const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
+      const { isHubReference } = await import('../../registry/hub-reference.js');
+      if (isHubReference(args.id)) {
+        const { resolveHubModel } = await import('../../registry/hub.js');
+        const model = await resolveHubModel(args.id, {
+          home: args.home, offline: args.offline, minSpeedBytesPerSec: minDownloadSpeedArg(args.minDownloadSpeed), variant: args.onnxVariant, onProgress,
+        });
+        const { config: _config, preprocessorConfig: _preprocessor, ...summary } = model;
+        if (args.json) { process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`); return; }
+        process.stdout.write(`${model.source === 'download' ? 'Downloaded' : `Already cached (${model.source})`} ${model.reference}: ${model.file}\n` +
+          `sha256 ${model.sha256} (${formatBytes(model.sizeBytes)})\n`);
+        return;
+      }
       const { downloadModel } = await import('../../registry/download.js');
       const result = await downloadModel(args.id, {
-        home: args.home, mirror: args.mirror, offline: args.offline,
-        onProgress: createProgressRenderer({ json: args.json, quiet: args.quiet }),
+        home: args.home, mirror: args.mirror, offline: args.offline, minSpeedBytesPerSec: minDownloadSpeedArg(args.minDownloadSpeed), onProgress,
       });
       if (args.json) { process.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return; }
       process.stdout.write(`${result.fromCache ? 'Already cached' : 'Downloaded'} ${result.id}: ${result.path}\n` +

@@ -4,6 +4,7 @@ import type { RunFinetuneResult } from '../../workflows/run-finetune.js';
 import { formatTrainingSummary } from '../../train/history.js';
 import { createProgressRenderer } from '../progress.js';
 import { bold, green, formatTable } from '../style.js';
+import { backboneSourceArgs } from '../options.js';
 import { trainOptionsFromFlags } from '../train-options.js';
 import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
 import type { RunArgs } from '../run-options.js';
@@ -18,7 +19,7 @@ export interface RunOneShotMode {
 export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<RunFinetuneResult> {
   const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
   const result = await runFinetune({
-    backbone: args.backbone, layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
+    backbone: args.backbone, ...backboneSourceArgs(args),
     data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed, test: args.test,
     device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
     preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),

@@ -1,6 +1,6 @@
 import type { CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { handleErrors } from '../handle-errors.js';
-import { backboneOptions, commonOptions, datasetOptions, embedOptions, parseNumberList, preprocessOptions } from '../options.js';
+import { backboneOptions, backboneSourceArgs, commonOptions, datasetOptions, embedOptions, parseNumberList, preprocessOptions } from '../options.js';
 import { trainOptions, withTrainGroups } from '../train-options.js';
 
 const sweepOptions = {
@@ -43,7 +43,7 @@ export const sweepCommand: CommandModule<object, InferredOptionTypes<typeof swee
         seed: axisOf(args.seeds, 'seeds'),
       };
       const result = await runSweep({
-        backbone: args.backbone, layer: args.layer, pooling: args.pooling, mirror: args.mirror, offline: args.offline, home: args.home,
+        backbone: args.backbone, ...backboneSourceArgs(args),
         data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed,
         device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
         preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),

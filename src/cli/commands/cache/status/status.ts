@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { extractorKey } from '../../../../embed/embedding-cache.js';
 import { prepareBackbone } from '../../../../workflows/prepare-backbone.js';
 import { shardCacheStatus } from '../../../../workflows/shard-caches.js';
+import { backboneSourceArgs } from '../../../options.js';
 import { createProgressRenderer } from '../../../progress.js';
 import { modelLimitsFromFlags, preprocessFlags } from '../../shared.js';
 import { printShardStatus } from '../print-shard-status.js';
@@ -13,7 +14,7 @@ export async function cacheStatus(args: CacheStatusArgs): Promise<void> {
   let extractor = args.extractor;
   if (extractor === undefined && args.backbone !== undefined) {
     const prepared = await prepareBackbone(args.backbone, {
-      offline: args.offline, layer: args.layer, pooling: args.pooling, mirror: args.mirror, home: args.home,
+      ...backboneSourceArgs(args),
       preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     });
     extractor = extractorKey(prepared.extractor.spec);
