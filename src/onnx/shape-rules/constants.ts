@@ -49,11 +49,21 @@ const constant: ShapeRule = (node) => {
   }
 };
 
-/** ConstantOfShape: dims are the input's values; the element type is the `value` tensor's (float by default). */
+/**
+ * ConstantOfShape: dims are the input's values; the element type is the `value` tensor's (float by default). A small
+ * integer fill of known size is tracked by value (exports build `-1` masks for Expand with it).
+ */
 const constantOfShape: ShapeRule = (node, context) => {
   const shape = context.input(0).value;
   const valueTensor = getAttribute(node, 'value')?.t;
-  return [{ elemType: valueTensor?.data_type ?? TensorDataType.FLOAT, dims: shape ? [...shape] : undefined, constant: true }];
+  const elemType = valueTensor?.data_type ?? TensorDataType.FLOAT;
+  const info: TensorInfo = { elemType, dims: shape ? [...shape] : undefined, constant: true };
+  const count = shape?.every((dim) => typeof dim === 'number') ? (shape as number[]).reduce((a, b) => a * b, 1) : undefined;
+  if (valueTensor && count !== undefined && count <= MAX_TRACKED_VALUES && (elemType === TensorDataType.INT64 || elemType === TensorDataType.INT32)) {
+    const fill = constantInfo(valueTensor).value?.[0];
+    if (typeof fill === 'number') info.value = Array.from({ length: count }, () => fill);
+  }
+  return [info];
 };
 
 /** Shape: int64 [rank] (or the `start`..`end` slice, opset 15), whose values are the input's dims. */

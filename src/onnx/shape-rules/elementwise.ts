@@ -6,13 +6,13 @@ import { attributeInt } from '../graph-builder.js';
 import { TensorDataType } from '../proto.js';
 import type { NodeProto } from '../proto.js';
 import { broadcastDims, elementwiseValues } from './dims.js';
-import type { ShapeContext, ShapeRule, ShapeRuleTable, TensorInfo } from './types.js';
+import type { Dim, ShapeContext, ShapeRule, ShapeRuleTable, TensorInfo } from './types.js';
 
 /** Unary operators whose output has the input's type and shape (activations, normalizations, math). */
 const SAME_TYPE_AND_SHAPE = [
   'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Clip', 'Elu', 'Selu', 'Celu', 'Softplus',
   'Softsign', 'Mish', 'Gelu', 'Erf', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign',
-  'Softmax', 'LogSoftmax', 'Hardmax', 'BatchNormalization', 'LRN', 'InstanceNormalization', 'LayerNormalization',
+  'Softmax', 'LogSoftmax', 'Hardmax', 'BatchNormalization', 'LRN', 'InstanceNormalization',
   'MeanVarianceNormalization', 'QLinearLeakyRelu', 'QLinearSigmoid', 'QLinearSoftmax', 'ThresholdedRelu', 'Shrink',
   'Sin', 'Cos', 'FastGelu', 'BiasGelu', 'QuickGelu',
 ] as const;
@@ -77,18 +77,48 @@ const dynamicQuantizeLinear: ShapeRule = (_node, context) => [
   { elemType: TensorDataType.UINT8, dims: [] },
 ];
 
-/** Broadcast over every present input; Add/Sub/Mul/Div of two small integer tensors also compute their values. */
+/**
+ * Broadcast over every present input; Add/Sub/Mul/Div and Equal of two small integer tensors, and Where over three,
+ * also compute their values (exports turn `expand(-1, …)` into Where(Equal(shape, −1), 1, shape)).
+ */
 function broadcast(elemTypeOf: (inputs: TensorInfo[]) => number | undefined): ShapeRule {
   return (node, context) => {
     const inputs = presentInputs(node, context);
     const op = node.op_type;
     let value: TensorInfo['value'];
-    const [a, b] = inputs;
+    const [a, b, c] = inputs;
     if (inputs.length === 2 && a!.value && b!.value && (op === 'Add' || op === 'Sub' || op === 'Mul' || op === 'Div')) {
       value = elementwiseValues(op, a!.value, b!.value);
+    } else if (inputs.length === 2 && a!.value && b!.value && op === 'Equal') {
+      value = equalValues(a!.value, b!.value);
+    } else if (inputs.length === 3 && a!.value && b!.value && c!.value && op === 'Where') {
+      value = whereValues(a!.value, b!.value, c!.value);
     }
     return [{ elemType: elemTypeOf(inputs), dims: broadcastDims(inputs.map((info) => info.dims)), value }];
   };
+}
+
+/** Elementwise over 1-D values where each side has the same length or length 1; undefined otherwise. */
+function zipValues(sides: ReadonlyArray<readonly Dim[]>, combine: (items: Dim[]) => Dim): Dim[] | undefined {
+  const length = Math.max(...sides.map((side) => side.length));
+  if (sides.some((side) => side.length !== length && side.length !== 1)) return undefined;
+  return Array.from({ length }, (_, i) => combine(sides.map((side) => side[side.length === 1 ? 0 : i] ?? null)));
+}
+
+/** Equal as 1/0; a symbolic dim never equals a negative number (dims are ≥ 0), and equals the same symbol. */
+function equalValues(a: readonly Dim[], b: readonly Dim[]): Dim[] | undefined {
+  return zipValues([a, b], ([x, y]) => {
+    if (x === null || y === null || x === undefined || y === undefined) return null;
+    if (typeof x === 'number' && typeof y === 'number') return x === y ? 1 : 0;
+    if (typeof x === 'string' && typeof y === 'string') return x === y ? 1 : null;
+    const number = typeof x === 'number' ? x : (y as number);
+    return number < 0 ? 0 : null;
+  });
+}
+
+/** Where(condition, a, b) of known values: a where the condition is 1, b where it is 0. */
+function whereValues(condition: readonly Dim[], a: readonly Dim[], b: readonly Dim[]): Dim[] | undefined {
+  return zipValues([condition, a, b], ([keep, x, y]) => (keep === 1 ? x ?? null : keep === 0 ? y ?? null : null));
 }
 
 /** QLinearAdd/QLinearMul (com.microsoft): a, a_scale, a_zero_point, b, …: broadcast a with b. */

@@ -8,6 +8,7 @@ import { convPoolRules } from './conv-pool.js';
 import { elementwiseRules } from './elementwise.js';
 import { layoutRules } from './layout.js';
 import { linearRules } from './linear.js';
+import { normalizationRules } from './normalization.js';
 import { reduceRules } from './reduce.js';
 import type { ShapeRule, ShapeRuleTable } from './types.js';
 
@@ -19,6 +20,7 @@ export const SHAPE_RULE_FAMILIES: Readonly<Record<string, ShapeRuleTable>> = {
   convPool: convPoolRules,
   layout: layoutRules,
   reduce: reduceRules,
+  normalization: normalizationRules,
 };
 
 /** Every rule by `op_type`. */

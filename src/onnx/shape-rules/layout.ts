@@ -1,10 +1,11 @@
 /**
- * Operators that move elements without computing on them: Flatten, Reshape, Squeeze/Unsqueeze, Transpose, Concat
- * and Gather. Small integer values flow through them, so shape arithmetic (Shape → Gather → Unsqueeze → Concat →
- * Reshape) resolves, symbolic batch sizes included.
+ * Operators that move elements without computing on them: Flatten, Reshape, Squeeze/Unsqueeze, Transpose, Concat,
+ * Gather, Slice and Expand. Small integer values flow through them, so shape arithmetic (Shape → Gather → Unsqueeze →
+ * Concat → Reshape, Shape → Slice, Expand to a computed shape) resolves, symbolic batch sizes included, as in
+ * transformer exports (token axis slices, the CLS token expanded to the batch).
  */
 import { attributeInt, attributeInts } from '../graph-builder.js';
-import { addDims, normalizeAxes, normalizeAxis, numbers, product, reshapeDims } from './dims.js';
+import { addDims, broadcastDims, normalizeAxes, normalizeAxis, numbers, product, reshapeDims } from './dims.js';
 import type { Dim, ShapeContext, ShapeRule, ShapeRuleTable, TensorInfo } from './types.js';
 import type { NodeProto } from '../proto.js';
 
@@ -116,7 +117,71 @@ const gather: ShapeRule = (node, context) => {
   return [{ elemType: x.elemType, dims, value }];
 };
 
+/** Slice parameters: from inputs 1–4 since opset 10, from attributes before; undefined when not known statically. */
+function sliceParameters(node: NodeProto, context: ShapeContext, rank: number):
+    { starts: number[]; ends: number[]; axes: number[]; steps: number[] } | undefined {
+  const fromInputs = context.opset >= 10;
+  const starts = fromInputs ? numbers(context.input(1).value) : attributeInts(node, 'starts');
+  const ends = fromInputs ? numbers(context.input(2).value) : attributeInts(node, 'ends');
+  if (!starts || !ends || starts.length !== ends.length) return undefined;
+  const defaultAxes = starts.map((_, i) => i);
+  const rawAxes = fromInputs ? (node.input[3] ? numbers(context.input(3).value) : defaultAxes) : attributeInts(node, 'axes', defaultAxes);
+  const steps = fromInputs && node.input[4] ? numbers(context.input(4).value) : starts.map(() => 1);
+  const axes = rawAxes ? normalizeAxes(rawAxes, rank) : undefined;
+  if (!axes || !steps || axes.length !== starts.length || steps.length !== starts.length || steps.some((step) => step === 0)) return undefined;
+  return { starts, ends, axes, steps };
+}
+
+/** The indices start:end:step of an axis of `size` selects, clamped as ONNX Slice does. */
+function sliceRange(size: number, start: number, end: number, step: number): { first: number; count: number } {
+  if (step > 0) {
+    const first = Math.min(Math.max(start < 0 ? start + size : start, 0), size);
+    const last = Math.min(Math.max(end < 0 ? end + size : end, 0), size);
+    return { first, count: Math.max(0, Math.ceil((last - first) / step)) };
+  }
+  const first = Math.min(Math.max(start < 0 ? start + size : start, 0), size - 1);
+  const last = Math.min(Math.max(end < 0 ? end + size : end, -1), size - 1);
+  return { first, count: Math.max(0, Math.ceil((first - last) / -step)) };
+}
+
+/** Whether start:end:step keeps a whole axis of unknown size (0:INT_MAX:1, as `x[:, 1:]` leaves the other axes). */
+const keepsWholeAxis = (start: number, end: number, step: number): boolean => start === 0 && step === 1 && end >= 2 ** 31 - 1;
+
+/**
+ * Slice: each sliced axis gets the number of indices it keeps (symbolic axes stay symbolic when kept whole, else
+ * unknown); slicing a 1-D tensor of known values (a shape) gives known values.
+ */
+const slice: ShapeRule = (node, context) => {
+  const x = context.input(0);
+  if (!x.dims) return [{ elemType: x.elemType }];
+  const params = sliceParameters(node, context, x.dims.length);
+  if (!params) return [{ elemType: x.elemType, dims: x.dims.map(() => null) }];
+  const dims = [...x.dims];
+  let value = x.value && x.dims.length === 1 ? [...x.value] : undefined;
+  params.axes.forEach((axis, i) => {
+    const size = dims[axis] ?? null;
+    const start = params.starts[i]!, end = params.ends[i]!, step = params.steps[i]!;
+    if (typeof size !== 'number') {
+      if (!keepsWholeAxis(start, end, step)) dims[axis] = null;
+      if (!keepsWholeAxis(start, end, step)) value = undefined;
+      return;
+    }
+    const { first, count } = sliceRange(size, start, end, step);
+    dims[axis] = count;
+    if (value) value = Array.from({ length: count }, (_, k) => value![first + k * step] ?? null);
+  });
+  return [{ elemType: x.elemType, dims, value }];
+};
+
+/** Expand: the input broadcast against the shape input's values (numpy rules: a 1 takes the other side's size). */
+const expand: ShapeRule = (_node, context) => {
+  const x = context.input(0), shape = context.input(1);
+  if (shape.value) return [{ elemType: x.elemType, dims: broadcastDims([x.dims, shape.value]) }];
+  const rank = typeof shape.dims?.[0] === 'number' && x.dims ? Math.max(x.dims.length, shape.dims[0]) : undefined;
+  return [{ elemType: x.elemType, dims: rank === undefined ? undefined : Array.from({ length: rank }, () => null) }];
+};
+
 export const layoutRules: ShapeRuleTable = {
   Flatten: flatten, Reshape: reshape, Squeeze: squeeze, Unsqueeze: unsqueeze, Transpose: transpose,
-  Concat: concat, QLinearConcat: qLinearConcat, Gather: gather,
+  Concat: concat, QLinearConcat: qLinearConcat, Gather: gather, Slice: slice, Expand: expand,
 };

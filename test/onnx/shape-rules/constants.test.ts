@@ -45,7 +45,7 @@ test('ConstantOfShape: dims from the input values, type from the value tensor', 
     [{ elemType: FLOAT, dims: ['N', 4], constant: true }]);
   assert.deepEqual(applyRule(constantRules, 'ConstantOfShape', {
     inputs: [{ elemType: INT64, dims: [1], value: [3] }], attributes: [attribute.tensor('value', makeTensor('v', 'int64', [1], [0]))],
-  }), [{ elemType: INT64, dims: [3], constant: true }]);
+  }), [{ elemType: INT64, dims: [3], constant: true, value: [0, 0, 0] }]); // a small integer fill is tracked by value
   assert.deepEqual(applyRule(constantRules, 'ConstantOfShape', { inputs: [{ elemType: INT64, dims: [1] }] }),
     [{ elemType: FLOAT, dims: undefined, constant: true }]);
 });
