@@ -48,8 +48,15 @@ export interface FailedImage {
   readonly reason: string;
 }
 
-/** Pooling applied when the cut tensor is a spatial map [N, C, H, W]. */
-export type Pooling = 'none' | 'avg' | 'max' | 'flatten';
+/**
+ * How the cut tensor becomes one vector per image. Spatial maps [N, C, H, W]: `avg`/`max` over H×W or `flatten`.
+ * Token sequences [N, T, D] of transformers: `cls` (token 0, the ViT/DINOv2 convention), `mean-tokens` (the mean
+ * of tokens 1…T−1, the patch tokens), or `avg`/`max` over all T tokens. `none`: the tensor is already [N, D].
+ */
+export type Pooling = 'none' | 'avg' | 'max' | 'flatten' | 'cls' | 'mean-tokens';
+
+/** Every Pooling, for validation and `--pooling`. */
+export const POOLINGS = ['none', 'avg', 'max', 'flatten', 'cls', 'mean-tokens'] as const satisfies readonly Pooling[];
 
 /** Class names in index order: `classNames[k]` is the name of class k. Sorted when inferred from folders. */
 export type ClassNames = readonly string[];

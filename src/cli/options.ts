@@ -46,7 +46,9 @@ export const backboneOptions = {
       'or a path to any .onnx classifier.',
   },
   layer: { type: 'string', describe: 'Cut at this tensor instead of the auto-detected classifier input (see `finetune inspect`).' },
-  pooling: { choices: ['none', 'avg', 'max', 'flatten'], describe: 'Pooling for spatial feature maps [N,C,H,W]. Default: avg.' },
+  pooling: { choices: ['none', 'avg', 'max', 'flatten', 'cls', 'mean-tokens'], describe:
+    'How the cut tensor becomes a vector: maps [N,C,H,W] avg (default), max or flatten; transformer tokens [N,T,D] ' +
+    'cls (default), mean-tokens (mean of the patch tokens), avg or max over all tokens.' },
   mirror: { type: 'string', describe: 'Base URL of a zoo mirror with the zoo path layout (default: $FINETUNE_ZOO_MIRROR).' },
   offline: { type: 'boolean', default: false, describe: 'Never download; use cached models only.' },
   ...homeOption,

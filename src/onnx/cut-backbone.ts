@@ -17,9 +17,10 @@ export interface CutBackboneOptions {
    */
   layer?: string;
   /**
-   * How a spatial map [N, C, H, W] becomes [N, D]: `avg`/`max` pool over H×W (D = C), `flatten` (D = C·H·W).
-   * `none` is only valid for tensors that are already [N, D]. Ignored for [N, D] tensors.
-   * @defaultValue `'avg'` for maps with H×W > 1; maps of [N, C, 1, 1] are flattened (`'flatten'`)
+   * How the tensor becomes [N, D]. A spatial map [N, C, H, W]: `avg`/`max` pool over H×W (D = C), `flatten`
+   * (D = C·H·W). A token sequence [N, T, D]: `cls` (token 0), `mean-tokens` (mean of tokens 1…T−1), `avg`/`max`
+   * over all tokens, `flatten` (T·D). `none` is only valid for tensors that are already [N, D]. Ignored for [N, D].
+   * @defaultValue `'avg'` for maps with H×W > 1; maps of [N, C, 1, 1] are flattened (`'flatten'`); `'cls'` for tokens
    */
   pooling?: Pooling;
 }
@@ -77,7 +78,7 @@ export function cutBackbone(model: ModelProto, options: CutBackboneOptions = {})
   if (!featureDims || featureDims.length < 2) {
     throw new FinetuneError('GRAPH_EDIT_FAILED',
       `Cannot determine the shape of tensor "${featureTensor}"${featureDims ? ` (rank ${featureDims.length})` : ''}, so it cannot be cut there.`,
-      `Pass --layer with a tensor of shape [N, C] or [N, C, H, W]; candidates: ${describeCandidates(featureCandidates(index))}.`);
+      `Pass --layer with a tensor of shape [N, C], [N, C, H, W] or [N, T, D]; candidates: ${describeCandidates(featureCandidates(index))}.`);
   }
 
   let quant: QuantParams | undefined;
@@ -112,16 +113,54 @@ export function cutBackbone(model: ModelProto, options: CutBackboneOptions = {})
   const rank = featureDims.length;
   let pooling: Pooling = 'none';
   let embeddingDim: Dim;
+  const constant = (name: string, dims: number[], values: number[]): string => {
+    graph.initializer.push(makeTensor(`${PREFIX}${name}`, 'int64', dims, values));
+    if ((model.ir_version ?? 10) < 4) graph.input.push(makeValueInfo(`${PREFIX}${name}`, 'int64', dims));
+    return `${PREFIX}${name}`;
+  };
   if (rank === 2) {
     embeddingDim = featureDims[1] ?? null;
     if (quant) step('DequantizeLinear', FEATURES_OUTPUT, [quant.scale, quant.zeroPoint]);
+  } else if (rank === 3) {
+    // A token sequence [N, T, D] (transformer hidden states).
+    pooling = options.pooling ?? 'cls';
+    if (pooling === 'none') {
+      throw new FinetuneError('INVALID_OPTION',
+        `Tensor "${featureTensor}" is a token sequence [${featureDims.join(', ')}]; pooling 'none' needs a [N, D] tensor.`,
+        'Use --pooling cls (the first token), mean-tokens (mean of the patch tokens), avg or max.');
+    }
+    const tokens = featureDims[1] ?? null;
+    if (pooling === 'mean-tokens' && typeof tokens === 'number' && tokens < 2) {
+      throw new FinetuneError('INVALID_OPTION', `Tensor "${featureTensor}" [${featureDims.join(', ')}] has no patch tokens after the first.`,
+        'Use --pooling cls or avg.');
+    }
+    if (quant) step('DequantizeLinear', `${PREFIX}dequantized`, [quant.scale, quant.zeroPoint]);
+    const reduce = (op: 'ReduceMean' | 'ReduceMax'): void => {
+      // Axes moved from an attribute to an input in opset 18.
+      if (opset >= 18) step(op, FEATURES_OUTPUT, [constant('token_axis', [1], [1])], [attribute.int('keepdims', 0)]);
+      else step(op, FEATURES_OUTPUT, [], [attribute.ints('axes', [1]), attribute.int('keepdims', 0)]);
+    };
+    if (pooling === 'cls') {
+      step('Gather', FEATURES_OUTPUT, [constant('cls_index', [], [0])], [attribute.int('axis', 1)]);
+    } else if (pooling === 'mean-tokens') {
+      if (opset >= 10) step('Slice', `${PREFIX}patch_tokens`, [constant('slice_start', [1], [1]), constant('slice_end', [1], [Number.MAX_SAFE_INTEGER]), constant('token_axis_slice', [1], [1])]);
+      else step('Slice', `${PREFIX}patch_tokens`, [], [attribute.ints('starts', [1]), attribute.ints('ends', [Number.MAX_SAFE_INTEGER]), attribute.ints('axes', [1])]);
+      reduce('ReduceMean');
+    } else if (pooling === 'avg') {
+      reduce('ReduceMean');
+    } else if (pooling === 'max') {
+      reduce('ReduceMax');
+    } else {
+      step('Flatten', FEATURES_OUTPUT, [], [attribute.int('axis', 1)]);
+    }
+    embeddingDim = pooling === 'flatten' ? productOf(featureDims.slice(1)) : featureDims[2] ?? null;
   } else {
     const spatial = featureDims.slice(2);
     const unitSpatial = spatial.every((dim) => dim === 1);
     pooling = options.pooling ?? (unitSpatial ? 'flatten' : 'avg');
-    if (pooling === 'none') {
+    if (pooling === 'none' || pooling === 'cls' || pooling === 'mean-tokens') {
       throw new FinetuneError('INVALID_OPTION',
-        `Tensor "${featureTensor}" is a spatial map [${featureDims.join(', ')}]; pooling 'none' needs a [N, D] tensor.`,
+        `Tensor "${featureTensor}" is a spatial map [${featureDims.join(', ')}]; pooling '${pooling}' needs a ${pooling === 'none' ? '[N, D] tensor' : 'token sequence [N, T, D]'}.`,
         "Use --pooling avg, max or flatten.");
     }
     if (quant) step('DequantizeLinear', `${PREFIX}dequantized`, [quant.scale, quant.zeroPoint]);

@@ -6,6 +6,7 @@ import { attributeInts, getAttribute } from './graph-builder.js';
 import type { GraphProto, NodeProto } from './proto.js';
 import { TensorDataType } from './proto.js';
 import type { Dim, TensorInfo } from './infer-shapes.js';
+import type { Pooling } from '../types.js';
 
 /** Graph lookups built once: who produces and who consumes each tensor. */
 export interface GraphIndex {
@@ -44,6 +45,8 @@ export interface FeatureSearchResult {
   quant?: QuantParams;
   /** The operator recognised as the classifier, for messages (`Gemm`, `QLinearMatMul`, `Conv 1×1`…). */
   classifier: string;
+  /** Set when there is no classifier and `tensor` is the model's token-sequence output [N, T, D] (a transformer). */
+  tokenSequence?: true;
 }
 
 export interface FeatureSearchFailure {
@@ -70,9 +73,35 @@ export function findFeatureTensor(index: GraphIndex): FeatureSearchResult | Feat
   }
   if (!node) return { reason: `the output "${output}" comes straight from the graph input` };
   const found = classifierInput(index, node);
-  if ('reason' in found) return found;
+  if ('reason' in found) {
+    const tokens = tokenSequenceOutput(index);
+    return tokens ? { tensor: tokens, classifier: 'none', tokenSequence: true } : found;
+  }
   const walked = walkBackTrivial(index, found.tensor);
   return { ...found, tensor: walked };
+}
+
+/**
+ * A transformer feature extractor's hidden states: the graph output of shape [N, T, D] with T and D known
+ * (`last_hidden_state` first, by name), or undefined.
+ */
+export function tokenSequenceOutput(index: GraphIndex): string | undefined {
+  const sequences = index.graph.output.map((output) => output.name ?? '').filter((name) => {
+    const info = index.infos.get(name);
+    return info?.dims?.length === 3 && typeof info.dims[1] === 'number' && typeof info.dims[2] === 'number'
+      && (info.elemType === undefined || info.elemType === TensorDataType.FLOAT);
+  });
+  return sequences.find((name) => name === 'last_hidden_state') ?? sequences[0];
+}
+
+/** The poolings that turn a tensor of these dims into [N, D] (see CutBackboneOptions.pooling); the default first. */
+export function poolingsFor(dims: readonly Dim[] | null | undefined): Pooling[] {
+  switch (dims?.length) {
+    case 2: return ['none'];
+    case 3: return ['cls', 'mean-tokens', 'avg', 'max', 'flatten'];
+    case 4: return dims.slice(2).every((dim) => dim === 1) ? ['flatten', 'avg', 'max'] : ['avg', 'max', 'flatten'];
+    default: return [];
+  }
 }
 
 function classifierInput(index: GraphIndex, node: NodeProto): FeatureSearchResult | FeatureSearchFailure {
@@ -222,6 +251,8 @@ export interface FeatureCandidate {
   elemType: number | null;
   /** Operator that produces it. */
   producer: string;
+  /** How it can be pooled to [N, D], the default first (`cls`, `mean-tokens`… for token sequences). */
+  poolings: Pooling[];
 }
 
 const CANDIDATE_PRODUCERS = new Set([
@@ -232,20 +263,24 @@ const CLASSIFIER_OPS = new Set(['Gemm', 'MatMul', 'QLinearMatMul', 'QGemm']);
 
 /**
  * Up to `limit` candidate feature tensors, nearest to the output first: outputs of pooling, flatten and
- * concat nodes and inputs of Gemm/MatMul layers, whose shapes are [N, C] or [N, C, H, W].
+ * concat nodes and inputs of Gemm/MatMul layers, whose shapes are [N, C] or [N, C, H, W]; for transformer feature
+ * extractors (a graph output [N, T, D]), their outputs first: the token sequence and any pooled output
+ * (`pooler_output`, `image_embeds`).
  */
 export function featureCandidates(index: GraphIndex, limit = 8): FeatureCandidate[] {
   const seen = new Set<string>();
   const out: FeatureCandidate[] = [];
   const outputs = new Set(index.graph.output.map((o) => o.name ?? ''));
-  const push = (name: string | undefined): void => {
-    if (!name || seen.has(name) || outputs.has(name) || index.initializers.has(name)) return;
+  const transformerOutputs = tokenSequenceOutput(index) !== undefined;
+  const push = (name: string | undefined, asOutput = false): void => {
+    if (!name || seen.has(name) || (outputs.has(name) && !asOutput) || index.initializers.has(name)) return;
     seen.add(name);
     const info = index.infos.get(name);
     const dims = info?.dims;
-    if (dims && dims.length !== 2 && dims.length !== 4) return;
-    out.push({ name, dims: dims ?? null, elemType: info?.elemType ?? null, producer: index.producer.get(name)?.op_type ?? 'input' });
+    if (dims && dims.length !== 2 && dims.length !== 4 && !(asOutput && dims.length === 3)) return;
+    out.push({ name, dims: dims ?? null, elemType: info?.elemType ?? null, producer: index.producer.get(name)?.op_type ?? 'input', poolings: poolingsFor(dims) });
   };
+  if (transformerOutputs) for (const output of index.graph.output) push(output.name ?? undefined, true);
   const nodes = index.graph.node;
   for (let i = nodes.length - 1; i >= 0 && out.length < limit; i--) {
     const node = nodes[i]!;

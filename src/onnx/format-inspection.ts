@@ -19,10 +19,12 @@ export function formatInspection(inspection: ModelInspection): string {
   ]));
   lines.push('');
   lines.push('Feature tensors (nearest to the output first; * = automatic cut):');
-  lines.push(...table(['', 'name', 'type', 'shape', 'from'], inspection.featureCandidates.map((c) =>
-    [c.auto ? '*' : '', c.name, c.type, shape(c.dims), c.producer])));
-  if ('error' in inspection.autoCut) lines.push(`No automatic cut: ${inspection.autoCut.error}. Pass --layer <name>.`);
-  else lines.push(`Automatic cut: "${inspection.autoCut.tensor}" (feeds the ${inspection.autoCut.classifier} classifier).`);
+  lines.push(...table(['', 'name', 'type', 'shape', 'from', '--pooling (default first)'], inspection.featureCandidates.map((c) =>
+    [c.auto ? '*' : '', c.name, c.type, shape(c.dims), c.producer, c.poolings.join(', ')])));
+  const cut = inspection.autoCut;
+  if ('error' in cut) lines.push(`No automatic cut: ${cut.error}. Pass --layer <name>.`);
+  else if (cut.pooling) lines.push(`Automatic cut: "${cut.tensor}", a token sequence, pooled with ${cut.pooling} (--pooling mean-tokens for the mean of the patch tokens).`);
+  else lines.push(`Automatic cut: "${cut.tensor}" (feeds the ${cut.classifier} classifier).`);
   lines.push('');
   lines.push(`Operators    ${inspection.operators.map((o) => `${o.opType} ${o.count}`).join(', ')}`);
   return lines.join('\n');

@@ -1,8 +1,9 @@
 import { opsetVersion, valueInfoDims, valueInfoElemType } from './graph-builder.js';
-import { featureCandidates, findFeatureTensor, indexGraph, isQuantizedType } from './find-feature-tensor.js';
+import { featureCandidates, findFeatureTensor, indexGraph, isQuantizedType, poolingsFor } from './find-feature-tensor.js';
 import { inferShapes } from './infer-shapes.js';
 import { dataTypeName } from './proto.js';
 import type { ModelProto } from './proto.js';
+import type { Pooling } from '../types.js';
 import { tensorElementCount } from './tensor-data.js';
 
 /** One graph input or output. Dims are numbers, symbolic names (`'N'`) or null when unknown. */
@@ -18,6 +19,8 @@ export interface FeatureTensorSummary extends TensorSummary {
   producer: string;
   /** True for the tensor an automatic cut would pick. */
   auto: boolean;
+  /** How `--pooling` can turn it into [N, D], the default first (`cls`, `mean-tokens`, … for token sequences). */
+  poolings: Pooling[];
 }
 
 /** What `finetune inspect` shows. Plain JSON data. */
@@ -36,8 +39,11 @@ export interface ModelInspection {
   operators: Array<{ opType: string; count: number }>;
   /** Elements in initializers plus ConstantOfShape/Constant-generated weights. */
   parameterCount: number;
-  /** The automatic cut: the tensor feeding the classifier, or why none was found. */
-  autoCut: { tensor: string; classifier: string; quantized: boolean } | { error: string };
+  /**
+   * The automatic cut: the tensor feeding the classifier (or, in a transformer feature extractor, its token
+   * sequence output, with `pooling` the default), or why none was found.
+   */
+  autoCut: { tensor: string; classifier: string; quantized: boolean; pooling?: Pooling } | { error: string };
   /** Candidate feature tensors, nearest to the output first; the auto-cut tensor is always included. */
   featureCandidates: FeatureTensorSummary[];
 }
@@ -84,10 +90,11 @@ export function inspectModel(model: ModelProto): ModelInspection {
     const list = featureCandidates(index);
     if ('tensor' in found) {
       const info = infos.get(found.tensor);
-      autoCut = { tensor: found.tensor, classifier: found.classifier, quantized: isQuantizedType(info?.elemType) };
+      autoCut = { tensor: found.tensor, classifier: found.classifier, quantized: isQuantizedType(info?.elemType),
+        ...(found.tokenSequence ? { pooling: poolingsFor(info?.dims)[0] ?? 'cls' } : {}) };
       if (!list.some((candidate) => candidate.name === found.tensor)) {
         list.unshift({ name: found.tensor, dims: info?.dims ?? null, elemType: info?.elemType ?? null,
-          producer: index.producer.get(found.tensor)?.op_type ?? 'input' });
+          producer: index.producer.get(found.tensor)?.op_type ?? 'input', poolings: poolingsFor(info?.dims) });
       }
     } else {
       autoCut = { error: found.reason };
@@ -95,7 +102,7 @@ export function inspectModel(model: ModelProto): ModelInspection {
     for (const candidate of list) {
       candidates.push({
         name: candidate.name, type: dataTypeName(candidate.elemType ?? undefined), dims: candidate.dims,
-        producer: candidate.producer, auto: 'tensor' in autoCut && autoCut.tensor === candidate.name,
+        producer: candidate.producer, auto: 'tensor' in autoCut && autoCut.tensor === candidate.name, poolings: candidate.poolings,
       });
     }
   }

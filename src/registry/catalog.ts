@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FinetuneError, nearestNames } from '../errors.js';
 import { DEFAULT_RESIZE_FILTER, validatePreprocessSpec } from '../image/preprocess-spec.js';
+import { POOLINGS } from '../types.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
 
 /** A tensor's name and dims as the graph declares them; symbolic dims are strings (`'N'`, `'batch_size'`). */
@@ -175,7 +176,7 @@ export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
   if (typeof feature?.['tensor'] !== 'string' || feature['tensor'] === '') fail('feature.tensor', 'a tensor name');
   if (!isDims(feature?.['dims'])) fail('feature.dims', 'an array of dims');
   if (feature?.['dtype'] !== 'float32' && feature?.['dtype'] !== 'uint8') fail('feature.dtype', '"float32" or "uint8"');
-  if (!['none', 'avg', 'max', 'flatten'].includes(feature?.['pooling'] as string)) fail('feature.pooling', 'none | avg | max | flatten');
+  if (!(POOLINGS as readonly string[]).includes(feature?.['pooling'] as string)) fail('feature.pooling', POOLINGS.join(' | '));
   if (!Number.isInteger(feature?.['embeddingDim']) || (feature?.['embeddingDim'] as number) <= 0) {
     fail('feature.embeddingDim', 'a positive integer');
   }

@@ -24,7 +24,7 @@ test('inspectModel on a test backbone: inputs, outputs, counts and the automatic
   // The classifier reads Flatten(pool); the cut steps back over the Flatten of a [N, 32, 1, 1] map.
   assert.deepEqual(inspection.autoCut, { tensor: 'resnet/pool', classifier: 'Gemm', quantized: false });
   assert.deepEqual(inspection.featureCandidates.find((c) => c.auto), {
-    name: 'resnet/pool', type: 'float32', dims: ['N', 32, 1, 1], producer: 'GlobalAveragePool', auto: true,
+    name: 'resnet/pool', type: 'float32', dims: ['N', 32, 1, 1], producer: 'GlobalAveragePool', auto: true, poolings: ['flatten', 'avg', 'max'],
   });
   assert.ok(inspection.featureCandidates.some((c) => c.name === 'resnet/flatten' && c.dims?.join() === 'N,32'));
   assert.deepEqual(JSON.parse(JSON.stringify(inspection)), inspection, 'JSON-serializable');
