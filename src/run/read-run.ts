@@ -8,6 +8,7 @@ import { FinetuneError } from '../errors.js';
 import { validateAugmentSpec } from '../image/augment.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import { validatePreprocessSpec } from '../image/preprocess-spec.js';
+import { POOLINGS } from '../types.js';
 import type { ParityReport, PartCheck, RuntimeParity, WebParity } from '../export/check-parity.js';
 import { METRIC_NAMES } from '../train/callbacks.js';
 import type { EpochLogs } from '../train/callbacks.js';
@@ -127,7 +128,7 @@ const manifestCheck: Check<RunManifest> = object({
   }),
   backbone: object({
     id: string, sha256: string, path: string, featureTensor: string, embeddingDim: integer,
-    pooling: literal('none', 'avg', 'max', 'flatten'), dequantized: boolean,
+    pooling: literal(...POOLINGS), dequantized: boolean,
   }),
   preprocess: via('a preprocessing spec', validatePreprocessSpec),
   split: object({

@@ -1,28 +1,41 @@
 /**
- * `--backbone <zoo id | path.onnx>` → a cut feature extractor: resolve (download/cache/hash) → read → cut at the
- * feature layer → the preprocessing spec that goes with it. The first step of `embed`, `train` and the one-shot run.
+ * `--backbone <zoo id | hf:owner/repo… | path.onnx>` → a cut feature extractor: resolve (download/cache/hash) → read →
+ * cut at the feature layer → the preprocessing spec that goes with it. The first step of `embed`, `train` and the
+ * one-shot run. Zoo backbones bring their catalog entry; Hub backbones their `config.json` (which feature tensor and
+ * pooling, by `model_type`) and `preprocessor_config.json` (the preprocessing).
  */
 import { FinetuneError } from '../errors.js';
 import { IMAGENET_SPEC, parsePreprocessSpec } from '../image/preprocess-spec.js';
 import type { PreprocessFlags } from '../image/preprocess-spec.js';
 import { cutBackbone } from '../onnx/cut-backbone.js';
 import type { CutBackbone } from '../onnx/cut-backbone.js';
+import { valueInfoDims } from '../onnx/graph-builder.js';
+import type { ModelProto } from '../onnx/proto.js';
 import { readModel } from '../onnx/read-model.js';
 import type { ModelLimits } from '../onnx/read-model.js';
 import { encodeModel } from '../onnx/write-model.js';
 import { resolveBackbone } from '../registry/resolve-backbone.js';
 import type { ResolveBackboneOptions, ResolvedBackbone } from '../registry/resolve-backbone.js';
+import { hubFeatureChoice } from '../registry/hub-feature.js';
+import type { ModelOutput } from '../registry/hub-feature.js';
+import { preprocessSpecFromHub } from '../registry/hub-preprocessor.js';
+import { HUB_CONFIG_FILES } from '../registry/hub.js';
+import { formatHubReference } from '../registry/hub-reference.js';
 import type { FeatureExtractor } from '../embed/extract-embeddings.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
 
 export interface PrepareBackboneOptions extends ResolveBackboneOptions {
   /** Tensor to cut at. @defaultValue the tensor that feeds the classifier (auto-detected) */
   layer?: string;
-  /** Pooling for spatial feature maps. @defaultValue `avg` (see cutBackbone) */
+  /**
+   * How the feature tensor becomes a vector. @defaultValue `avg` for maps, `cls` for token sequences (see
+   * cutBackbone); for Hub models, what their `model_type` calls for
+   */
   pooling?: Pooling;
   /**
-   * Preprocessing overrides (CLI flags or a JSON file). Zoo backbones start from their catalog spec; other
-   * models from the ImageNet recipe at the model's input size. @defaultValue none
+   * Preprocessing overrides (CLI flags or a JSON file). Zoo backbones start from their catalog spec, Hub backbones
+   * from their `preprocessor_config.json`; other models from the ImageNet recipe at the model's input size.
+   * @defaultValue none
    */
   preprocess?: PreprocessFlags;
   /** Limits on the backbone file (size with external data, node count). @defaultValue `DEFAULT_MODEL_LIMITS` */
@@ -40,11 +53,19 @@ export interface PreparedBackbone {
 export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
   const resolved = await resolveBackbone(idOrPath, options);
   const model = await readModel(resolved.path, { limits: options.modelLimits ?? {} });
+  const say = (message: string): void => options.onProgress?.({ stage: 'info', status: 'message', message });
+  const choice = resolved.hub && options.layer === undefined ? hubFeatureChoice(resolved.hub.config, graphOutputs(model)) : null;
+  const layer = options.layer ?? choice?.layer;
+  const pooling = options.pooling ?? choice?.pooling;
   const cut = cutBackbone(model, {
-    ...(options.layer !== undefined ? { layer: options.layer } : {}),
-    ...(options.pooling !== undefined ? { pooling: options.pooling } : {}),
+    ...(layer !== undefined ? { layer } : {}),
+    ...(pooling !== undefined ? { pooling } : {}),
   });
-  const base = resolved.entry?.preprocess ?? specForInputShape(cut.inputShape, resolved.id);
+  if (choice) say(`Feature: ${choice.reason}.`);
+  else if (resolved.hub && options.layer === undefined && options.pooling === undefined && cut.pooling === 'cls') {
+    say(`Feature: the CLS token of "${cut.featureTensor}" (--pooling mean-tokens for the mean of the patch tokens).`);
+  }
+  const base = resolved.entry?.preprocess ?? hubSpec(resolved, cut, say) ?? specForInputShape(cut.inputShape, resolved.id);
   const preprocess = options.preprocess ? parsePreprocessSpec(options.preprocess, base) : base;
   checkSpecFitsInput(preprocess, cut.inputShape, resolved.id);
   const extractor: FeatureExtractor = {
@@ -55,6 +76,26 @@ export async function prepareBackbone(idOrPath: string, options: PrepareBackbone
     spec: { backboneSha256: resolved.sha256, layer: cut.featureTensor, pooling: cut.pooling, preprocess },
   };
   return { resolved, cut, preprocess, extractor };
+}
+
+/** The model's outputs with their declared ranks. */
+function graphOutputs(model: ModelProto): ModelOutput[] {
+  return (model.graph?.output ?? []).map((output) => ({ name: output.name ?? '', rank: valueInfoDims(output)?.length ?? null }));
+}
+
+/** A Hub model's preprocessing from its `preprocessor_config.json`; null (with a warning) when it has none. */
+function hubSpec(resolved: ResolvedBackbone, cut: CutBackbone, say: (message: string) => void): PreprocessSpec | null {
+  const hub = resolved.hub;
+  if (!hub) return null;
+  const name = formatHubReference(hub.repoId, hub.commit ?? hub.revision, HUB_CONFIG_FILES.preprocessor);
+  if (!hub.preprocessorConfig) {
+    say(`${hub.repoId} has no ${HUB_CONFIG_FILES.preprocessor}: using the ImageNet recipe at the model's input size (pass --preprocess to set it).`);
+    return null;
+  }
+  const layout = cut.inputShape[3] === 3 && cut.inputShape[1] !== 3 ? 'NHWC' : 'NCHW';
+  const mapped = preprocessSpecFromHub(hub.preprocessorConfig, name, { layout });
+  say(`Preprocessing from ${HUB_CONFIG_FILES.preprocessor}: ${mapped.description}.`);
+  return mapped.spec;
 }
 
 /** ImageNet normalisation at the model's own input size, for models the zoo catalog does not know. */
