@@ -2,7 +2,11 @@
  * Manual check of models/zoo.json (not run in CI):
  *   1. every entry's path, sha256, size, opset and I/O against ONNX_HUB_MANIFEST.json (when found);
  *   2. for every model present in the cache (or pulled with --pull), the cut algorithm's automatic choice and an
- *      explicit cut at the catalog's tensor agree with the entry's feature tensor, width, pooling and dtype.
+ *      explicit cut at the catalog's tensor agree with the entry's feature tensor, width, pooling and dtype;
+ *   3. every Hugging Face Hub alias of models/hub.json that is cached (or pulled with --pull): the commit its revision
+ *      resolves to, the file's sha256 and size against the entry, and the feature the cut picks. For an entry not yet
+ *      verified it prints the values to write into models/hub.json (revision = the commit, sha256, sizeBytes,
+ *      verified: true).
  *
  *   tsx scripts/verify-catalog.ts [--manifest PATH] [--home DIR] [--pull] [--mirror URL] [id ...]
  *   e.g. FINETUNE_ZOO_MIRROR=$(tsx scripts/serve-zoo-mirror.ts ../shared/zoo) ... --pull mobilenetv2-int8
@@ -15,6 +19,10 @@ import { getModel, listModels } from '../src/registry/catalog.js';
 import type { ZooEntry } from '../src/registry/catalog.js';
 import { downloadModel } from '../src/registry/download.js';
 import { checkCachedModel } from '../src/registry/model-cache.js';
+import { resolveHubModel } from '../src/registry/hub.js';
+import { findHubAlias, hubAliasReference, listHubAliases } from '../src/registry/hub-catalog.js';
+import type { HubAlias } from '../src/registry/hub-catalog.js';
+import { prepareBackbone } from '../src/workflows/prepare-backbone.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,7 +33,10 @@ const { values, positionals } = parseArgs({
     mirror: { type: 'string' },
   },
 });
-const entries: readonly ZooEntry[] = positionals.length > 0 ? positionals.map((id) => getModel(id)) : listModels();
+const hubNames = positionals.filter((name) => findHubAlias(name) !== undefined);
+const zooNames = positionals.filter((name) => findHubAlias(name) === undefined);
+const entries: readonly ZooEntry[] = positionals.length === 0 ? listModels() : zooNames.map((id) => getModel(id));
+const hubEntries: readonly HubAlias[] = positionals.length === 0 ? listHubAliases() : hubNames.map((name) => findHubAlias(name)!);
 const problems: string[] = [];
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -88,6 +99,28 @@ for (const entry of entries) {
   }
   say(`cut       ${entry.id.padEnd(24)} ${issues.length === 0 ? `ok (${entry.feature.tensor} → ${entry.feature.embeddingDim})` : issues.join('; ')}`);
   if (issues.length > 0) problems.push(`${entry.id}: ${issues.join('; ')}`);
+}
+
+for (const entry of hubEntries) {
+  const reference = hubAliasReference(entry);
+  const common = { ...(values.home ? { home: values.home } : {}), offline: !values.pull };
+  try {
+    const model = await resolveHubModel(reference, common);
+    const issues: string[] = [];
+    if (entry.sha256 !== null && entry.sha256 !== model.sha256) issues.push(`sha256 ${model.sha256}, catalog ${entry.sha256}`);
+    if (entry.sizeBytes !== null && entry.sizeBytes !== model.sizeBytes) issues.push(`size ${model.sizeBytes}, catalog ${entry.sizeBytes}`);
+    const prepared = await prepareBackbone(reference, common);
+    const feature = `${prepared.cut.featureTensor} (${prepared.cut.pooling}) → ${prepared.cut.embeddingDim}`;
+    say(`hub       ${entry.alias.padEnd(24)} ${issues.length === 0 ? `ok: ${model.reference}, ${feature}` : issues.join('; ')}`);
+    if (!entry.verified && model.commit !== null) {
+      say(`          fill in models/hub.json: ${JSON.stringify({ revision: model.commit, sha256: model.sha256, sizeBytes: model.sizeBytes, verified: true })}`);
+    }
+    if (issues.length > 0) problems.push(`${entry.alias}: ${issues.join('; ')}`);
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    if (!values.pull && (error as { code?: string }).code === 'OFFLINE') say(`hub       ${entry.alias.padEnd(24)} not cached; skipped (use --pull)`);
+    else problems.push(`${entry.alias}: ${message}`);
+  }
 }
 
 if (problems.length > 0) {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FinetuneError, nearestNames } from '../errors.js';
 import { DEFAULT_RESIZE_FILTER, validatePreprocessSpec } from '../image/preprocess-spec.js';
+import { listHubAliases } from './hub-catalog.js';
 import { POOLINGS } from '../types.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
 
@@ -98,12 +99,13 @@ export function findModel(idOrAlias: string): ZooEntry | undefined {
 export function getModel(idOrAlias: string): ZooEntry {
   const entry = findModel(idOrAlias);
   if (entry) return entry;
-  const names = listModels().flatMap((e) => [e.id, ...e.aliases]);
+  const names = [...listModels().flatMap((e) => [e.id, ...e.aliases]), ...listHubAliases().flatMap((e) => [e.alias, ...e.aliases])];
   const nearest = nearestNames(idOrAlias, names, 5);
   throw new FinetuneError(
     'MODEL_NOT_FOUND',
     `Unknown model "${idOrAlias}". Nearest ids: ${nearest.join(', ')}.`,
-    'Run `finetune models list` to see every zoo model, or pass your own file with --backbone ./file.onnx.',
+    'Run `finetune models list` to see every known backbone, pass a Hugging Face Hub model as hf:owner/repo, ' +
+    'or your own file with --backbone ./file.onnx.',
   );
 }
 

@@ -4,13 +4,15 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { FinetuneError } from '../errors.js';
+import { ChecksumMismatchError, FinetuneError } from '../errors.js';
 import { sha256File } from '../util/hash.js';
 import { findModel, listModels } from './catalog.js';
 import type { ZooEntry } from './catalog.js';
 import { downloadModel } from './download.js';
 import type { DownloadOptions } from './download.js';
 import { resolveHubModel } from './hub.js';
+import { findHubAlias, hubAliasReference } from './hub-catalog.js';
+import type { HubAlias } from './hub-catalog.js';
 import type { HubModel } from './hub.js';
 import { isHubReference } from './hub-reference.js';
 import type { OnnxVariant } from './hub-reference.js';
@@ -48,25 +50,16 @@ export function looksLikePath(value: string): boolean {
 
 /**
  * `hf:…` is a Hugging Face Hub model (resolveHubModel: caches first, then the Hub); an existing file is used as is
- * (hashed with sha256File); a value that looks like a path but does not exist fails with FILE_NOT_FOUND; anything
- * else is a zoo id or alias, downloaded (or found in the cache) by downloadModel.
+ * (hashed with sha256File); a Hub alias from models/hub.json (`dinov2-small`) is its Hub reference; a value that looks
+ * like a path but does not exist fails with FILE_NOT_FOUND; anything else is a zoo id or alias, downloaded (or found
+ * in the cache) by downloadModel.
  */
 export async function resolveBackbone(idOrPath: string, options: ResolveBackboneOptions = {}): Promise<ResolvedBackbone> {
   if (typeof idOrPath !== 'string' || idOrPath.trim() === '') {
     throw new TypeError(`resolveBackbone: 'idOrPath' must be a zoo id or a path, got ${JSON.stringify(idOrPath)}.`);
   }
   const value = idOrPath.trim();
-  if (isHubReference(value)) {
-    const { onnxVariant, hubEndpoint, hubToken, huggingFaceCache, mirror: _zooMirror, ...common } = options;
-    const hub = await resolveHubModel(value, {
-      ...common,
-      ...(onnxVariant !== undefined ? { variant: onnxVariant } : {}),
-      ...(hubEndpoint !== undefined ? { endpoint: hubEndpoint } : {}),
-      ...(hubToken !== undefined ? { token: hubToken } : {}),
-      ...(huggingFaceCache !== undefined ? { huggingFaceCache } : {}),
-    });
-    return { id: hub.reference, path: hub.file, sha256: hub.sha256, entry: null, hub };
-  }
+  if (isHubReference(value)) return fromHub(value, undefined, options);
   const path = resolve(value);
   const info = await stat(path).catch(() => null);
   if (info?.isFile()) {
@@ -78,6 +71,8 @@ export async function resolveBackbone(idOrPath: string, options: ResolveBackbone
     throw new FinetuneError('FILE_NOT_FOUND', `Backbone "${value}" is a directory, not an .onnx file.`,
       'Pass the model file itself, e.g. --backbone ./models/backbone.onnx, or a zoo id from `finetune models list`.');
   }
+  const hubAlias = findModel(value) ? undefined : findHubAlias(value);
+  if (hubAlias) return fromHub(hubAliasReference(hubAlias), hubAlias, options);
   if (looksLikePath(value) && !findModel(value)) {
     throw new FinetuneError('FILE_NOT_FOUND', `Backbone file "${value}" does not exist (looked at ${path}).`,
       'Check the path, or pass a zoo id such as mobilenetv2 or resnet50 (see `finetune models list`).');
@@ -85,4 +80,22 @@ export async function resolveBackbone(idOrPath: string, options: ResolveBackbone
   const downloaded = await downloadModel(value, options);
   const entry = findModel(value)!;
   return { id: entry.id, path: downloaded.path, sha256: downloaded.sha256, entry, hub: null };
+}
+
+/** A Hub model by reference, or by a catalog alias (whose sha256, once verified, must match). */
+async function fromHub(reference: string, hubAlias: HubAlias | undefined, options: ResolveBackboneOptions): Promise<ResolvedBackbone> {
+  const { onnxVariant, hubEndpoint, hubToken, huggingFaceCache, mirror: _zooMirror, ...common } = options;
+  if (hubAlias) {
+    options.onProgress?.({ stage: 'info', status: 'message', message: `${hubAlias.alias} is ${reference}` +
+      (hubAlias.verified ? '' : ' (its sha256 is not in the catalog yet: the Hub\'s own checksum is verified, and the sha256 used is recorded)') });
+  }
+  const hub = await resolveHubModel(reference, {
+    ...common,
+    ...(onnxVariant !== undefined ? { variant: onnxVariant } : {}),
+    ...(hubEndpoint !== undefined ? { endpoint: hubEndpoint } : {}),
+    ...(hubToken !== undefined ? { token: hubToken } : {}),
+    ...(huggingFaceCache !== undefined ? { huggingFaceCache } : {}),
+  });
+  if (hubAlias?.sha256 && hub.sha256 !== hubAlias.sha256) throw new ChecksumMismatchError(hub.file, hubAlias.sha256, hub.sha256);
+  return { id: hub.reference, path: hub.file, sha256: hub.sha256, entry: null, hub };
 }
