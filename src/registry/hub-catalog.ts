@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { finetuneHubCacheDir, findCachedHubFile } from './hub-cache.js';
 import { formatHubReference, parseHubReference } from './hub-reference.js';
 
 export interface HubAlias {
@@ -50,6 +51,11 @@ export function findHubAlias(name: string): HubAlias | undefined {
 /** `hf:owner/repo@revision:path` for an entry. */
 export function hubAliasReference(entry: HubAlias): string {
   return formatHubReference(entry.repo, entry.revision, entry.path);
+}
+
+/** Where `entry`'s file is in finetune's Hub cache, or null when it has not been fetched. */
+export async function cachedHubAlias(entry: HubAlias, home?: string): Promise<string | null> {
+  return (await findCachedHubFile(finetuneHubCacheDir(home), entry.repo, entry.revision, entry.path))?.file ?? null;
 }
 
 /** Checks `models/hub.json` and returns typed entries; a TypeError names the entry and field. */

@@ -17,7 +17,10 @@ let files: Record<string, Uint8Array> = {};
 before(async () => {
   ({ home, cleanup } = await tempHome());
   files = await filesOf(FIXTURE);
-  hub = await startHubServer({ repos: { 'test/tiny-vit': { refs: { main: MAIN }, commits: { [MAIN]: files } } } });
+  hub = await startHubServer({ repos: {
+    'test/tiny-vit': { refs: { main: MAIN }, commits: { [MAIN]: files } },
+    'Xenova/dinov2-small': { refs: {}, commits: { bd222e886723524568931e43031f6d9327896fac: files } }, // stands in for the real one
+  } });
 });
 after(async () => {
   await hub.close();
@@ -36,6 +39,23 @@ describe('finetune models pull hf:…', () => {
     const again = await runCli(['models', 'pull', 'hf:test/tiny-vit', '--home', join(home, 'ft'), '--offline'], env);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /Already cached \(finetune-cache\) hf:test\/tiny-vit@[0-9a-f]{40}:onnx\/model\.onnx/);
+  });
+
+  test('models list shows the Hub aliases; pulling one by its short name marks it cached', { timeout: 60_000 }, async () => {
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(home, 'empty-hf-cache') };
+    const ftHome = join(home, 'ft-list');
+    type Row = { id: string; source?: string; cached: boolean; verified?: boolean };
+    const list = async (): Promise<Row[]> => {
+      const run = await runCli(['models', 'list', '--home', ftHome, '--json'], env);
+      assert.equal(run.code, 0, run.stderr);
+      return JSON.parse(run.stdout) as Row[];
+    };
+    const before = (await list()).find((row) => row.id === 'dinov2-small');
+    assert.deepEqual([before?.source, before?.cached, before?.verified], ['hf:Xenova/dinov2-small@bd222e886723524568931e43031f6d9327896fac:onnx/model.onnx', false, false]);
+    const pull = await runCli(['models', 'pull', 'dinov2-small', '--home', ftHome], env);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /^Downloaded hf:Xenova\/dinov2-small@bd222e8/);
+    assert.equal((await list()).find((row) => row.id === 'dinov2-small')?.cached, true);
   });
 
   test('--min-download-speed must be a non-negative number (usage error, exit 2); --onnx-variant names a missing file', { timeout: 60_000 }, async () => {

@@ -28,16 +28,24 @@ const listCommand: CommandModule<object, ModelsArgs> = {
     process.exitCode = await handleErrors(args.verbose, async () => {
       const { listModels } = await import('../../registry/catalog.js');
       const { modelInfo } = await import('../../registry/model-cache.js');
+      const { cachedHubAlias, hubAliasReference, listHubAliases } = await import('../../registry/hub-catalog.js');
       const infos = await Promise.all(listModels().map((entry) => modelInfo(entry.id, args.home)));
+      const hub = await Promise.all(listHubAliases().map(async (entry) => ({ entry, path: await cachedHubAlias(entry, args.home) })));
       if (args.json) {
-        process.stdout.write(`${JSON.stringify(infos.map((info) => ({ id: info.id, aliases: info.entry.aliases,
-          embeddingDim: info.entry.feature.embeddingDim, sizeBytes: info.entry.sizeBytes, cached: info.cached,
-          status: info.status, path: info.path })), null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify([
+          ...infos.map((info) => ({ id: info.id, aliases: info.entry.aliases, embeddingDim: info.entry.feature.embeddingDim,
+            sizeBytes: info.entry.sizeBytes, cached: info.cached, status: info.status, path: info.path })),
+          ...hub.map(({ entry, path }) => ({ id: entry.alias, aliases: entry.aliases, source: hubAliasReference(entry),
+            sizeBytes: entry.sizeBytes, verified: entry.verified, cached: path !== null, path })),
+        ], null, 2)}\n`);
         return;
       }
       const rows = infos.map((info) => [info.id, info.entry.aliases.join(', '), info.entry.feature.embeddingDim,
         formatBytes(info.entry.sizeBytes), info.cached ? green(info.status, process.stdout) : '-', info.entry.license]);
-      process.stdout.write(`${formatTable(['id', 'aliases', 'features', 'size', 'cached', 'license'], rows)}\n`);
+      const hubRows = hub.map(({ entry, path }) => [entry.alias, entry.aliases.join(', '), `hf:${entry.repo}`,
+        entry.sizeBytes !== null ? formatBytes(entry.sizeBytes) : `~${entry.approxSizeMb} MB`, path ? green('cached', process.stdout) : '-', entry.license]);
+      process.stdout.write(`${formatTable(['id', 'aliases', 'features', 'size', 'cached', 'license'], rows)}\n\n` +
+        `Hugging Face Hub (any hf:owner/repo works too; see README):\n${formatTable(['id', 'aliases', 'source', 'size', 'cached', 'license'], hubRows)}\n`);
     });
   },
 };
@@ -81,9 +89,12 @@ const pullCommand: CommandModule<object, InferredOptionTypes<typeof pullOptions 
     process.exitCode = await handleErrors(args.verbose, async () => {
       const onProgress = createProgressRenderer({ json: args.json, quiet: args.quiet });
       const { isHubReference } = await import('../../registry/hub-reference.js');
-      if (isHubReference(args.id)) {
+      const { findHubAlias, hubAliasReference } = await import('../../registry/hub-catalog.js');
+      const { findModel } = await import('../../registry/catalog.js');
+      const alias = isHubReference(args.id) || findModel(args.id) ? undefined : findHubAlias(args.id);
+      if (isHubReference(args.id) || alias) {
         const { resolveHubModel } = await import('../../registry/hub.js');
-        const model = await resolveHubModel(args.id, {
+        const model = await resolveHubModel(alias ? hubAliasReference(alias) : args.id, {
           home: args.home, offline: args.offline, minSpeedBytesPerSec: minDownloadSpeedArg(args.minDownloadSpeed), variant: args.onnxVariant, onProgress,
         });
         const { config: _config, preprocessorConfig: _preprocessor, ...summary } = model;
