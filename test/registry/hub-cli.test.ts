@@ -58,6 +58,14 @@ describe('finetune models pull hf:…', () => {
     assert.equal((await list()).find((row) => row.id === 'dinov2-small')?.cached, true);
   });
 
+  test('inspect hf:… shows the token tensors with concrete shapes and their poolings', { timeout: 60_000 }, async () => {
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(home, 'empty-hf-cache'), FINETUNE_HOME: join(home, 'ft-inspect') };
+    const run = await runCli(['inspect', 'hf:test/tiny-vit'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\* +last_hidden_state +float32 +\[batch_size, 17, 32\] +Add +cls, mean-tokens, avg, max, flatten/);
+    assert.match(run.stdout, /Automatic cut: "last_hidden_state", a token sequence, pooled with cls/);
+  });
+
   test('--min-download-speed must be a non-negative number (usage error, exit 2); --onnx-variant names a missing file', { timeout: 60_000 }, async () => {
     const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(home, 'empty-hf-cache') };
     const bad = await runCli(['models', 'pull', 'hf:test/tiny-vit', '--home', join(home, 'ft2'), '--min-download-speed', '-5'], env);
