@@ -10,6 +10,7 @@ import { FinetuneError } from '../../src/errors.js';
 import { cutBackbone } from '../../src/onnx/cut-backbone.js';
 import { formatInspection } from '../../src/onnx/format-inspection.js';
 import { inspectModel } from '../../src/onnx/inspect-model.js';
+import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/onnx/graph-builder.js';
 import { readModel } from '../../src/onnx/read-model.js';
 import { buildResnetBackbone } from '../../src/onnx/test-backbones.js';
 import type { Pooling } from '../../src/types.js';
@@ -59,6 +60,30 @@ test('a ViT feature extractor is cut at last_hidden_state; cls, mean-tokens, avg
     assert.ok(worst < 1e-5, `${pooling}: max |difference| ${worst}`);
   }
   assert.equal(cutBackbone(model, { pooling: 'flatten' }).embeddingDim, TOKENS * WIDTH);
+});
+
+test('opsets 9 (Slice by attributes) and 18 (reduce axes as an input): every token pooling runs and matches', async () => {
+  // tokens = x * w, with x [N, 5, 4]; a graph small enough to build at any opset.
+  for (const opset of [9, 18]) {
+    const graph = makeGraph([makeNode('Mul', ['x', 'w'], ['last_hidden_state'])],
+      [makeValueInfo('x', 'float32', ['N', 5, 4])], [makeValueInfo('last_hidden_state', 'float32', ['N', 5, 4])],
+      { initializers: [makeTensor('w', 'float32', [4], [1, 2, 3, 4])] });
+    const model = makeModel(graph, { opset });
+    const input = syntheticInput([2, 5, 4]);
+    const x = input.data as Float32Array;
+    for (const pooling of ['cls', 'mean-tokens', 'avg', 'max'] as const) {
+      const features = (await runModel(cutBackbone(model, { pooling }).model, { x: input })).features!;
+      assert.deepEqual(features.dims, [2, 4], `opset ${opset} ${pooling}`);
+      for (let row = 0; row < 2; row++) {
+        for (let d = 0; d < 4; d++) {
+          const tokens = Array.from({ length: 5 }, (_, t) => x[(row * 5 + t) * 4 + d]! * (d + 1));
+          const expected = pooling === 'cls' ? tokens[0]! : pooling === 'max' ? Math.max(...tokens)
+            : (pooling === 'avg' ? tokens : tokens.slice(1)).reduce((a, b) => a + b, 0) / (pooling === 'avg' ? 5 : 4);
+          assert.ok(Math.abs((features.data as Float32Array)[row * 4 + d]! - expected) < 1e-5, `opset ${opset} ${pooling} [${row}, ${d}]`);
+        }
+      }
+    }
+  }
 });
 
 test('pooling that does not fit the tensor is an INVALID_OPTION naming the ones that do', async () => {
