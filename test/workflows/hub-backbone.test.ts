@@ -5,7 +5,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { METADATA_KEYS, readExportedModelInfo } from '../../src/export/exported-model-format.js';
+import { readRun } from '../../src/run/read-run.js';
 import type { ProgressEvent } from '../../src/types.js';
+import { runCli } from '../cli/helpers.js';
 import { prepareBackbone } from '../../src/workflows/prepare-backbone.js';
 import type { PrepareBackboneOptions } from '../../src/workflows/prepare-backbone.js';
 import { fakeCommit, filesOf, startHubServer } from '../helpers/hub-server.js';
@@ -43,5 +48,34 @@ describe('hf: backbone through prepareBackbone', () => {
     const messages = events.filter((e) => e.stage === 'info').map((e) => (e as { message: string }).message);
     assert.ok(messages.includes('Feature: model_type "dinov2": the CLS token of last_hidden_state (--pooling mean-tokens for the mean of the patch tokens).'), messages.join('\n'));
     assert.ok(messages.some((m) => m.startsWith('Preprocessing from preprocessor_config.json: BitImageProcessor: shorter side to 40 (pil-bicubic), center crop 32')), messages.join('\n'));
+  });
+
+  test('the one-shot CLI run on hf:… trains, exports and passes parity; run.json and the model pin the commit and sha256', { timeout: 180_000 }, async () => {
+    const data = join(home, 'photos');
+    for (const [label, base] of [['red', [140, 110, 110]], ['blue', [110, 110, 140]]] as const) {
+      await mkdir(join(data, label), { recursive: true });
+      for (let i = 0; i < 8; i++) {
+        const width = 40 + i * 3, height = 48 - i;
+        const pixels = Buffer.alloc(width * height * 3);
+        for (let p = 0; p < pixels.length; p++) pixels[p] = Math.max(0, Math.min(255, base[p % 3]! + ((p * 7919 + i * 104729 + (p >> 3) * 31) % 160) - 80));
+        await writeFile(join(data, label, `${label}-${i}.png`), await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer());
+      }
+    }
+    const out = join(home, 'run');
+    const run = await runCli(['--backbone', 'hf:test/tiny-vit', '--classes', '2', '--data', data, '--out', out, '--home', join(home, 'cli-home'),
+      '--cache-dir', join(home, 'cli-cache'), '--device', 'cpu', '--epochs', '30', '--json'],
+    { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(home, 'no-hf-cache'), HTTP_PROXY: '', HTTPS_PROXY: '' }, 170_000);
+    assert.equal(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as { parity: { nodeOk: boolean; webStatus: string; maxAbsDiff: number } };
+    assert.equal(summary.parity.nodeOk, true, JSON.stringify(summary.parity));
+    assert.ok(summary.parity.webStatus === 'ok', `onnxruntime-web: ${summary.parity.webStatus}`);
+    assert.match(run.stderr, /Feature: model_type \\?"dinov2\\?": the CLS token of last_hidden_state/);
+    const record = (await readRun(out)).manifest!;
+    assert.equal(record.backbone.id, `hf:test/tiny-vit@${MAIN}:onnx/model.onnx`);
+    assert.equal(record.backbone.pooling, 'cls');
+    assert.equal(record.backbone.featureTensor, 'last_hidden_state');
+    const info = await readExportedModelInfo(join(out, 'model.onnx'));
+    assert.equal(info.metadata[METADATA_KEYS.backboneId], record.backbone.id, 'the exported model names the repository, commit and file');
+    assert.equal(info.metadata[METADATA_KEYS.backboneSha256], record.backbone.sha256);
   });
 });
