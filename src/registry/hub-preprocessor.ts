@@ -9,10 +9,7 @@
  */
 import { FinetuneError } from '../errors.js';
 import { validatePreprocessSpec } from '../image/preprocess-spec.js';
-import type { PreprocessSpec } from '../types.js';
-
-/** The resampling a processor asks for, by transformers' name for Pillow's filter. */
-export type HubResizeFilter = 'pil-bilinear' | 'pil-bicubic' | 'nearest';
+import type { PreprocessSpec, ResizeFilter } from '../types.js';
 
 /** Keys that name the processor or its wiring and do not change pixels. */
 const METADATA_KEYS = new Set(['image_processor_type', 'feature_extractor_type', 'processor_class', 'auto_map', '_processor_class']);
@@ -24,7 +21,7 @@ const MAPPED_KEYS = new Set([
 ]);
 
 /** Pillow's resampling codes (transformers' `PILImageResampling`) that we reproduce exactly. */
-const RESAMPLE_FILTERS: Readonly<Record<number, HubResizeFilter>> = { 0: 'nearest', 2: 'pil-bilinear', 3: 'pil-bicubic' };
+const RESAMPLE_FILTERS: Readonly<Record<number, ResizeFilter>> = { 0: 'nearest', 2: 'pil-bilinear', 3: 'pil-bicubic' };
 const RESAMPLE_NAMES: Readonly<Record<number, string>> = { 0: 'NEAREST', 1: 'LANCZOS', 2: 'BILINEAR', 3: 'BICUBIC', 4: 'BOX', 5: 'HAMMING' };
 
 /**
@@ -48,8 +45,6 @@ type Size = { readonly height: number; readonly width: number } | { readonly sho
 
 export interface HubPreprocessing {
   readonly spec: PreprocessSpec;
-  /** The resampling filter the processor uses (PIL's; see `resample`). */
-  readonly resizeFilter: HubResizeFilter;
   /** One line on how the file was read, for the log. */
   readonly description: string;
 }
@@ -127,7 +122,7 @@ export function preprocessSpecFromHub(json: unknown, source: string, options: Hu
   const doCenterCrop = bool('do_center_crop', config['crop_size'] !== undefined && config['crop_size'] !== null);
   const crop = doCenterCrop ? readSize('crop_size', true) : undefined;
   const resampleCode = config['resample'] ?? processor?.resample;
-  let resizeFilter: HubResizeFilter = 'pil-bilinear';
+  let resizeFilter: ResizeFilter = 'pil-bilinear';
   if (resampleCode === undefined) {
     problems.push(`"resample" is missing and "${processorName ?? '(no image_processor_type)'}" has no known default`);
   } else if (typeof resampleCode !== 'number' || RESAMPLE_FILTERS[resampleCode] === undefined) {
@@ -200,17 +195,17 @@ export function preprocessSpecFromHub(json: unknown, source: string, options: Hu
   const spec = validatePreprocessSpec({
     resizeMode,
     resizeSize,
+    resizeFilter,
     cropSize,
     scale: doRescale ? (rescaleFactor as number) : 1,
     mean,
     std,
     channelOrder: flipChannels ? 'BGR' : 'RGB',
     layout: options.layout ?? 'NCHW',
-  });
+  }, { where: source });
   const resizeText = resizeMode === 'direct' ? `resize to ${resizeSize}×${resizeSize}` : `shorter side to ${resizeSize}`;
   return {
     spec,
-    resizeFilter,
     description: `${processorName ?? 'image processor'}: ${resizeText} (${resizeFilter}), center crop ${cropSize}, ` +
       `x*${doRescale ? formatNumber(rescaleFactor as number) : 1}, mean [${mean.map(formatNumber).join(', ')}], ` +
       `std [${std.map(formatNumber).join(', ')}]`,
