@@ -150,7 +150,7 @@ export async function fit(train: TrainingData, options: FitOptions = {}, checks:
   }
   if (validation !== null && isStreamed(validation)) await scanStreamed(validation, 'validation', buffers!);
   const network = new Network(train.embeddingDim, numClasses, resolved.hidden, batchSize, dropout, standardization,
-    options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved), resolved.threads);
+    options.kernels ?? fastestDenseKernels(), optimizerStateCount(resolved.optimizer, resolved), resolved.threads, resolved.classWeights);
   try {
     return await trainNetwork(network, batchSource(train, buffers), validation === null ? null : batchSource(validation, buffers),
       options, resolved, standardization);
@@ -162,7 +162,8 @@ export async function fit(train: TrainingData, options: FitOptions = {}, checks:
 async function trainNetwork(network: Network, source: BatchSource, validation: BatchSource | null, options: FitOptions,
   resolved: ResolvedFitOptions, standardization: Standardization | null): Promise<FitResult> {
   const train = source.data;
-  const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing, classWeights } = resolved;
+  const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing } = resolved;
+  const { classWeights } = network;
   network.initialize(new Rng(deriveSeed(seed, 1)));
   const shuffleRng = new Rng(deriveSeed(seed, 2));
   const dropoutRng = new Rng(deriveSeed(seed, 3));

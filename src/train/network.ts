@@ -38,12 +38,14 @@ export class Network implements ParameterBlock {
   readonly gradA: Float32Array;
   readonly gradB: Float32Array;
   readonly batchLabels: Int32Array;
+  /** Loss weight per class (in the workspace), or null. */
+  readonly classWeights: Float32Array | null;
   readonly mean: Float32Array | null;
   readonly invStd: Float32Array | null;
 
   constructor(readonly embeddingDim: number, readonly numClasses: number, hidden: readonly number[],
     readonly batchSize: number, readonly dropout: number, standardization: { mean: Float32Array; std: Float32Array } | null,
-    kernels: DenseKernels, optimizerStateCount: number, threads = 1) {
+    kernels: DenseKernels, optimizerStateCount: number, threads = 1, classWeights: Float32Array | null = null) {
     const widths = [embeddingDim, ...hidden, numClasses];
     let offset = 0, maxWidth = 0;
     for (let l = 0; l + 1 < widths.length; l++) {
@@ -61,7 +63,8 @@ export class Network implements ParameterBlock {
       ...this.layers.map((layer) => batchSize * layer.outputDim),
       ...this.layers.map((layer, l) => (masked[l] ? batchSize * layer.outputDim : 0)),
       batchSize * maxWidth, batchSize * maxWidth,
-      standardization === null ? 0 : embeddingDim, standardization === null ? 0 : embeddingDim];
+      standardization === null ? 0 : embeddingDim, standardization === null ? 0 : embeddingDim,
+      batchSize, classWeights === null ? 0 : numClasses];
     this.workspace = kernels.createWorkspace(lengths, { threads });
     const arrays = [...this.workspace.arrays];
     const take = (): Float32Array => arrays.shift()!;
@@ -76,7 +79,10 @@ export class Network implements ParameterBlock {
     this.gradA = take();
     this.gradB = take();
     const mean = take(), invStd = take();
-    this.batchLabels = new Int32Array(batchSize);
+    const labelsBlock = take(), weights = take();
+    this.batchLabels = new Int32Array(labelsBlock.buffer, labelsBlock.byteOffset, batchSize);   // int32 in the workspace
+    if (classWeights !== null) weights.set(classWeights);
+    this.classWeights = classWeights === null ? null : weights;
     if (standardization !== null) {
       mean.set(standardization.mean);
       for (let feature = 0; feature < embeddingDim; feature++) invStd[feature] = 1 / standardization.std[feature]!;

@@ -13,7 +13,7 @@
  * rounding (test/train/wasm-kernels.test.ts bounds it).
  */
 import { Worker } from 'node:worker_threads';
-import { softmaxCrossEntropyRows } from './loss.js';
+import type { CrossEntropyBatch } from './loss.js';
 import type { OptimizerStep } from './optimizers.js';
 import { jsDenseKernels, type DenseKernels, type DenseWorkspace, type ParameterBlock } from './dense-kernels.js';
 import { DENSE_KERNELS_WASM_BASE64 } from './wasm/dense-kernels-wasm.js';
@@ -27,6 +27,8 @@ interface KernelExports {
     params: number, grads: number, s1: number, s2: number, s3: number, update: number, jBegin: number, jEnd: number): void;
   apply_update(params: number, grads: number, s1: number, s2: number, s3: number, length: number, update: number): void;
   standardize_rows(x: number, rows: number, dim: number, mean: number, invStd: number): void;
+  softmax_cross_entropy(logits: number, labels: number, rows: number, numClasses: number, labelSmoothing: number,
+    classWeights: number, gradient: number, gradientScale: number, correct: number): number;
 }
 
 /**
@@ -36,6 +38,8 @@ interface KernelExports {
 const PAGE_BYTES = 65536;
 const RESERVED_BYTES = PAGE_BYTES;
 const UPDATE_OFFSET = RESERVED_BYTES;
+/** Where softmax_cross_entropy writes its count of correct rows (after the 28-byte update_t). */
+const CORRECT_OFFSET = UPDATE_OFFSET + 32;
 /** Control blocks of the helper threads (see `CONTROL_INTS`), then the arrays. */
 const CONTROL_OFFSET = RESERVED_BYTES + 64;
 const MAX_THREADS = 32;
@@ -102,12 +106,12 @@ for (;;) {
 
 class WasmDenseWorkspace implements DenseWorkspace {
   readonly arrays: readonly Float32Array[];
-  readonly softmaxCrossEntropy = softmaxCrossEntropyRows;
   private readonly exports: KernelExports;
   private readonly calls: ReadonlyArray<(...args: number[]) => void>;
   private readonly buffer: ArrayBufferLike;
   private readonly updateFloats: Float32Array;
   private readonly updateInts: Int32Array;
+  private readonly correctInts: Int32Array;
   private readonly helpers: Array<{ readonly worker: Worker; readonly control: Int32Array }> = [];
 
   constructor(module: object, lengths: readonly number[], threads: number) {
@@ -131,6 +135,7 @@ class WasmDenseWorkspace implements DenseWorkspace {
     this.arrays = lengths.map((length, index) => new Float32Array(this.buffer, offsets[index]!, length));
     this.updateFloats = new Float32Array(this.buffer, UPDATE_OFFSET, 6);
     this.updateInts = new Int32Array(this.buffer, UPDATE_OFFSET + 24, 1);
+    this.correctInts = new Int32Array(this.buffer, CORRECT_OFFSET, 1);
     for (let h = 0; h + 1 < Math.min(threads, MAX_THREADS); h++) {
       const control = CONTROL_OFFSET + h * CONTROL_INTS * 4;
       const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
@@ -184,10 +189,24 @@ class WasmDenseWorkspace implements DenseWorkspace {
   }
 
   /** Byte address of `array[offset]` in this workspace's memory. */
-  private address(array: Float32Array, offset: number): number {
+  private address(array: Float32Array | Int32Array, offset: number): number {
     if (array.buffer !== this.buffer)
-      throw new RangeError('wasm kernels: pass arrays from this workspace (`workspace.arrays` or subarrays of them).');
+      throw new RangeError('wasm kernels: pass arrays from this workspace (`workspace.arrays`, subarrays or views of them).');
     return array.byteOffset + 4 * offset;
+  }
+
+  /**
+   * The wasm form of `softmaxCrossEntropyRows`: float32 exp (≤ 2 ulp), float64 log and loss sum. Labels (an
+   * Int32Array view) and class weights must live in this workspace.
+   */
+  softmaxCrossEntropy(logits: Float32Array, logitsOffset: number, labels: ArrayLike<number>, rows: number, numClasses: number,
+    labelSmoothing: number, classWeights: Float32Array | null, gradient: Float32Array | null, gradientOffset: number,
+    gradientScale: number): CrossEntropyBatch {
+    if (!(labels instanceof Int32Array)) throw new RangeError('wasm kernels: softmaxCrossEntropy needs the labels as an Int32Array in the workspace.');
+    const weightedLossSum = this.exports.softmax_cross_entropy(this.address(logits, logitsOffset), this.address(labels, 0), rows, numClasses,
+      labelSmoothing, classWeights === null ? 0 : this.address(classWeights, 0), gradient === null ? 0 : this.address(gradient, gradientOffset),
+      gradientScale, CORRECT_OFFSET);
+    return { weightedLossSum, correct: this.correctInts[0]! };
   }
 
   private stateAddresses(block: ParameterBlock, offset: number): [number, number, number] {

@@ -173,3 +173,39 @@ test('fit with kernel threads gives bit-identical weights to one thread (a 200-c
   assert.deepEqual(two.head.layers[0]!.kernel, one.head.layers[0]!.kernel);
   assert.deepEqual(two.history.map((logs) => logs.loss), one.history.map((logs) => logs.loss));
 });
+
+test('softmax cross-entropy in wasm agrees with the reference: smoothing, class weights, gradient (also in place), NaN', async () => {
+  const { softmaxCrossEntropyRows } = await import('../../src/train/loss.js');
+  const rng = new Rng(31);
+  for (const [rows, numClasses] of [[1, 2], [5, 3], [32, 1000], [7, 13]] as const) {
+    const workspace = wasmDenseKernels.createWorkspace([rows * numClasses, rows * numClasses, rows, numClasses]);
+    const [logits, gradient, labelBlock, weights] = workspace.arrays as [Float32Array, Float32Array, Float32Array, Float32Array];
+    fill(logits, rng, 20);
+    const labels = new Int32Array(labelBlock.buffer, labelBlock.byteOffset, rows);
+    labels.forEach((_, row) => { labels[row] = rng.nextInt(numClasses); });
+    weights.set(fill(new Float32Array(numClasses), rng).map((v) => Math.abs(v) + 0.5));
+    for (const [smoothing, classWeights] of [[0, null], [0.1, weights]] as const) {
+      const expectedGradient = new Float32Array(rows * numClasses);
+      const expected = softmaxCrossEntropyRows(logits, 0, labels, rows, numClasses, smoothing, classWeights, expectedGradient, 0, 1 / rows);
+      const actual = workspace.softmaxCrossEntropy(logits, 0, labels, rows, numClasses, smoothing, classWeights, gradient, 0, 1 / rows);
+      const shape = `${rows}×${numClasses} smoothing ${smoothing}`;
+      assert.equal(actual.correct, expected.correct, shape);
+      assert.ok(Math.abs(actual.weightedLossSum - expected.weightedLossSum) <= 1e-6 * Math.abs(expected.weightedLossSum), `${shape}: loss ${actual.weightedLossSum} vs ${expected.weightedLossSum}`);
+      assertNear(gradient, expectedGradient, 1 / rows, 2e-6, `${shape} gradient`);
+      // In place (gradient aliasing logits), as the reference allows.
+      const saved = logits.slice();
+      const result = workspace.softmaxCrossEntropy(logits, 0, labels, rows, numClasses, smoothing, classWeights, logits, 0, 1 / rows);
+      assert.equal(result.weightedLossSum, actual.weightedLossSum);
+      assert.deepEqual(logits, gradient, `${shape}: in place`);
+      logits.set(saved);
+    }
+  }
+  // NaN anywhere in a row makes the loss NaN (the divergence guard relies on it); Infinity too.
+  const workspace = wasmDenseKernels.createWorkspace([6, 2]);
+  const [logits, labelBlock] = workspace.arrays as [Float32Array, Float32Array];
+  const labels = new Int32Array(labelBlock.buffer, labelBlock.byteOffset, 2);
+  for (const poison of [[NaN, 0, 1], [0, NaN, 1], [0, 1, Infinity]]) {
+    logits.set([0.5, 0.2, 0.1, ...poison]);
+    assert.ok(Number.isNaN(workspace.softmaxCrossEntropy(logits, 0, labels, 2, 3, 0, null, null, 0, 0).weightedLossSum), String(poison));
+  }
+});

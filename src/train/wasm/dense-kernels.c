@@ -231,3 +231,92 @@ void standardize_rows(f32* x, int rows, int dim, const f32* mean, const f32* inv
     for (; p < dim; p++) row[p] = (row[p] - mean[p]) * inv_std[p];
   }
 }
+
+// ---- softmax cross-entropy over a batch of logits ------------------------------------------------------------
+// The semantics of softmaxCrossEntropyRows in loss.ts: Keras label smoothing (y = onehot·(1 − s) + s/K), per-class
+// weights, loss accumulated in float64 and returned; the rows whose first maximum is the label counted in
+// *correct; with `gradient`, gradient_scale · weight · (softmax(z) − y) written there (it may alias the logits).
+// exp is computed in float32 (range reduction to [−ln2/2, ln2/2] and a degree-6 polynomial, ≤ 2 ulp), log in float64.
+
+INLINE v128_t exp_f32x4(v128_t x) {
+  // exp(x) = 2^n · exp(r), n = round(x / ln2), r = x − n·ln2 (ln2 split in two for accuracy). Inputs here are ≤ 0.
+  x = wasm_f32x4_max(x, wasm_f32x4_splat(-87.0f));   // exp(−87) ≈ 1.6e-38: below that the result is 0 for our sums
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), wasm_f32x4_add(r, wasm_f32x4_splat(1.0f)));
+  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, scale);
+}
+
+INLINE f32 exp_f32(f32 x) {
+  return wasm_f32x4_extract_lane(exp_f32x4(wasm_f32x4_splat(x)), 0);
+}
+
+// Natural log in float64 for x > 0 (x = m · 2^e with m in [√½, √2); log m = 2·atanh((m−1)/(m+1)) as a series).
+static double log_f64(double x) {
+  if (!(x > 0.0) || x == __builtin_inf()) return x == __builtin_inf() ? x : (x == 0.0 ? -__builtin_inf() : __builtin_nan(""));
+  union { double d; unsigned long long u; } bits = { x };
+  int e = (int)((bits.u >> 52) & 0x7ff) - 1023;
+  bits.u = (bits.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;   // m in [1, 2)
+  double m = bits.d;
+  if (m > 1.4142135623730951) { m *= 0.5; e += 1; }
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s, term = s, sum = 0.0;
+  for (int k = 1; k <= 27; k += 2) { sum += term / k; term *= s2; }
+  return 2.0 * sum + e * 0.6931471805599453;
+}
+
+EXPORT(softmax_cross_entropy)
+double softmax_cross_entropy(f32* logits, const int* labels, int rows, int num_classes, f32 label_smoothing,
+                             const f32* class_weights, f32* gradient, f32 gradient_scale, int* correct) {
+  const f32 off_value = label_smoothing / num_classes, on_value = 1.0f - label_smoothing + off_value;
+  double loss_sum = 0.0;
+  int hits = 0;
+  for (int row = 0; row < rows; row++) {
+    f32* z = logits + row * num_classes;
+    const int label = labels[row];
+    f32 max = -__builtin_inff();
+    int argmax = 0;
+    double z_sum = 0.0;
+    for (int k = 0; k < num_classes; k++) {
+      if (z[k] > max) { max = z[k]; argmax = k; }
+      z_sum += z[k];
+    }
+    if (z[0] != z[0] || max == __builtin_inff()) max = __builtin_nanf("");   // the divergence guard sees NaN
+    const double target_dot = (double)(on_value - off_value) * z[label] + (double)off_value * z_sum;
+    f32* e = gradient == 0 ? 0 : gradient + row * num_classes;
+    v128_t vmax = wasm_f32x4_splat(max), vsum = wasm_f32x4_splat(0.0f);
+    int k = 0;
+    for (; k + 4 <= num_classes; k += 4) {
+      v128_t ex = exp_f32x4(wasm_f32x4_sub(wasm_v128_load(z + k), vmax));
+      if (e != 0) wasm_v128_store(e + k, ex);
+      vsum = wasm_f32x4_add(vsum, ex);
+    }
+    double sum = (double)hsum(vsum);
+    for (; k < num_classes; k++) {
+      f32 ex = exp_f32(z[k] - max);
+      if (e != 0) e[k] = ex;
+      sum += ex;
+    }
+    const f32 weight = class_weights == 0 ? 1.0f : class_weights[label];
+    loss_sum += weight * ((double)max + log_f64(sum) - target_dot);
+    if (argmax == label) hits++;
+    if (e != 0) {
+      const f32 scale = gradient_scale * weight, inv_sum = (f32)(1.0 / sum);
+      const v128_t vscale = wasm_f32x4_splat(scale), vinv = wasm_f32x4_splat(inv_sum), voff = wasm_f32x4_splat(off_value);
+      int j = 0;
+      for (; j + 4 <= num_classes; j += 4)
+        wasm_v128_store(e + j, wasm_f32x4_mul(vscale, wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(e + j), vinv), voff)));
+      for (; j < num_classes; j++) e[j] = scale * (e[j] * inv_sum - off_value);
+      e[label] -= scale * (on_value - off_value);
+    }
+  }
+  *correct = hits;
+  return loss_sum;
+}
