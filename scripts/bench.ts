@@ -4,6 +4,7 @@
  *   - scripts/bench-train.ts: the head trainer vs PyTorch (3 and 1,000 classes), a 100k × 2048 × 1,000-class run
  *     (ms/epoch, peak RSS) and a 20-config sweep.
  *   - scripts/bench-decode.ts: decode + resize + crop images/s per `--resize-filter`, vs libvips' own kernel.
+ *   - scripts/bench-export.ts: export + parity of a generated VGG16 (553 MB) before/after: wall time and peak RSS.
  * Pass names to run a subset: `npm run bench -- embed`.
  */
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ const root = new URL('..', import.meta.url).pathname;
 const benches = [
   { name: 'embed', script: 'bench-embed.ts' },
   { name: 'train', script: 'bench-train.ts' },
+  { name: 'export', script: 'bench-export.ts' },
   { name: 'decode', script: 'bench-decode.ts' },
 ];
 const wanted = process.argv.slice(2);

@@ -304,8 +304,6 @@ interface LocatedModel {
   /** The model file; a probe written beside it reads the weights from it (and from its external data file). */
   readonly path: string;
   readonly weights: readonly WeightLocation[];
-  /** The model file plus its external data. */
-  readonly sizeBytes: number;
   cleanup(): Promise<void>;
 }
 
@@ -313,8 +311,7 @@ interface LocatedModel {
 async function locateModel(target: ParityTarget): Promise<LocatedModel> {
   if (typeof target === 'object' && !(target instanceof Uint8Array)) {
     const { written, model } = target;
-    return { model, path: written.path, weights: written.weights, sizeBytes: written.sizeBytes + (written.externalData?.sizeBytes ?? 0),
-      cleanup: async () => undefined };
+    return { model, path: written.path, weights: written.weights, cleanup: async () => undefined };
   }
   let path: string;
   let bytes: Uint8Array;
@@ -332,16 +329,13 @@ async function locateModel(target: ParityTarget): Promise<LocatedModel> {
   // External tensors stay references (the probe, beside the model, reads them too); inline ones are views into `bytes`.
   const model = decodeModel(bytes, { externalData: 'keep', source: `"${path}"` });
   const weights: WeightLocation[] = [];
-  let externalBytes = 0;
   for (const tensor of model.graph?.initializer ?? []) {
     const raw = tensor.raw_data;
     if (raw && raw.buffer === bytes.buffer) {
       weights.push({ name: tensor.name ?? '', file: 'model', offset: raw.byteOffset - bytes.byteOffset, length: raw.length });
     }
-    const length = tensor.external_data.find((entry) => entry.key === 'length')?.value;
-    if (length !== undefined) externalBytes += Number(length) || 0;
   }
-  return { model, path, weights, sizeBytes: bytes.length + externalBytes, cleanup };
+  return { model, path, weights, cleanup };
 }
 
 /** The probe written beside the model (so that its references resolve), run on `paths`, then deleted. */
