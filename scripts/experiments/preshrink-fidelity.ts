@@ -1,9 +1,10 @@
 /**
  * How far is a pre-shrunk `pil-bilinear` resize from the full-resolution one, and what does it cost? For large JPEGs
- * decodeToRgb lets libvips shrink to PRESHRINK_FACTOR × the resize size (JPEG shrink-on-load + its linear kernel)
- * before the exact Pillow filter runs. This compares, on generated 12-megapixel photos-like JPEGs, the 224×224 crop
- * (shorter side 256) of:
+ * decodeToRgb lets libvips decode at the JPEG scale its own resize would use (and shrink a little more with its
+ * linear kernel) before the exact Pillow filter runs (preshrinkPlan). This compares, on generated 12-megapixel
+ * photo-like JPEGs, the 224×224 crop (shorter side 256) of:
  *   - the exact filter on the full-resolution decode (the reference: Pillow's result bit for bit on these pixels);
+ *   - the default pre-shrink (S / (s + 1) for libvips' JPEG scale s);
  *   - pre-shrinking to 2, 3, 4 × the target, with all of JPEG shrink-on-load (`fastShrinkOnLoad: true`) or leaving
  *     libvips' linear kernel at least 2× ("slow load");
  *   - libvips' own linear kernel (`sharp-linear`, the filter before this one existed).
@@ -13,28 +14,29 @@
  *   flock /work/.locks/cpu npx tsx scripts/experiments/preshrink-fidelity.ts
  */
 import { cpus, loadavg } from 'node:os';
-import { openImage, orientedSize, resizeGeometry, resizeWindow } from '../../src/image/preprocess-image.js';
+import { type PreshrinkLimits, openImage, orientedSize, resizeGeometry, resizeWindow } from '../../src/image/preprocess-image.js';
 import { IMAGENET_SPEC } from '../../src/image/preprocess-spec.js';
 import type { ResizeFilter } from '../../src/types.js';
 import { photoLikeJpeg } from '../lib/photo-jpegs.js';
 
-interface Method { name: string; filter: ResizeFilter; preshrinkFactor: number; fastShrinkOnLoad: boolean }
+interface Method { name: string; filter: ResizeFilter; limits: PreshrinkLimits }
 const methods: Method[] = [
-  { name: 'pil-bilinear, full-resolution decode', filter: 'pil-bilinear', preshrinkFactor: Number.POSITIVE_INFINITY, fastShrinkOnLoad: true },
+  { name: 'pil-bilinear, full-resolution decode', filter: 'pil-bilinear', limits: { factor: Number.POSITIVE_INFINITY } },
+  { name: 'pil-bilinear, default: libvips\' JPEG scale, S/(s+1)', filter: 'pil-bilinear', limits: {} },
   ...[2, 3, 4].flatMap((factor) => [true, false].map((fast) => ({
-    name: `pil-bilinear, pre-shrink to ${factor}× target${fast ? '' : ', slow load'}`, filter: 'pil-bilinear' as const, preshrinkFactor: factor,
-    fastShrinkOnLoad: fast,
+    name: `pil-bilinear, pre-shrink to ${factor}× target${fast ? '' : ', slow load'}`, filter: 'pil-bilinear' as const,
+    limits: { factor, fastShrinkOnLoad: fast },
   }))),
-  { name: 'sharp-linear (libvips)', filter: 'sharp-linear', preshrinkFactor: 0, fastShrinkOnLoad: false },
+  { name: 'sharp-linear (libvips)', filter: 'sharp-linear', limits: {} },
 ];
 
 async function crop(bytes: Buffer, method: Method): Promise<Uint8Array> {
   const image = openImage(bytes);
-  const { width, height } = await orientedSize(image);
+  const { width, height, jpeg } = await orientedSize(image);
   const geometry = resizeGeometry(width, height, IMAGENET_SPEC);
-  return resizeWindow(image, { width, height }, { width: geometry.resizeWidth, height: geometry.resizeHeight },
+  return resizeWindow(image, { width, height, jpeg }, { width: geometry.resizeWidth, height: geometry.resizeHeight },
     { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize }, method.filter,
-    { factor: method.preshrinkFactor, maxDecodedPixels: Number.POSITIVE_INFINITY, fastShrinkOnLoad: method.fastShrinkOnLoad });
+    { ...method.limits, maxDecodedPixels: Number.POSITIVE_INFINITY });
 }
 
 const load = loadavg()[0]!;

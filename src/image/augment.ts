@@ -220,7 +220,7 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
   const cropSize = spec.cropSize;
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
 
     const flipRandom = stream('flip');
     const flipped = augment.flip !== null && flipRandom() < augment.flip.probability;
@@ -239,13 +239,14 @@ export async function augmentedRgb(input: string | Uint8Array, spec: PreprocessS
     let pixels: Uint8Array;
     const square = { left: 0, top: 0, width: side, height: side };
     if (cropBox !== null) {
-      pixels = await resizeWindow(image.extract(cropBox), cropBox, square, square, spec.resizeFilter);
+      // After an extract libvips cannot shrink on load: the box is decoded at full size.
+      pixels = await resizeWindow(image.extract(cropBox), { ...cropBox, jpeg: false }, square, square, spec.resizeFilter);
     } else if (side === cropSize) {
       pixels = (await decodeToRgb(bytes, spec, { sourceName: name })).data;
     } else {
       const scaled: PreprocessSpec = { ...spec, cropSize: side, resizeSize: Math.max(side, Math.round((spec.resizeSize * side) / cropSize)) };
       const geometry = resizeGeometry(sourceWidth, sourceHeight, scaled);
-      pixels = await resizeWindow(image, { width: sourceWidth, height: sourceHeight },
+      pixels = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpeg },
         { width: geometry.resizeWidth, height: geometry.resizeHeight },
         { left: geometry.cropLeft, top: geometry.cropTop, width: side, height: side }, spec.resizeFilter);
     }

@@ -17,13 +17,12 @@
  *    the result does not depend on whether it happens before or after resizing.
  * 5. Resize per `spec.resizeFilter`:
  *    - `pil-bilinear`, `pil-bicubic`, `torch-bilinear`, `nearest`: libvips hands over the decoded pixels and
- *      resample.ts computes the resize in that library's convention, only for the crop window. Large images are
- *      first shrunk by libvips (JPEG shrink-on-load, then its linear kernel) to {@link PRESHRINK_FACTOR} × the resize
- *      size, for the `pil-*` filters only: they average over the whole footprint anyway, and what is left for the
- *      exact filter keeps the mean difference from a full-resolution resize below half a grey level (measured in
- *      scripts/experiments/preshrink-fidelity.ts). `torch-bilinear` and `nearest` sample the full-resolution image,
- *      because that is what they do in PyTorch and Pillow. Any image above {@link MAX_DECODED_PIXELS} is shrunk to
- *      fit first, so that memory stays bounded.
+ *      resample.ts computes the resize in that library's convention, only for the crop window. A JPEG that libvips'
+ *      own resize would decode at 1/2, 1/4 or 1/8 scale is, for the `pil-*` filters, decoded at that scale too and
+ *      resampled exactly from there ({@link preshrinkPlan}): as fast as before, with a mean difference from a
+ *      full-resolution resize below 0.6 grey levels on 12-megapixel photos (scripts/experiments/preshrink-fidelity.ts).
+ *      `torch-bilinear` and `nearest` sample the full-resolution image, as PyTorch and Pillow do. Any image above
+ *      {@link MAX_DECODED_PIXELS} is shrunk to fit first, so that memory stays bounded.
  *    - `sharp-linear`: libvips' `linear` kernel (triangle filter, widened when shrinking; not bit-identical to PIL),
  *      with JPEG shrink-on-load limited to leave at least a 2× reduction (`fastShrinkOnLoad: false`). This was the
  *      only filter before specs recorded one, so stored specs without `resizeFilter` mean it.
@@ -86,10 +85,10 @@ export async function decodeToRgb(input: string | Uint8Array, spec: PreprocessSp
   const bytes = await readInput(input, name);
   try {
     const image = openImage(bytes);
-    const { width: sourceWidth, height: sourceHeight } = await orientedSize(image);
+    const { width: sourceWidth, height: sourceHeight, jpeg } = await orientedSize(image);
     const geometry = resizeGeometry(sourceWidth, sourceHeight, spec);
     const window = { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize };
-    const data = await resizeWindow(image, { width: sourceWidth, height: sourceHeight },
+    const data = await resizeWindow(image, { width: sourceWidth, height: sourceHeight, jpeg },
       { width: geometry.resizeWidth, height: geometry.resizeHeight }, window, spec.resizeFilter);
     return { data, width: geometry.cropSize, height: geometry.cropSize, sourceWidth, sourceHeight };
   } catch (cause) {
@@ -165,15 +164,6 @@ export function resizeGeometry(width: number, height: number, spec: PreprocessSp
 // #region internals shared with augment.ts
 
 /**
- * `pil-*` filters on an image at least 2 × this many times larger than the resize target (on both axes) first let
- * libvips shrink it to this multiple of the target (see step 5 of the policy): Pillow's `reducing_gap`, with JPEG
- * shrink-on-load and libvips' linear kernel in place of `Image.reduce`. Pillow documents 3 as "indistinguishable from
- * fair resampling in most cases".
- * @internal
- */
-export const PRESHRINK_FACTOR = 3;
-
-/**
  * The most pixels an exact filter resamples from. A larger image (a 48-megapixel photo for `torch-bilinear` or
  * `nearest`, a decompression bomb) is first shrunk by libvips to fit, which keeps memory per image in flight at
  * 3 × 40 MB whatever the input; the exact result is then that of the shrunk image.
@@ -181,29 +171,31 @@ export const PRESHRINK_FACTOR = 3;
  */
 export const MAX_DECODED_PIXELS = 40_000_000;
 
-/** Tuning of {@link resizeWindow}, for experiments and tests. @internal */
+/** What {@link resizeWindow} needs to know about its source. @internal */
+export interface ResizeSource {
+  /** Size after EXIF orientation (and after an extract, when the pipeline has one). */
+  readonly width: number;
+  readonly height: number;
+  /** A JPEG with no extract before the resize: libvips can decode it at 1/2, 1/4 or 1/8 scale. */
+  readonly jpeg: boolean;
+}
+
+/** Overrides of {@link preshrinkPlan}'s rule, for experiments and tests. @internal */
 export interface PreshrinkLimits {
-  /** @defaultValue {@link PRESHRINK_FACTOR} */
+  /** Pre-shrink JPEGs to this multiple of the target instead (when they are at least twice that). */
   readonly factor?: number;
+  /** sharp's `fastShrinkOnLoad` with `factor`. @defaultValue `true` */
+  readonly fastShrinkOnLoad?: boolean;
   /** @defaultValue {@link MAX_DECODED_PIXELS} */
   readonly maxDecodedPixels?: number;
-  /** sharp's `fastShrinkOnLoad` for the pre-shrink. @defaultValue {@link FAST_SHRINK_ON_LOAD} */
-  readonly fastShrinkOnLoad?: boolean;
 }
 
 /**
- * Whether the pre-shrink may use all of a JPEG's DCT downscaling (true), or must leave libvips' linear kernel at
- * least 2× (false, slower to decode, closer to the full-resolution result).
+ * Resizes the image of `pipeline` (an {@link openImage} pipeline, possibly with an extract) to `target` with
+ * `filter` and returns the `window` of the result as RGB bytes.
  * @internal
  */
-export const FAST_SHRINK_ON_LOAD = true;
-
-/**
- * Resizes the image of `pipeline` (an {@link openImage} pipeline, possibly with an extract; `source` is its size after
- * orientation and extract) to `target` with `filter` and returns the `window` of the result as RGB bytes.
- * @internal
- */
-export async function resizeWindow(pipeline: Sharp, source: { width: number; height: number }, target: { width: number; height: number },
+export async function resizeWindow(pipeline: Sharp, source: ResizeSource, target: { width: number; height: number },
     window: ResampleWindow, filter: ResizeFilter, limits: PreshrinkLimits = {}): Promise<Uint8Array> {
   if (filter === 'sharp-linear') {
     const { data, info } = await pipeline
@@ -215,7 +207,7 @@ export async function resizeWindow(pipeline: Sharp, source: { width: number; hei
   }
   const preshrink = preshrinkPlan(source, target, filter, limits);
   const decoded = preshrink === null ? pipeline : pipeline.resize(preshrink.width, preshrink.height,
-    { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: limits.fastShrinkOnLoad ?? FAST_SHRINK_ON_LOAD });
+    { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: limits.fastShrinkOnLoad ?? true });
   const { data, info } = await decoded.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const image = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height,
     channels: info.channels };
@@ -225,23 +217,50 @@ export async function resizeWindow(pipeline: Sharp, source: { width: number; hei
 
 /**
  * The intermediate size libvips shrinks to before an exact filter; null when the filter resamples the decoded image
- * itself. A `pil-*` filter pre-shrinks images ≥ 2 × `factor` × the target to `factor` × the target; any exact filter
- * pre-shrinks images of more than `maxDecodedPixels` to fit. (libvips maps the whole image onto the intermediate
- * size, partial JPEG blocks included: measured, a Pillow-style source box for the last block only adds error.)
+ * itself.
+ * - `pil-*` filters on a JPEG that libvips' own resize would decode at a reduced scale s (1/2, 1/4 or 1/8: `sharp-linear`
+ *   does, with `fastShrinkOnLoad: false`) are pre-shrunk to the largest size at which sharp still decodes at that
+ *   scale, S / (s + 1), then resampled exactly from there: the exact filter costs no more decoding than libvips' own,
+ *   which keeps 12-megapixel photos as fast as before. This is Pillow's `reducing_gap` with the JPEG's DCT scaling
+ *   (and a short linear step) in place of `Image.reduce`; scripts/experiments/preshrink-fidelity.ts measures how far it
+ *   is from the full-resolution result. Other formats decode at full size anyway, so they are resampled exactly.
+ * - `torch-bilinear` and `nearest` sample the full-resolution image, as PyTorch and Pillow do.
+ * - Any image above `maxDecodedPixels` is shrunk to fit first, so that memory stays bounded.
+ * libvips maps the whole image onto the intermediate size, partial JPEG blocks included (measured: a Pillow-style
+ * source box for the last block only adds error).
  * @internal
  */
-export function preshrinkPlan(source: { width: number; height: number }, target: { width: number; height: number },
-    filter: ResizeFilter, limits: PreshrinkLimits = {}): { width: number; height: number } | null {
-  const factor = limits.factor ?? PRESHRINK_FACTOR, maxPixels = limits.maxDecodedPixels ?? MAX_DECODED_PIXELS;
+export function preshrinkPlan(source: ResizeSource, target: { width: number; height: number }, filter: ResizeFilter,
+    limits: PreshrinkLimits = {}): { width: number; height: number } | null {
   const averaging = filter === 'pil-bilinear' || filter === 'pil-bicubic';
-  const width = Math.ceil(target.width * factor), height = Math.ceil(target.height * factor);
-  if (averaging && source.width >= 2 * width && source.height >= 2 * height) return { width, height };
+  const shrink = Math.min(source.width / target.width, source.height / target.height);
+  if (averaging && source.jpeg) {
+    if (limits.factor !== undefined) {
+      if (shrink >= 2 * limits.factor) return { width: Math.ceil(target.width * limits.factor), height: Math.ceil(target.height * limits.factor) };
+    } else {
+      const scale = libvipsJpegScale(shrink);
+      if (scale > 1) return { width: Math.floor(source.width / (scale + 1)), height: Math.floor(source.height / (scale + 1)) };
+    }
+  }
+  const maxPixels = limits.maxDecodedPixels ?? MAX_DECODED_PIXELS;
   if (source.width * source.height <= maxPixels) return null;
-  const scale = Math.sqrt(maxPixels / (source.width * source.height));
+  const fit = Math.sqrt(maxPixels / (source.width * source.height));
   return {
-    width: Math.min(source.width, Math.max(target.width, Math.floor(source.width * scale))),
-    height: Math.min(source.height, Math.max(target.height, Math.floor(source.height * scale))),
+    width: Math.min(source.width, Math.max(target.width, Math.floor(source.width * fit))),
+    height: Math.min(source.height, Math.max(target.height, Math.floor(source.height * fit))),
   };
+}
+
+/**
+ * The JPEG shrink-on-load factor sharp 0.35 uses for a resize by `shrink` with `fastShrinkOnLoad: false` (pipeline.cc:
+ * leave libvips' kernel at least 2×; one step less when the shrink truncates to the factor). With
+ * `fastShrinkOnLoad: true`, any shrink in [s + 1, 2s) gets the same factor s, which is what {@link preshrinkPlan}
+ * requests. Only speed depends on this matching sharp; the pixels are the exact filter's either way.
+ */
+function libvipsJpegScale(shrink: number): number {
+  let scale = shrink >= 16 ? 8 : shrink >= 8 ? 4 : shrink >= 4 ? 2 : 1;
+  if (scale > 1 && Math.trunc(shrink) === scale) scale /= 2;
+  return scale;
 }
 
 /**
@@ -255,14 +274,14 @@ export function openImage(bytes: Uint8Array): Sharp {
     .toColourspace('srgb');
 }
 
-/** Width and height after EXIF orientation. @internal */
-export async function orientedSize(image: Sharp): Promise<{ width: number; height: number }> {
+/** Width and height after EXIF orientation, and whether the input is a JPEG. @internal */
+export async function orientedSize(image: Sharp): Promise<{ width: number; height: number; jpeg: boolean }> {
   const metadata = await image.metadata();
   // With sharp's default `pages: 1`, metadata describes the first frame only.
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!(width >= 1 && height >= 1)) throw new Error(`image reports an invalid size ${width}×${height}`);
-  return { width, height };
+  return { width, height, jpeg: metadata.format === 'jpeg' };
 }
 
 /** Reads a path's bytes, or passes bytes through; IMAGE_DECODE_FAILED when the file cannot be read. @internal */

@@ -110,7 +110,7 @@ describe('decodeToRgb: the resize filter, end to end through the decoder', () =>
     const geometry = geometryOf(golden);
     return (golden.channels === 1 || golden.channels === 3) && !golden.sourceBox &&
       geometry.resizeWidth === golden.outWidth && geometry.resizeHeight === golden.outHeight &&
-      preshrinkPlan({ width: golden.width, height: golden.height }, { width: golden.outWidth, height: golden.outHeight }, 'pil-bilinear') === null;
+      preshrinkPlan({ width: golden.width, height: golden.height, jpeg: false }, { width: golden.outWidth, height: golden.outHeight }, 'pil-bilinear') === null;
   });
   it('has end-to-end cases, among them the 28×28 → 64×64 upscale of the issue', () => {
     assert.ok(endToEnd.length >= 4, endToEnd.map((golden) => golden.name).join(', '));
@@ -155,22 +155,28 @@ describe('decodeToRgb: the resize filter, end to end through the decoder', () =>
 });
 
 describe('decodeToRgb: pre-shrinking big images', () => {
-  // Measured 2.8 grey levels on the striped image below (2.96, 2.96, 2.41 per channel); photos stay below 0.4
-  // (scripts/experiments/preshrink-fidelity.ts). A shifted pre-shrink (e.g. a wrong source box) gives 5.8.
+  // Measured 3.1 grey levels on the striped image below (libvips' own sharp-linear: 2.8); photos stay below 0.6
+  // (scripts/experiments/preshrink-fidelity.ts). A shifted pre-shrink (e.g. a wrong source box) gives 5.8 and more.
   const MAX_MEAN_PRESHRINK_ERROR = 4;
 
-  it('plans a 3× pre-shrink for the pil-* filters on images ≥ 6× the target, and a cap for every exact filter', () => {
-    assert.deepEqual(preshrinkPlan({ width: 4000, height: 3000 }, { width: 341, height: 256 }, 'pil-bilinear'), { width: 1023, height: 768 });
-    assert.deepEqual(preshrinkPlan({ width: 4000, height: 2667 }, { width: 384, height: 256 }, 'pil-bicubic'), { width: 1152, height: 768 });
-    assert.equal(preshrinkPlan({ width: 1500, height: 1000 }, { width: 384, height: 256 }, 'pil-bilinear'), null);   // < 6×
-    assert.equal(preshrinkPlan({ width: 4000, height: 3000 }, { width: 341, height: 256 }, 'torch-bilinear'), null);   // full resolution
-    const capped = preshrinkPlan({ width: 9000, height: 6000 }, { width: 384, height: 256 }, 'nearest');
+  it('decodes big JPEGs at the scale libvips would (S / (s + 1)), other formats at full size, and caps every exact filter', () => {
+    const jpeg = (width: number, height: number) => ({ width, height, jpeg: true });
+    // sharp-linear decodes 4000×3000 → 341×256 at 1/4 (shrink 11.7): 800×600 is the largest size that keeps 1/4.
+    assert.deepEqual(preshrinkPlan(jpeg(4000, 3000), { width: 341, height: 256 }, 'pil-bilinear'), { width: 800, height: 600 });
+    assert.deepEqual(preshrinkPlan(jpeg(4000, 2667), { width: 384, height: 256 }, 'pil-bicubic'), { width: 800, height: 533 });
+    assert.deepEqual(preshrinkPlan(jpeg(2000, 1500), { width: 341, height: 256 }, 'pil-bilinear'), { width: 666, height: 500 });   // 1/2
+    assert.deepEqual(preshrinkPlan(jpeg(8000, 6000), { width: 341, height: 256 }, 'pil-bilinear'), { width: 888, height: 666 });   // 1/8
+    assert.equal(preshrinkPlan(jpeg(1500, 1000), { width: 384, height: 256 }, 'pil-bilinear'), null);   // libvips decodes it whole too
+    assert.equal(preshrinkPlan({ ...jpeg(4000, 3000), jpeg: false }, { width: 341, height: 256 }, 'pil-bilinear'), null);   // a PNG: exact
+    assert.equal(preshrinkPlan(jpeg(4000, 3000), { width: 341, height: 256 }, 'torch-bilinear'), null);   // samples full resolution
+    assert.deepEqual(preshrinkPlan(jpeg(4000, 3000), { width: 341, height: 256 }, 'pil-bilinear', { factor: 3 }), { width: 1023, height: 768 });
+    const capped = preshrinkPlan(jpeg(9000, 6000), { width: 384, height: 256 }, 'nearest');
     assert.ok(capped !== null && capped.width * capped.height <= 40_000_000 && Math.abs(capped.width / capped.height - 1.5) < 1e-3,
       JSON.stringify(capped));
-    assert.equal(preshrinkPlan({ width: 9000, height: 6000 }, { width: 384, height: 256 }, 'nearest', { maxDecodedPixels: 60_000_000 }), null);
+    assert.equal(preshrinkPlan(jpeg(9000, 6000), { width: 384, height: 256 }, 'nearest', { maxDecodedPixels: 60_000_000 }), null);
     // A long thin image never shrinks below the target on either axis.
-    assert.deepEqual(preshrinkPlan({ width: 200_000, height: 300 }, { width: 170_667, height: 256 }, 'nearest', { maxDecodedPixels: 10_000_000 }),
-      { width: 170_667, height: 256 });
+    assert.deepEqual(preshrinkPlan({ width: 200_000, height: 300, jpeg: false }, { width: 170_667, height: 256 }, 'nearest',
+      { maxDecodedPixels: 10_000_000 }), { width: 170_667, height: 256 });
   });
 
   it('a pre-shrunk JPEG stays close to the full-resolution filter', async () => {
@@ -187,8 +193,9 @@ describe('decodeToRgb: pre-shrinking big images', () => {
     }
     const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
     const target = spec({ resizeSize: 100, cropSize: 96, resizeFilter: 'pil-bilinear' });
-    const geometry = resizeGeometry(width, height, target);   // 150×100: pre-shrunk to 450×300
-    assert.deepEqual(preshrinkPlan({ width, height }, { width: geometry.resizeWidth, height: geometry.resizeHeight }, 'pil-bilinear'), { width: 450, height: 300 });
+    const geometry = resizeGeometry(width, height, target);   // 150×100: decoded at 1/4, pre-shrunk to 400×267
+    assert.deepEqual(preshrinkPlan({ width, height, jpeg: true }, { width: geometry.resizeWidth, height: geometry.resizeHeight }, 'pil-bilinear'),
+      { width: 400, height: 267 });
     const window = { left: geometry.cropLeft, top: geometry.cropTop, width: 96, height: 96 };
     const full = await sharp(bytes).raw().toBuffer();
     const exact = resample({ data: full, width, height, channels: 3 }, 'pil-bilinear', geometry.resizeWidth, geometry.resizeHeight, { window }).data;
