@@ -80,6 +80,7 @@ const PAGE_FILES: Readonly<Record<string, string>> = {
   '/index.html': 'index.html',
   '/app.js': 'app.js',
   '/preprocess.js': 'preprocess.js',
+  '/image/resample-kernels.js': '../../image/resample-kernels.js',   // the library's resize code, imported by preprocess.js
   '/style.css': 'style.css',
 };
 /** The onnxruntime-web files the page needs: the wasm-only ESM build, its glue module and the binary. */

@@ -1,8 +1,11 @@
 /** The page's preprocessing (plain JavaScript for the browser) must match the library's, value for value. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizePixels as libraryNormalize, resizeGeometry as libraryGeometry } from '../../src/image/preprocess-image.js';
-import { normalizePixels, resizeGeometry, rgbaToRgb, topK } from '../../src/serve/page/preprocess.js';
+import sharp from 'sharp';
+import {
+  decodeToRgb, normalizePixels as libraryNormalize, resizeGeometry as libraryGeometry,
+} from '../../src/image/preprocess-image.js';
+import { normalizePixels, resizeGeometry, resizeToCrop, rgbaToRgb, topK } from '../../src/serve/page/preprocess.js';
 import type { PreprocessSpec } from '../../src/types.js';
 import { seededRandom } from './tiny-classifier.js';
 
@@ -38,6 +41,22 @@ describe('page preprocess.js', () => {
     // Hand check: pixel 0, channel R, NCHW/RGB: (rgb[0] × 1 − 103.9) / 57.4.
     const spec: PreprocessSpec = { ...BASE, cropSize, resizeSize: cropSize, scale: 1, mean: [103.9, 116.8, 123.7], std: [57.4, 57.1, 58.4] };
     assert.equal(normalizePixels(rgb, spec)[0], Math.fround((rgb[0]! - 103.9) / 57.4));
+  });
+
+  it('resizes decoded pixels to the crop exactly as decodeToRgb does, for every exact filter', async () => {
+    const random = seededRandom(11);
+    for (const [width, height] of [[61, 47], [23, 90], [640, 480], [9, 9]] as const) {
+      const rgb = Uint8Array.from({ length: width * height * 3 }, () => Math.floor(random() * 256));
+      const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+      for (const resizeFilter of ['pil-bilinear', 'pil-bicubic', 'torch-bilinear', 'nearest'] as const) {
+        for (const [resizeSize, cropSize] of [[32, 28], [256, 224]] as const) {
+          const spec: PreprocessSpec = { ...BASE, resizeFilter, resizeSize, cropSize };
+          assert.deepEqual(resizeToCrop(rgb, width, height, spec), (await decodeToRgb(png, spec)).data,
+            `${width}×${height} ${resizeFilter} ${resizeSize}/${cropSize}`);
+        }
+      }
+    }
+    assert.equal(resizeToCrop(new Uint8Array(12), 2, 2, { ...BASE, resizeFilter: 'sharp-linear' }), null);   // libvips' own: canvas
   });
 
   it('drops alpha and ranks classes', () => {

@@ -133,6 +133,16 @@ const cases: Array<{
     spec: { resizeMode: 'shorter-side', resizeSize: 36, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
     withPreprocessing: true, width: 61, height: 50, weightScale: 1, exact: true,
   },
+  {
+    name: 'in-page mode: an image that needs resizing, resized by the page with the library\'s pil-bicubic code',
+    spec: { resizeMode: 'shorter-side', resizeSize: 36, resizeFilter: 'pil-bicubic', cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
+    withPreprocessing: true, width: 61, height: 50, weightScale: 1, exact: false,
+  },
+  {
+    name: 'in-page mode: an upscaled image, torch-bilinear, float input normalised in the page',
+    spec: { resizeMode: 'direct', resizeSize: 32, resizeFilter: 'torch-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
+    withPreprocessing: false, width: 20, height: 13, weightScale: 0.5, exact: false,
+  },
 ];
 
 describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, () => {

@@ -3,7 +3,7 @@
 // shows the top-k classes. Class names come from the model's `labels` output (and /model-info.json before the
 // first run).
 import * as ort from '/ort/ort.wasm.min.mjs';
-import { normalizePixels, resizeGeometry, rgbaToRgb, topK } from './preprocess.js';
+import { normalizePixels, resizeGeometry, resizeToCrop, rgbaToRgb, topK } from './preprocess.js';
 
 const $ = (id) => document.getElementById(id);
 const status = $('status');
@@ -89,14 +89,36 @@ async function prepare(file) {
   canvas.width = geometry.cropSize;
   canvas.height = geometry.cropSize;
   const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.fillStyle = '#ffffff';   // transparency over white, like the Node decoder
+  const resized = geometry.resizeWidth !== bitmap.width || geometry.resizeHeight !== bitmap.height;
+  const size = `${bitmap.width}×${bitmap.height}` +
+    `${resized ? ` → resized to ${geometry.resizeWidth}×${geometry.resizeHeight}` : ''} → ${geometry.cropSize}×${geometry.cropSize} crop`;
+  // The model's own resize filter on the decoded pixels, as `finetune predict` does (the same code).
+  const decoded = document.createElement('canvas');
+  decoded.width = bitmap.width;
+  decoded.height = bitmap.height;
+  const decodedContext = decoded.getContext('2d', { willReadFrequently: true });
+  decodedContext.fillStyle = '#ffffff';   // transparency over white, like the Node decoder
+  decodedContext.fillRect(0, 0, bitmap.width, bitmap.height);
+  decodedContext.drawImage(bitmap, 0, 0);
+  const crop = resizeToCrop(rgbaToRgb(decodedContext.getImageData(0, 0, bitmap.width, bitmap.height).data), bitmap.width, bitmap.height, spec);
+  if (crop !== null) {
+    const rgba = new Uint8ClampedArray(geometry.cropSize * geometry.cropSize * 4);
+    for (let pixel = 0; pixel < geometry.cropSize * geometry.cropSize; pixel++) {
+      rgba.set(crop.subarray(pixel * 3, pixel * 3 + 3), pixel * 4);
+      rgba[pixel * 4 + 3] = 255;
+    }
+    context.putImageData(new ImageData(rgba, geometry.cropSize, geometry.cropSize), 0, 0);
+    $('crop-caption').textContent = `${size} (${spec.resizeFilter}, in this page)`;
+    bitmap.close();
+    return { rgb: crop, cropSize: geometry.cropSize };
+  }
+  // sharp-linear (models from before resize filters were recorded): libvips' kernel; the canvas comes close.
+  context.fillStyle = '#ffffff';
   context.fillRect(0, 0, geometry.cropSize, geometry.cropSize);
   context.imageSmoothingEnabled = true;
   context.imageSmoothingQuality = 'high';
   context.drawImage(bitmap, -geometry.cropLeft, -geometry.cropTop, geometry.resizeWidth, geometry.resizeHeight);
-  const resized = geometry.resizeWidth !== bitmap.width || geometry.resizeHeight !== bitmap.height;
-  $('crop-caption').textContent = `${bitmap.width}×${bitmap.height}` +
-    `${resized ? ` → resized to ${geometry.resizeWidth}×${geometry.resizeHeight}` : ''} → ${geometry.cropSize}×${geometry.cropSize} crop`;
+  $('crop-caption').textContent = `${size} (canvas)`;
   bitmap.close();
   return { rgb: rgbaToRgb(context.getImageData(0, 0, geometry.cropSize, geometry.cropSize).data), cropSize: geometry.cropSize };
 }

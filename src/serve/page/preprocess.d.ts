@@ -15,5 +15,7 @@ export interface RankedClass {
 }
 export function resizeGeometry(width: number, height: number, spec: Pick<PreprocessSpec, 'resizeMode' | 'resizeSize' | 'cropSize'>): ResizeGeometry;
 export function rgbaToRgb(rgba: ArrayLike<number>): Uint8Array;
+export function resizeToCrop(rgb: Uint8Array, width: number, height: number,
+  spec: Pick<PreprocessSpec, 'resizeMode' | 'resizeSize' | 'cropSize' | 'resizeFilter'>): Uint8Array | null;
 export function normalizePixels(rgb: Uint8Array, spec: PreprocessSpec): Float32Array;
 export function topK(probabilities: ArrayLike<number>, classNames: readonly string[], k: number): RankedClass[];

@@ -1,6 +1,9 @@
 // Pure preprocessing for the browser demo: the same geometry and arithmetic as src/image/preprocess-image.ts
 // (resizeGeometry, normalizePixels), written as plain JavaScript so the page can load it without a build step.
+// The resize itself is the library's own code: src/image/resample-kernels.js, which the server also serves at
+// /image/resample-kernels.js (the relative import below resolves to it in the browser and in Node alike).
 // The Node tests import this file and compare it with the library functions.
+import { resampleBytes } from '../../image/resample-kernels.js';
 
 /**
  * The resize target and center crop for a width × height image, as in src/image/preprocess-image.ts:
@@ -29,6 +32,24 @@ export function resizeGeometry(width, height, spec) {
     cropTop: Math.floor((resizeHeight - cropSize) / 2),
     cropSize,
   };
+}
+
+/**
+ * The model's crop of a decoded RGB image (width × height × 3 bytes, HWC), resized with the spec's filter exactly as
+ * `finetune predict` resizes the decoded pixels; null for `sharp-linear` (libvips' own kernel, which the page cannot
+ * reproduce: it then resizes in a canvas). For big JPEGs `predict` decodes at a reduced scale first, so the two differ
+ * slightly there.
+ * @param {Uint8Array} rgb
+ * @param {number} width
+ * @param {number} height
+ * @param {{ resizeMode: string, resizeSize: number, cropSize: number, resizeFilter?: string }} spec
+ */
+export function resizeToCrop(rgb, width, height, spec) {
+  if (spec.resizeFilter === undefined || spec.resizeFilter === 'sharp-linear') return null;
+  const geometry = resizeGeometry(width, height, spec);
+  const window = { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize };
+  return resampleBytes({ data: rgb, width, height, channels: 3 }, spec.resizeFilter, geometry.resizeWidth, geometry.resizeHeight,
+    window, { left: 0, top: 0, right: width, bottom: height });
 }
 
 /** RGBA bytes (canvas ImageData) → RGB bytes, HWC. Alpha is dropped: the page draws over white first. */
