@@ -58,7 +58,10 @@ function importGraph(): { files: string[]; local: ImportEdge[]; bare: ImportEdge
         bare.push({ from: file, to: specifier, specifier });
         continue;
       }
-      const target = resolve(dirname(join(SRC, file)), specifier.replace(/\.js$/, '.ts'));
+      // `./x.js` is x.ts, or a plain JavaScript module (image/resample-kernels.js, shared with the serve page).
+      const written = resolve(dirname(join(SRC, file)), specifier);
+      const typescript = written.replace(/\.js$/, '.ts');
+      const target = existsSync(typescript) ? typescript : written;
       assert.ok(existsSync(target), `${file} imports "${specifier}", which does not exist`);
       local.push({ from: file, to: relative(SRC, target), specifier });
     }

@@ -1,6 +1,6 @@
 /**
  * The two convolution passes of the `pil-*` filters in WebAssembly SIMD (source: wasm/resample.c, built by
- * scripts/build-wasm.ts). Same integer arithmetic as the JS loops in resample.ts, so the same bytes; several times
+ * scripts/build-wasm.ts). Same integer arithmetic as the JS loops in resample-kernels.js, so the same bytes; several times
  * faster, which is what lets the exact filter keep up with libvips' own (scripts/bench-decode.ts).
  *
  * One instance per thread, created on first use, with one memory that grows to the largest image seen: a call copies
@@ -16,7 +16,7 @@ interface ResampleExports {
     outRows: number, out: number): void;
 }
 
-/** What resample.ts computes for one axis (see its convolutionAxis). */
+/** What resample.ts computes for one axis (see convolutionAxis in resample-kernels.js). */
 export interface WasmConvolutionAxis {
   readonly bounds: Int32Array;
   readonly weights: Int32Array;
