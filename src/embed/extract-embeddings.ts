@@ -18,11 +18,11 @@ import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
 import { abortReason, runAhead } from '../util/run-ahead.js';
-import { decodeBatch, type PreprocessFn } from './decode-batch.js';
+import { decodeBatch, type DecodedBatch, type PreprocessFn } from './decode-batch.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
 import { ExtractionTally } from './extraction-tally.js';
 import { missBatches } from './miss-batches.js';
-import { nonFiniteRows, runBackbone } from './run-backbone.js';
+import { nonFiniteRows, runBackbone, type BackboneIo, type RunBackboneOptions } from './run-backbone.js';
 
 export type { PreprocessFn } from './decode-batch.js';
 
@@ -130,7 +130,11 @@ function resolveOptions(extractor: FeatureExtractor, options: ExtractEmbeddingsO
   return resolved;
 }
 
-/** The backbone session, created on first use (onnxruntime-node, a large native library, loads only then). */
+/**
+ * The backbone session, created on first use (onnxruntime-node, a large native library, loads only then). It is
+ * hosted on a worker thread, so the main thread keeps decoding, hashing and caching while the backbone runs; a
+ * session passed by the caller runs where the caller made it.
+ */
 class LazySession {
   #promise: Promise<ModelSession> | undefined;
   readonly #owned: boolean;
@@ -140,11 +144,16 @@ class LazySession {
     if (options.session !== undefined) this.#promise = Promise.resolve(options.session);
   }
 
+  /** Images per ORT run: a whole batch on the worker; the default (a few, on the CPU) for a caller's session. */
+  rowsPerRun(rows: number): RunBackboneOptions {
+    return this.#owned ? { rowsPerRun: rows } : {};
+  }
+
   get(): Promise<ModelSession> {
     if (this.#promise === undefined) {
       const { device, intraOpNumThreads } = this.options;
       this.#promise = import('../runtime/session.js').then(({ createSession }) => createSession(this.extractor.modelBytes, {
-        device: device ?? 'auto',
+        device: device ?? 'auto', worker: true,
         ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
       }));
       this.#promise.catch(() => undefined);   // awaited by the consumer; avoid an unhandled rejection meanwhile
@@ -158,6 +167,12 @@ class LazySession {
     const session = await this.#promise.catch(() => undefined);
     await session?.release();
   }
+}
+
+/** A decoded batch handed to the backbone; `features` settles when the backbone is done with it. */
+interface SubmittedBatch {
+  readonly batch: DecodedBatch;
+  readonly features: Promise<Float32Array>;
 }
 
 /**
@@ -185,6 +200,8 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
   const tally = new ExtractionTally(items, resolved.strict, options.session?.provider ?? null);
   const report = (status: 'start' | 'progress' | 'done'): void => onProgress?.(tally.progress(status));
   const session = new LazySession(extractor, options);
+  const io: BackboneIo = { inputName: extractor.inputName, embeddingDim, preprocess: spec.preprocess,
+    ...(extractor.outputName === undefined ? {} : { outputName: extractor.outputName }) };
   const batches = missBatches(tally, {
     cache, extractorKey: key, variant: resolved.variant, batchSize: resolved.batchSize,
     concurrency: resolved.concurrency, shard: options.shard, signal, onChunk: () => report('progress'),
@@ -194,28 +211,47 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     return decodeBatch(batch, spec.preprocess, resolved.preprocess, tally);
   }, signal === undefined ? {} : { signal });
 
+  /** Hands a batch to the backbone. */
+  const submit = (batch: DecodedBatch): SubmittedBatch => {
+    const rows = batch.shas.length;
+    const features = session.get().then((backbone) => {
+      tally.provider = backbone.provider;
+      return runBackbone(backbone, io, batch.tensor, rows, session.rowsPerRun(rows));
+    });
+    features.catch(() => undefined);   // awaited by finish(); avoid an unhandled rejection meanwhile
+    return { batch, features };
+  };
+  /** Waits for a batch's features, caches the finite rows, and stops at non-finite ones. */
+  const finish = async ({ batch, features: pending }: SubmittedBatch): Promise<void> => {
+    const features = await pending;
+    const rows = batch.shas.length;
+    const bad = new Set(nonFiniteRows(features, embeddingDim));
+    const good = bad.size === 0 ? batch.shas : batch.shas.filter((_, row) => !bad.has(row));
+    const goodFeatures = bad.size === 0 ? features
+      : gatherRows(features, embeddingDim, batch.shas.map((_, row) => row).filter((row) => !bad.has(row)));
+    if (good.length > 0) {
+      ensureRegistered();
+      cache.putMany(key, good.map((sha, row) => ({
+        imageSha: sha, vector: goodFeatures.subarray(row * embeddingDim, (row + 1) * embeddingDim) })), { variant: resolved.variant });
+      tally.addComputed(good, goodFeatures, embeddingDim);
+    }
+    if (bad.size > 0) throw nonFiniteError(extractor, [...bad].map((row) => tally.pathOf(batch.indices[row]!)), rows);
+    report('progress');
+  };
+
   report('start');
   try {
+    // One batch computes while the previous one is written and the next ones decode.
+    let previous: SubmittedBatch | null = null;
     for await (const batch of decoded) {
       if (batch.error !== undefined) throw batch.error;
       if (signal?.aborted) throw abortReason(signal);
-      const rows = batch.shas.length;
-      if (rows === 0) { report('progress'); continue; }
-      const backbone = await session.get();
-      tally.provider = backbone.provider;
-      const features = await runBackbone(backbone, { ...extractor, preprocess: spec.preprocess }, batch.tensor, rows);
-      const bad = new Set(nonFiniteRows(features, embeddingDim));
-      const good = bad.size === 0 ? batch.shas : batch.shas.filter((_, row) => !bad.has(row));
-      const goodFeatures = bad.size === 0 ? features : gatherRows(features, embeddingDim, batch.shas.map((_, row) => row).filter((row) => !bad.has(row)));
-      if (good.length > 0) {
-        ensureRegistered();
-        cache.putMany(key, good.map((sha, row) => ({
-          imageSha: sha, vector: goodFeatures.subarray(row * embeddingDim, (row + 1) * embeddingDim) })), { variant: resolved.variant });
-        tally.addComputed(good, goodFeatures, embeddingDim);
-      }
-      if (bad.size > 0) throw nonFiniteError(extractor, [...bad].map((row) => tally.pathOf(batch.indices[row]!)), rows);
-      report('progress');
+      if (batch.shas.length === 0) { report('progress'); continue; }
+      const current = submit(batch);
+      if (previous !== null) await finish(previous);
+      previous = current;
     }
+    if (previous !== null) await finish(previous);
     if (tally.cacheHits > 0) ensureRegistered();   // marks the extractor as used now, for `cache prune --older-than`
   } finally {
     await session.release();

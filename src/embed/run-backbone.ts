@@ -12,8 +12,16 @@ export interface BackboneIo {
   readonly preprocess: PreprocessSpec;
 }
 
-/** Images per onnxruntime run on the CPU provider (see runBackbone). */
+/** Images per onnxruntime run on the CPU provider when the run shares the main thread (see runBackbone). */
 const CPU_ROWS_PER_RUN = 8;
+
+export interface RunBackboneOptions {
+  /**
+   * Images per `session.run` (a model with a fixed batch dimension always gets that). @defaultValue `8` on the
+   * CPU provider (when the run shares the main thread with decoding), else every row at once
+   */
+  readonly rowsPerRun?: number;
+}
 
 /** Rows of a [n × embeddingDim] matrix holding a NaN or ±Infinity, ascending. */
 export function nonFiniteRows(features: Float32Array, embeddingDim: number): number[] {
@@ -35,17 +43,19 @@ export function inputDims(spec: PreprocessSpec, rows: number): number[] {
  * Runs `rows` preprocessed images through the backbone and returns [rows × embeddingDim] features.
  * A model with a fixed batch dimension (e.g. 1) is run in slices of that size, the last one zero-padded.
  */
-export async function runBackbone(session: ModelSession, io: BackboneIo, tensor: Float32Array, rows: number): Promise<Float32Array> {
+export async function runBackbone(session: ModelSession, io: BackboneIo, tensor: Float32Array, rows: number,
+  options: RunBackboneOptions = {}): Promise<Float32Array> {
   const { embeddingDim, inputName } = io;
   const imageSize = 3 * io.preprocess.cropSize * io.preprocess.cropSize;
   const outputName = io.outputName ?? session.outputNames[0];
   if (outputName === undefined) throw new FinetuneError('MODEL_INVALID', 'The cut backbone has no outputs.');
   const declared = session.inputs.find((input) => input.name === inputName)?.shape[0];
   const fixedBatch = typeof declared === 'number' && declared > 0 ? declared : null;
-  // onnxruntime-node runs a session synchronously on the main thread. sharp needs the main thread between
-  // its steps (metadata → resize → buffer), so one long run would stall the decoding of the next batches.
-  // On the CPU, runs of a few images cost the same per image and give decoding a turn between them.
-  const step = fixedBatch ?? (session.provider === 'cpu' ? Math.min(rows, CPU_ROWS_PER_RUN) : rows);
+  // onnxruntime-node runs a session synchronously on the calling thread. On the main thread, sharp needs turns
+  // between its steps (metadata → resize → buffer), so one long run would stall the decoding of the next batches:
+  // runs of a few images cost the same per image and give decoding a turn between them. A worker thread (see
+  // backbone-worker.ts) passes rowsPerRun = rows.
+  const step = fixedBatch ?? Math.max(1, Math.min(rows, options.rowsPerRun ?? (session.provider === 'cpu' ? CPU_ROWS_PER_RUN : rows)));
   const features = new Float32Array(rows * embeddingDim);
   for (let start = 0; start < rows; start += step) {
     const count = Math.min(step, rows - start);

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { FinetuneError } from '../../src/errors.js';
 import { cudaAvailability, executionProvidersFor } from '../../src/runtime/devices.js';
-import { createSession } from '../../src/runtime/session.js';
+import { createSession, createSession as createSessionHere, type SessionOptions } from '../../src/runtime/session.js';
 import { createWebSession } from '../../src/runtime/web-session.js';
 import { buildModel, DataType, seededFloats, tinyBackbone, tinyLabeller } from './tiny-onnx.js';
 
@@ -54,7 +55,9 @@ describe('devices', () => {
   });
 });
 
-describe('createSession (onnxruntime-node)', () => {
+for (const worker of [false, true]) describe(`createSession (onnxruntime-node${worker ? ', on a worker thread' : ''})`, () => {
+  const createSession = (model: Uint8Array | string, options: SessionOptions = {}) => createSessionHere(model, { ...options, worker });
+
   it('runs float inputs, reports the provider and the model interface', async () => {
     const session = await createSession(backbone.bytes, { device: 'cpu', intraOpNumThreads: 1 });
     try {
@@ -177,5 +180,52 @@ describe('createWebSession (onnxruntime-web, wasm)', () => {
 
   it('rejects bytes that are not a model', async () => {
     await assert.rejects(createWebSession(new TextEncoder().encode('garbage')), { code: 'RUNTIME_UNAVAILABLE' });
+  });
+});
+
+describe('createSession({ worker: true })', () => {
+  /** Counts event-loop turns (setImmediate) while `work` runs. */
+  async function turnsDuring(work: () => Promise<unknown>): Promise<number> {
+    let turns = 0, running = true;
+    const spin = (): void => { if (running) { turns++; setImmediate(spin); } };
+    setImmediate(spin);
+    await work();
+    running = false;
+    return turns;
+  }
+
+  it('keeps the calling thread free while the model runs (on this thread it is blocked)', async () => {
+    // 32 images through a 64×64 MatMul backbone: long enough to notice, the same work both ways.
+    const heavy = tinyBackbone({ size: 64, embeddingDim: 1024 });
+    const x = seededFloats(32 * 3 * 64 * 64, 9);
+    const dims = [32, 3, 64, 64];
+    const here = await createSession(heavy.bytes, { device: 'cpu', intraOpNumThreads: 1 });
+    const there = await createSession(heavy.bytes, { device: 'cpu', intraOpNumThreads: 1, worker: true });
+    try {
+      await here.runFloat('input', x, dims);
+      await there.runFloat('input', x, dims);
+      let fromHere: Float32Array | undefined, fromThere: Float32Array | undefined;
+      const blocked = await turnsDuring(async () => { fromHere = (await here.runFloat('input', x, dims))['features']!.data; });
+      const free = await turnsDuring(async () => { fromThere = (await there.runFloat('input', x, dims))['features']!.data; });
+      assert.deepEqual(fromThere, fromHere, 'the same features either way');
+      assert.ok(blocked <= 3, `on this thread the run blocks the event loop (${blocked} turns)`);
+      assert.ok(free > blocked + 20, `on a worker the event loop keeps turning (${free} turns vs ${blocked})`);
+    } finally {
+      await here.release();
+      await there.release();
+    }
+  });
+
+  it('lets the process exit without release (the worker does not keep it alive when idle)', () => {
+    const script = `
+      import { createSession } from ${JSON.stringify(new URL('../../src/runtime/session.ts', import.meta.url).pathname)};
+      import { tinyBackbone } from ${JSON.stringify(new URL('./tiny-onnx.ts', import.meta.url).pathname)};
+      const session = await createSession(tinyBackbone().bytes, { device: 'cpu', worker: true });
+      await session.runFloat('input', new Float32Array(192), [1, 3, 8, 8]);
+      console.log('ran');
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'ran');
   });
 });
