@@ -13,7 +13,6 @@
  * extraction-tally.ts keeps the per-image outcome and the counts. The session is created lazily: a run where
  * every image hits never loads the backbone.
  */
-import { preprocessImage } from '../image/preprocess-image.js';
 import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
@@ -29,6 +28,8 @@ export type { PreprocessFn } from './decode-batch.js';
 /** The cut backbone as bytes plus what extraction needs to know about it (from cutBackbone). */
 export interface FeatureExtractor {
   readonly modelBytes: Uint8Array;
+  /** The backbone's size, for the default batch size. @defaultValue `modelBytes.byteLength` */
+  readonly modelSizeBytes?: number;
   readonly inputName: string;
   readonly spec: FeatureExtractorSpec;
   readonly embeddingDim: number;
@@ -36,6 +37,16 @@ export interface FeatureExtractor {
   readonly outputName?: string;
   /** The backbone's name for messages (zoo id or file path). @defaultValue its sha256, shortened */
   readonly name?: string;
+}
+
+/**
+ * A FeatureExtractor whose model is produced on demand: `loadModel` runs the first time an image misses the
+ * cache, so a run served entirely from the cache never reads or cuts the backbone (describeBackbone).
+ */
+export interface LazyFeatureExtractor extends Omit<FeatureExtractor, 'modelBytes' | 'modelSizeBytes'> {
+  readonly loadModel: () => Promise<Uint8Array>;
+  /** The backbone's size, for the default batch size. */
+  readonly modelSizeBytes: number;
 }
 
 export interface ExtractEmbeddingsOptions {
@@ -88,6 +99,15 @@ export interface ExtractionResult {
   readonly seconds: number;
 }
 
+/** preprocessImage, with sharp (a native library) loaded only when an image needs decoding. */
+const preprocessImageLazily: PreprocessFn = async (input, spec, options) =>
+  (await import('../image/preprocess-image.js')).preprocessImage(input, spec, options);
+
+/** The backbone's size in bytes, for defaultBatchSize. */
+function modelSizeOf(extractor: FeatureExtractor | LazyFeatureExtractor): number {
+  return extractor.modelSizeBytes ?? ('modelBytes' in extractor ? extractor.modelBytes.byteLength : 0);
+}
+
 /** Batch size for a model: 32 for small models (≤ 30 MB), 16 up to 150 MB (ResNet-50), 8 above (VGG). */
 export function defaultBatchSize(modelSizeBytes: number): number {
   if (modelSizeBytes <= 30e6) return 32;
@@ -109,14 +129,14 @@ function checkPositiveInteger(name: string, value: number): void {
 }
 
 /** Defaults resolved and every option checked, before any work. */
-function resolveOptions(extractor: FeatureExtractor, options: ExtractEmbeddingsOptions): ResolvedOptions {
+function resolveOptions(extractor: FeatureExtractor | LazyFeatureExtractor, options: ExtractEmbeddingsOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
-    batchSize: options.batchSize ?? defaultBatchSize(extractor.modelBytes.byteLength),
+    batchSize: options.batchSize ?? defaultBatchSize(modelSizeOf(extractor)),
     concurrency: options.concurrency ?? 16,
     prefetchBatches: options.prefetchBatches ?? 2,
     strict: options.strict ?? false,
     variant: options.variant ?? '',
-    preprocess: options.preprocess ?? preprocessImage,
+    preprocess: options.preprocess ?? preprocessImageLazily,
   };
   checkPositiveInteger('batchSize', resolved.batchSize);
   checkPositiveInteger('concurrency', resolved.concurrency);
@@ -139,7 +159,7 @@ class LazySession {
   #promise: Promise<ModelSession> | undefined;
   readonly #owned: boolean;
 
-  constructor(private readonly extractor: FeatureExtractor, private readonly options: ExtractEmbeddingsOptions) {
+  constructor(private readonly extractor: FeatureExtractor | LazyFeatureExtractor, private readonly options: ExtractEmbeddingsOptions) {
     this.#owned = options.session === undefined;
     if (options.session !== undefined) this.#promise = Promise.resolve(options.session);
   }
@@ -152,7 +172,11 @@ class LazySession {
   get(): Promise<ModelSession> {
     if (this.#promise === undefined) {
       const { device, intraOpNumThreads } = this.options;
-      this.#promise = import('../runtime/session.js').then(({ createSession }) => createSession(this.extractor.modelBytes, {
+      const extractor = this.extractor;
+      this.#promise = Promise.all([
+        import('../runtime/session.js'),
+        'modelBytes' in extractor ? extractor.modelBytes : extractor.loadModel(),
+      ]).then(([{ createSession }, model]) => createSession(model, {
         device: device ?? 'auto', worker: true,
         ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
       }));
@@ -179,7 +203,7 @@ interface SubmittedBatch {
  * Embeds `items` with the extractor, reusing and filling `options.cache`. Unreadable images are skipped and
  * listed in `failed` (or fatal with `strict`). See the file comment for the pipeline.
  */
-export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: string }>, extractor: FeatureExtractor,
+export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: string }>, extractor: FeatureExtractor | LazyFeatureExtractor,
   options: ExtractEmbeddingsOptions): Promise<ExtractionResult> {
   const resolved = resolveOptions(extractor, options);
   const { cache, signal, onProgress } = options;
@@ -276,7 +300,7 @@ function gatherRows(features: Float32Array, embeddingDim: number, rows: readonly
  * INFERENCE_FAILED for a backbone that produced NaN or ±Infinity: such vectors are never cached (every later run
  * would reuse them, and training would blame the learning rate). Names the backbone, the layer and the images.
  */
-function nonFiniteError(extractor: FeatureExtractor, paths: readonly string[], batchRows: number): FinetuneError {
+function nonFiniteError(extractor: FeatureExtractor | LazyFeatureExtractor, paths: readonly string[], batchRows: number): FinetuneError {
   const { spec } = extractor;
   const name = extractor.name ?? `sha256 ${spec.backboneSha256.slice(0, 12)}`;
   const shown = paths.slice(0, 5).map((path) => `"${path}"`).join(', ');

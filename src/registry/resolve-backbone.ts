@@ -5,12 +5,10 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { ChecksumMismatchError, FinetuneError } from '../errors.js';
-import { sha256File } from '../util/hash.js';
+import { sha256FileCached } from '../util/file-hash-cache.js';
 import { findModel, listModels } from './catalog.js';
 import type { ZooEntry } from './catalog.js';
-import { downloadModel } from './download.js';
 import type { DownloadOptions } from './download.js';
-import { resolveHubModel } from './hub.js';
 import { findHubAlias, hubAliasReference } from './hub-catalog.js';
 import type { HubAlias } from './hub-catalog.js';
 import type { HubModel } from './hub.js';
@@ -50,7 +48,7 @@ export function looksLikePath(value: string): boolean {
 
 /**
  * `hf:…` is a Hugging Face Hub model (resolveHubModel: caches first, then the Hub); an existing file is used as is
- * (hashed with sha256File); a Hub alias from models/hub.json (`dinov2-small`) is its Hub reference; a value that looks
+ * (hashed once per version of the file: sha256FileCached); a Hub alias from models/hub.json (`dinov2-small`) is its Hub reference; a value that looks
  * like a path but does not exist fails with FILE_NOT_FOUND; anything else is a zoo id or alias, downloaded (or found
  * in the cache) by downloadModel.
  */
@@ -63,7 +61,7 @@ export async function resolveBackbone(idOrPath: string, options: ResolveBackbone
   const path = resolve(value);
   const info = await stat(path).catch(() => null);
   if (info?.isFile()) {
-    const sha256 = await sha256File(path);
+    const sha256 = await sha256FileCached(path, options.home === undefined ? {} : { home: options.home });
     const entry = listModels().find((candidate) => candidate.sha256 === sha256) ?? null;
     return { id: entry?.id ?? basename(path), path, sha256, entry, hub: null };
   }
@@ -77,6 +75,8 @@ export async function resolveBackbone(idOrPath: string, options: ResolveBackbone
     throw new FinetuneError('FILE_NOT_FOUND', `Backbone file "${value}" does not exist (looked at ${path}).`,
       'Check the path, or pass a zoo id such as mobilenetv2 or resnet50 (see `finetune models list`).');
   }
+  // The download machinery (undici…) loads only for sources that may need it, not for a local file.
+  const { downloadModel } = await import('./download.js');
   const downloaded = await downloadModel(value, options);
   const entry = findModel(value)!;
   return { id: entry.id, path: downloaded.path, sha256: downloaded.sha256, entry, hub: null };
@@ -89,6 +89,7 @@ async function fromHub(reference: string, hubAlias: HubAlias | undefined, option
     options.onProgress?.({ stage: 'info', status: 'message', message: `${hubAlias.alias} is ${reference}` +
       (hubAlias.verified ? '' : ' (its sha256 is not in the catalog yet: the Hub\'s own checksum is verified, and the sha256 used is recorded)') });
   }
+  const { resolveHubModel } = await import('./hub.js');
   const hub = await resolveHubModel(reference, {
     ...common,
     ...(onnxVariant !== undefined ? { variant: onnxVariant } : {}),

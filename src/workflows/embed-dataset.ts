@@ -22,7 +22,7 @@ import type { SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, ProgressCallback } from '../types.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { embeddingsDir } from '../util/paths.js';
-import { prepareBackbone } from './prepare-backbone.js';
+import { describeBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions } from './prepare-backbone.js';
 import { writeSkipped } from '../run/write-run.js';
 import { shardCacheFileName, shardReportPath } from './shard.js';
@@ -143,7 +143,7 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
     `Dataset: ${dataset.items.length} images in ${dataset.classNames.length} classes` +
     `${dataset.skipped.length > 0 ? `; ${dataset.skipped.length} files skipped` : ''}` +
     `${shard ? ` · shard ${shard.index}/${shard.count} (0-based)` : ''}` });
-  const backbone = await prepareBackbone(options.backbone, options);
+  const backbone = await describeBackbone(options.backbone, options);   // cuts only when an image misses the cache
   const { extractor } = backbone;
   onProgress({ stage: 'info', status: 'message', message:
     `Backbone: ${backbone.resolved.id}, cut at "${backbone.cut.featureTensor}" → ${extractor.embeddingDim}-d features` });

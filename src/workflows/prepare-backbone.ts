@@ -2,27 +2,26 @@
  * `--backbone <zoo id | hf:owner/repo… | path.onnx>` → a cut feature extractor: resolve (download/cache/hash) → read →
  * cut at the feature layer → the preprocessing spec that goes with it. The first step of `embed`, `train` and the
  * one-shot run. Zoo backbones bring their catalog entry; Hub backbones their `config.json` (which feature tensor and
- * pooling, by `model_type`) and `preprocessor_config.json` (the preprocessing).
+ * pooling, by `model_type`) and `preprocessor_config.json` (the preprocessing). describeBackbone does the same from a
+ * record of an earlier cut (cut-info-cache.ts) and cuts only on demand.
  */
+import { stat } from 'node:fs/promises';
 import { FinetuneError } from '../errors.js';
 import { IMAGENET_SPEC, parsePreprocessSpec } from '../image/preprocess-spec.js';
 import type { PreprocessFlags } from '../image/preprocess-spec.js';
-import { cutBackbone } from '../onnx/cut-backbone.js';
 import type { CutBackbone } from '../onnx/cut-backbone.js';
-import { valueInfoDims } from '../onnx/graph-builder.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { readModel } from '../onnx/read-model.js';
 import type { ModelLimits } from '../onnx/read-model.js';
-import { encodeModel } from '../onnx/write-model.js';
 import { resolveBackbone } from '../registry/resolve-backbone.js';
 import type { ResolveBackboneOptions, ResolvedBackbone } from '../registry/resolve-backbone.js';
 import { hubFeatureChoice } from '../registry/hub-feature.js';
 import type { ModelOutput } from '../registry/hub-feature.js';
 import { preprocessSpecFromHub } from '../registry/hub-preprocessor.js';
-import { HUB_CONFIG_FILES } from '../registry/hub.js';
+import type { HubModel } from '../registry/hub.js';
 import { formatHubReference } from '../registry/hub-reference.js';
-import type { FeatureExtractor } from '../embed/extract-embeddings.js';
+import type { FeatureExtractor, LazyFeatureExtractor } from '../embed/extract-embeddings.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
+import { cutInfoPath, readCutInfo, writeCutInfo, type CutInfo } from './cut-info-cache.js';
 
 export interface PrepareBackboneOptions extends ResolveBackboneOptions {
   /** Tensor to cut at. @defaultValue the tensor that feeds the classifier (auto-detected) */
@@ -50,11 +49,39 @@ export interface PreparedBackbone {
   readonly extractor: FeatureExtractor;
 }
 
-export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
-  const resolved = await resolveBackbone(idOrPath, options);
+/** A backbone known from a record of its cut: nothing is read or cut until `extractor.loadModel()` runs. */
+export interface DescribedBackbone {
+  readonly resolved: ResolvedBackbone;
+  readonly cut: CutInfo;
+  readonly preprocess: PreprocessSpec;
+  /** The cache-key spec and feature width now; the cut model's bytes only when something needs computing. */
+  readonly extractor: FeatureExtractor | LazyFeatureExtractor;
+}
+
+/** The layer and pooling asked for (the cut record's key), not what the Hub config or auto-detection chose. */
+const cutOptionsOf = (options: PrepareBackboneOptions): { layer?: string; pooling?: Pooling } => ({
+  ...(options.layer !== undefined ? { layer: options.layer } : {}),
+  ...(options.pooling !== undefined ? { pooling: options.pooling } : {}),
+});
+
+/** The preprocessing for a cut backbone (catalog, Hub or input-size spec, then the overrides), checked against its input. */
+function preprocessFor(resolved: ResolvedBackbone, base: PreprocessSpec | null, inputShape: ReadonlyArray<number | string>,
+  options: PrepareBackboneOptions): PreprocessSpec {
+  const start = resolved.entry?.preprocess ?? base ?? specForInputShape(inputShape, resolved.id);
+  const preprocess = options.preprocess ? parsePreprocessSpec(options.preprocess, start) : start;
+  checkSpecFitsInput(preprocess, inputShape, resolved.id);
+  return preprocess;
+}
+
+async function cutResolved(resolved: ResolvedBackbone, options: PrepareBackboneOptions): Promise<PreparedBackbone> {
+  // The ONNX tooling (protobufjs, shape inference) loads only when a model is cut: not on a rerun from the cache.
+  const [{ cutBackbone }, { readModel }, { encodeModel }, { valueInfoDims }] = await Promise.all([
+    import('../onnx/cut-backbone.js'), import('../onnx/read-model.js'), import('../onnx/write-model.js'),
+    import('../onnx/graph-builder.js')]);
   const model = await readModel(resolved.path, { limits: options.modelLimits ?? {} });
   const say = (message: string): void => options.onProgress?.({ stage: 'info', status: 'message', message });
-  const choice = resolved.hub && options.layer === undefined ? hubFeatureChoice(resolved.hub.config, graphOutputs(model)) : null;
+  const choice = resolved.hub && options.layer === undefined
+    ? hubFeatureChoice(resolved.hub.config, graphOutputs(model, valueInfoDims)) : null;
   const layer = options.layer ?? choice?.layer;
   const pooling = options.pooling ?? choice?.pooling;
   const cut = cutBackbone(model, {
@@ -65,9 +92,8 @@ export async function prepareBackbone(idOrPath: string, options: PrepareBackbone
   else if (resolved.hub && options.layer === undefined && options.pooling === undefined && cut.pooling === 'cls') {
     say(`Feature: the CLS token of "${cut.featureTensor}" (--pooling mean-tokens for the mean of the patch tokens).`);
   }
-  const base = resolved.entry?.preprocess ?? hubSpec(resolved, cut, say) ?? specForInputShape(cut.inputShape, resolved.id);
-  const preprocess = options.preprocess ? parsePreprocessSpec(options.preprocess, base) : base;
-  checkSpecFitsInput(preprocess, cut.inputShape, resolved.id);
+  const hubBase = resolved.entry === null && resolved.hub ? await hubSpec(resolved.hub, cut, say) : null;
+  const preprocess = preprocessFor(resolved, hubBase, cut.inputShape, options);
   const extractor: FeatureExtractor = {
     modelBytes: encodeModel(cut.model),
     name: resolved.id,
@@ -78,15 +104,59 @@ export async function prepareBackbone(idOrPath: string, options: PrepareBackbone
   return { resolved, cut, preprocess, extractor };
 }
 
+export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
+  const resolved = await resolveBackbone(idOrPath, options);
+  const prepared = await cutResolved(resolved, options);
+  if (resolved.hub === null) await writeCutInfo(cutInfoPath(resolved.sha256, cutOptionsOf(options), options.home), prepared.cut);
+  return prepared;
+}
+
+/**
+ * Like prepareBackbone, but from the record of an earlier cut of the same file with the same layer and pooling
+ * when there is one: then the model is read and cut only if `extractor.loadModel()` is called, i.e. only when an
+ * image misses the embedding cache. Without a record it cuts now (and records it). Hub backbones are always cut
+ * now: their feature and preprocessing come from their config files and the graph, and their messages are wanted.
+ */
+export async function describeBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<DescribedBackbone> {
+  const resolved = await resolveBackbone(idOrPath, options);
+  if (resolved.hub !== null) return cutResolved(resolved, options);
+  const recordPath = cutInfoPath(resolved.sha256, cutOptionsOf(options), options.home);
+  const cut = await readCutInfo(recordPath);
+  if (cut === null) {
+    const prepared = await cutResolved(resolved, options);
+    await writeCutInfo(recordPath, prepared.cut);
+    return prepared;
+  }
+  const preprocess = preprocessFor(resolved, null, cut.inputShape, options);
+  const extractor: LazyFeatureExtractor = {
+    modelSizeBytes: (await stat(resolved.path)).size,
+    loadModel: async () => {
+      const prepared = await cutResolved(resolved, options);
+      if (prepared.cut.featureTensor !== cut.featureTensor || prepared.cut.embeddingDim !== cut.embeddingDim
+        || prepared.cut.pooling !== cut.pooling || prepared.cut.inputName !== cut.inputName) {
+        throw new FinetuneError('CACHE_MISMATCH',
+          `Cutting "${resolved.id}" gave "${prepared.cut.featureTensor}" (${prepared.cut.embeddingDim}-d, ${prepared.cut.pooling}), ` +
+          `but the record "${recordPath}" says "${cut.featureTensor}" (${cut.embeddingDim}-d, ${cut.pooling}).`,
+          `Delete "${recordPath}" and rerun; the next run records the cut again.`);
+      }
+      return prepared.extractor.modelBytes;
+    },
+    name: resolved.id,
+    inputName: cut.inputName,
+    embeddingDim: cut.embeddingDim,
+    spec: { backboneSha256: resolved.sha256, layer: cut.featureTensor, pooling: cut.pooling, preprocess },
+  };
+  return { resolved, cut, preprocess, extractor };
+}
+
 /** The model's outputs with their declared ranks. */
-function graphOutputs(model: ModelProto): ModelOutput[] {
+function graphOutputs(model: ModelProto, valueInfoDims: typeof import('../onnx/graph-builder.js').valueInfoDims): ModelOutput[] {
   return (model.graph?.output ?? []).map((output) => ({ name: output.name ?? '', rank: valueInfoDims(output)?.length ?? null }));
 }
 
 /** A Hub model's preprocessing from its `preprocessor_config.json`; null (with a warning) when it has none. */
-function hubSpec(resolved: ResolvedBackbone, cut: CutBackbone, say: (message: string) => void): PreprocessSpec | null {
-  const hub = resolved.hub;
-  if (!hub) return null;
+async function hubSpec(hub: HubModel, cut: CutBackbone, say: (message: string) => void): Promise<PreprocessSpec | null> {
+  const { HUB_CONFIG_FILES } = await import('../registry/hub.js');
   const name = formatHubReference(hub.repoId, hub.commit ?? hub.revision, HUB_CONFIG_FILES.preprocessor);
   if (!hub.preprocessorConfig) {
     say(`${hub.repoId} has no ${HUB_CONFIG_FILES.preprocessor}: using the ImageNet recipe at the model's input size (pass --preprocess to set it).`);

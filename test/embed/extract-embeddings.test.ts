@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddingCache, extractorKey } from '../../src/embed/embedding-cache.js';
-import { defaultBatchSize, extractEmbeddings } from '../../src/embed/extract-embeddings.js';
+import { defaultBatchSize, extractEmbeddings, type LazyFeatureExtractor } from '../../src/embed/extract-embeddings.js';
 import { shardOf } from '../../src/embed/shard-of.js';
 import { FinetuneError } from '../../src/errors.js';
 import { preprocessImage } from '../../src/image/preprocess-image.js';
@@ -116,6 +116,25 @@ describe('extractEmbeddings', () => {
     assert.equal(fourth.cacheHits, 0);
     assert.equal(fourth.computed, 20);
     assert.notDeepEqual(fourth.features, first.features);
+    cache.close();
+  });
+
+  it('calls a lazy extractor\'s loadModel only when an image misses the cache', async () => {
+    const cache = openCache('lazy');
+    const eager = tinyExtractor();
+    let loads = 0;
+    const { modelBytes, ...rest } = eager;
+    const lazy: LazyFeatureExtractor = { ...rest, modelSizeBytes: modelBytes.byteLength, loadModel: async () => { loads++; return modelBytes; } };
+    const items = images.slice(0, 10).map((path) => ({ path }));
+    const first = await extractEmbeddings(items, lazy, { cache, device: 'cpu', batchSize: 4 });
+    assert.equal(first.computed, 10);
+    assert.equal(loads, 1, 'loaded once for the misses');
+    const again = await extractEmbeddings(items, lazy, { cache, device: 'cpu', batchSize: 4 });
+    assert.equal(again.cacheHits, 10);
+    assert.equal(loads, 1, 'a run served from the cache never loads the model');
+    assert.deepEqual(again.features, first.features);
+    const eagerRun = await extractEmbeddings(items, eager, { cache: openCache('lazy-eager'), device: 'cpu', batchSize: 4 });
+    assert.deepEqual(eagerRun.features, first.features);
     cache.close();
   });
 
