@@ -33,6 +33,16 @@ export interface TrainingViews {
   readonly available?: Uint8Array | null;
 }
 
+/**
+ * How the head's weights start: `glorot-uniform` (Keras's default), `pytorch` (torch.nn.Linear's default) or
+ * `zeros` (the output layer starts at zero: every class equally likely; hidden layers of an MLP stay Glorot-uniform).
+ * See Network.initialize.
+ */
+export type KernelInitializer = 'glorot-uniform' | 'pytorch' | 'zeros';
+export const KERNEL_INITIALIZERS = ['glorot-uniform', 'pytorch', 'zeros'] as const satisfies readonly KernelInitializer[];
+/** See FitOptions.kernelInitializer for why. */
+export const DEFAULT_KERNEL_INITIALIZER: KernelInitializer = 'glorot-uniform';
+
 /** Options of `fit`, named after the CLI flags (`--learning-rate` → `learningRate`). All serializable except the last three. */
 export interface FitOptions {
   /** Held-out split for valLoss/valAccuracy. @defaultValue `null` */
@@ -48,6 +58,8 @@ export interface FitOptions {
   classNames?: readonly string[];
   /** Hidden layer sizes of a ReLU MLP (`--hidden 256,128`); `[]` is a linear softmax head. @defaultValue `[]` */
   hidden?: readonly number[];
+  /** Initial weights (`--kernel-initializer`); see {@link KernelInitializer}. @defaultValue `'glorot-uniform'` */
+  kernelInitializer?: KernelInitializer;
   /**
    * Dropout rate (inverted dropout, seeded). Applied after every hidden ReLU; for a linear head it is applied to
    * the standardized features, as in the Keras transfer-learning guide (pooling → Dropout → Dense). @defaultValue `0`
@@ -132,6 +144,7 @@ export interface ResolvedFitOptions {
   readonly numClasses: number;
   readonly classNames: readonly string[] | null;
   readonly hidden: readonly number[];
+  readonly kernelInitializer: KernelInitializer;
   readonly dropout: number;
   readonly labelSmoothing: number;
   readonly classWeights: Float32Array | null;
@@ -386,8 +399,12 @@ export function resolveFitOptions(train: TrainingData, options: FitOptions = {},
   const nesterov = options.nesterov ?? false;
   if (nesterov && !(momentum > 0))
     throw invalid('nesterov', '--nesterov needs a momentum > 0.', 'Add --momentum 0.9, or drop %flag.');
+  const kernelInitializer = options.kernelInitializer ?? DEFAULT_KERNEL_INITIALIZER;
+  if (!(KERNEL_INITIALIZERS as readonly string[]).includes(kernelInitializer))
+    throw invalid('kernel-initializer', `Unknown kernel initializer "${String(kernelInitializer)}".`,
+      `Use %flag with one of ${KERNEL_INITIALIZERS.join(', ')}.`);
   return {
-    numClasses, classNames, hidden: [...hidden],
+    numClasses, classNames, hidden: [...hidden], kernelInitializer,
     dropout: rate('dropout', options.dropout ?? 0, 1),
     labelSmoothing: rate('label-smoothing', options.labelSmoothing ?? 0, 1),
     classWeights: resolveClassWeights(options.classWeight, train, numClasses, classNames),

@@ -164,7 +164,7 @@ async function trainNetwork(network: Network, source: BatchSource, validation: B
   const train = source.data;
   const { numClasses, epochs, batchSize, seed, dropout, labelSmoothing } = resolved;
   const { classWeights } = network;
-  network.initialize(new Rng(deriveSeed(seed, 1)));
+  network.initialize(new Rng(deriveSeed(seed, 1)), resolved.kernelInitializer);
   const shuffleRng = new Rng(deriveSeed(seed, 2));
   const dropoutRng = new Rng(deriveSeed(seed, 3));
   const views = options.views ?? null;

@@ -6,7 +6,7 @@
 import type { DenseLayer, HeadWeights } from '../types.js';
 import type { Rng } from '../util/rng.js';
 import type { DenseKernels, DenseWorkspace, ParameterBlock } from './dense-kernels.js';
-import type { LabelledFeatures, TrainingViews } from './fit-options.js';
+import type { KernelInitializer, LabelledFeatures, TrainingViews } from './fit-options.js';
 import type { OptimizerStep } from './optimizers.js';
 
 interface LayerPlan {
@@ -91,15 +91,34 @@ export class Network implements ParameterBlock {
     this.invStd = standardization === null ? null : invStd;
   }
 
-  /** Glorot-uniform kernels (limit √(6/(fanIn+fanOut)), drawn in Keras's [inputDim × outputDim] order), zero biases. */
-  initialize(rng: Rng): void {
-    for (const layer of this.layers) {
-      const { inputDim, outputDim, kernelOffset } = layer;
-      const limit = Math.sqrt(6 / (inputDim + outputDim));
-      for (let feature = 0; feature < inputDim; feature++)
-        for (let k = 0; k < outputDim; k++)
-          this.params[kernelOffset + k * inputDim + feature] = (2 * rng.nextFloat() - 1) * limit;
-    }
+  /**
+   * Initial weights, drawn in Keras's [inputDim × outputDim] order, layer by layer (see {@link KernelInitializer}):
+   * - `glorot-uniform` (Keras): kernels U(±√(6/(fanIn+fanOut))), zero biases;
+   * - `pytorch` (torch.nn.Linear): kernels and biases U(±1/√fanIn), biases drawn after each kernel;
+   * - `zeros`: the output layer all zeros; hidden layers (an MLP cannot start symmetric) Glorot-uniform.
+   */
+  initialize(rng: Rng, initializer: KernelInitializer = 'glorot-uniform'): void {
+    this.layers.forEach((layer, index) => {
+      const { inputDim, outputDim, kernelOffset, biasOffset } = layer;
+      const isOutput = index === this.layers.length - 1;
+      const scheme = initializer === 'zeros' && !isOutput ? 'glorot-uniform' : initializer;
+      switch (scheme) {
+        case 'zeros':
+          this.params.fill(0, kernelOffset, biasOffset + outputDim);
+          return;
+        case 'glorot-uniform':
+        case 'pytorch': {
+          const limit = scheme === 'pytorch' ? 1 / Math.sqrt(inputDim) : Math.sqrt(6 / (inputDim + outputDim));
+          for (let feature = 0; feature < inputDim; feature++)
+            for (let k = 0; k < outputDim; k++)
+              this.params[kernelOffset + k * inputDim + feature] = (2 * rng.nextFloat() - 1) * limit;
+          for (let k = 0; k < outputDim; k++) this.params[biasOffset + k] = scheme === 'pytorch' ? (2 * rng.nextFloat() - 1) * limit : 0;
+          return;
+        }
+        default:
+          throw new RangeError(`initialize: unknown kernel initializer ${String(scheme)}.`);
+      }
+    });
   }
 
   /**

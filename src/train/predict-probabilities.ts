@@ -4,31 +4,32 @@ function checkHead(head: HeadWeights): void {
   let width = head.embeddingDim;
   head.layers.forEach((layer, index) => {
     if (layer.inputDim !== width || layer.kernel.length !== layer.inputDim * layer.outputDim || layer.bias.length !== layer.outputDim)
-      throw new RangeError(`predictProbabilities: layer ${index} is ${layer.inputDim}→${layer.outputDim} with ${layer.kernel.length} kernel and ${layer.bias.length} bias values; expected input ${width}.`);
+      throw new RangeError(`predictLogits: layer ${index} is ${layer.inputDim}→${layer.outputDim} with ${layer.kernel.length} kernel and ${layer.bias.length} bias values; expected input ${width}.`);
     width = layer.outputDim;
   });
   if (width !== head.numClasses)
-    throw new RangeError(`predictProbabilities: the last layer outputs ${width} values, expected numClasses ${head.numClasses}.`);
+    throw new RangeError(`predictLogits: the last layer outputs ${width} values, expected numClasses ${head.numClasses}.`);
 }
 
 /**
- * Class probabilities [numSamples × numClasses] for row-major features [numSamples × embeddingDim]: what the
- * exported graph (Gemm → Relu → … → Gemm → Softmax, standardization folded into the first Gemm) computes.
+ * Logits [numSamples × numClasses] for row-major features [numSamples × embeddingDim]: what the exported graph
+ * (Gemm → Relu → … → Gemm, standardization folded into the first Gemm) computes before its Softmax.
  *
  * Standardization is applied as (x − mean) · (1/std). Each output is accumulated in float64 (row → feature →
- * class, so kernel rows are read contiguously) and rounded to float32 once; ONNX Runtime's Gemm accumulates in
- * float32 with FMA in blocked order, so the two agree to about 1e-6 relative, not bit for bit.
+ * class, so kernel rows are read contiguously) and rounded to float32 once per layer, as the graph passes float32
+ * activations; ONNX Runtime's Gemm accumulates in float32 with FMA in blocked order, so the two agree to about 1e-6
+ * relative, not bit for bit.
  */
-export function predictProbabilities(head: HeadWeights, features: Float32Array, numSamples?: number): Float32Array {
+export function predictLogits(head: HeadWeights, features: Float32Array, numSamples?: number): Float32Array {
   const { embeddingDim, numClasses } = head;
   const rows = numSamples ?? features.length / embeddingDim;
   if (!Number.isInteger(rows) || features.length < rows * embeddingDim)
-    throw new RangeError(`predictProbabilities: features.length (${features.length}) is not numSamples × embeddingDim (${numSamples ?? '?'} × ${embeddingDim}).`);
+    throw new RangeError(`predictLogits: features.length (${features.length}) is not numSamples × embeddingDim (${numSamples ?? '?'} × ${embeddingDim}).`);
   checkHead(head);
   let maxWidth = embeddingDim;
   for (const layer of head.layers) maxWidth = Math.max(maxWidth, layer.outputDim);
   let input = new Float64Array(maxWidth), output = new Float64Array(maxWidth);
-  const probabilities = new Float32Array(rows * numClasses);
+  const logits = new Float32Array(rows * numClasses);
   const standardization = head.standardization;
   const invStd = standardization === null ? null : Float64Array.from(standardization.std, (value) => 1 / value);
   for (let row = 0; row < rows; row++) {
@@ -54,12 +55,25 @@ export function predictProbabilities(head: HeadWeights, features: Float32Array, 
       for (let k = 0; k < outputDim; k++) output[k] = Math.fround(output[k]!);
       [input, output] = [output, input];
     }
+    logits.set(input.subarray(0, numClasses), row * numClasses);
+  }
+  return logits;
+}
+
+/**
+ * Class probabilities [numSamples × numClasses]: the softmax (in float64, rounded once) of {@link predictLogits},
+ * what the exported graph's `probabilities` output computes.
+ */
+export function predictProbabilities(head: HeadWeights, features: Float32Array, numSamples?: number): Float32Array {
+  const { numClasses } = head;
+  const probabilities = predictLogits(head, features, numSamples);
+  const exps = new Float64Array(numClasses);
+  for (let offset = 0; offset < probabilities.length; offset += numClasses) {
     let max = -Infinity;
-    for (let k = 0; k < numClasses; k++) if (input[k]! > max) max = input[k]!;
+    for (let k = 0; k < numClasses; k++) if (probabilities[offset + k]! > max) max = probabilities[offset + k]!;
     let sum = 0;
-    for (let k = 0; k < numClasses; k++) sum += input[k] = Math.exp(input[k]! - max);
-    const outOffset = row * numClasses;
-    for (let k = 0; k < numClasses; k++) probabilities[outOffset + k] = input[k]! / sum;
+    for (let k = 0; k < numClasses; k++) sum += exps[k] = Math.exp(probabilities[offset + k]! - max);
+    for (let k = 0; k < numClasses; k++) probabilities[offset + k] = exps[k]! / sum;
   }
   return probabilities;
 }

@@ -1,0 +1,165 @@
+/**
+ * Cross-fitting: K stratified, seeded folds; one `fit` per fold, early-stopped on its own held-out fold; every
+ * labelled image predicted out of fold (by the head that never saw it); the K heads merged into one (mergeHeads:
+ * the mean of their logits, which for linear heads is one linear head again); temperature scaling fitted on the
+ * out-of-fold logits and folded into the merged head's last layer.
+ *
+ * Nothing crosses folds: each fold fits its own standardization on its training rows (inside `fit`), and a row's
+ * augmented views train only the folds where that row trains.
+ */
+import type { HeadWeights, ProgressCallback } from '../types.js';
+import { deriveSeed } from '../util/rng.js';
+import { calibrationReport, fitTemperature, softmaxWithTemperature } from './calibration.js';
+import type { CalibrationReport } from './calibration.js';
+import { fit } from './fit.js';
+import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from './fit.js';
+import { resolveFitOptions } from './fit-options.js';
+import type { KernelInitializer } from './fit-options.js';
+import { stratifiedFolds } from './folds.js';
+import { mergeHeads } from './merge-heads.js';
+import { predictLogits } from './predict-probabilities.js';
+
+export interface CrossFitOptions extends Omit<FitOptions, 'validation' | 'views' | 'callbacks'> {
+  /** Number of folds K (≥ 2); each image is held out once. @defaultValue `5` */
+  folds?: number;
+  /**
+   * Augmented views of the rows of `train` (layout as FitOptions.views); each fold trains on the views of its own
+   * training rows and never sees a view of a held-out row. @defaultValue `null`
+   */
+  views?: TrainingViews | null;
+  /** Fit a temperature on the out-of-fold logits and fold it into the merged head. @defaultValue `true` */
+  calibrate?: boolean;
+}
+
+export interface FoldResult {
+  /** 1-based. */
+  readonly fold: number;
+  /** The seed this fold's fit used (initialization, shuffling, dropout). */
+  readonly seed: number;
+  readonly trainCount: number;
+  readonly heldOutCount: number;
+  /** Mean cross-entropy and accuracy of the fold's kept head on its held-out rows. */
+  readonly heldOutLoss: number;
+  readonly heldOutAccuracy: number;
+  readonly fit: FitResult;
+}
+
+export interface CrossFitResult {
+  /** The merged head (mean of the fold heads' logits), temperature folded in: what to export. */
+  readonly head: HeadWeights;
+  readonly folds: readonly FoldResult[];
+  /** Fold (0-based) that holds out each row of `train`. */
+  readonly foldOf: Int32Array;
+  /** [numSamples × numClasses] logits of each row from the head that did not train on it. */
+  readonly oofLogits: Float32Array;
+  /** softmax(oofLogits / temperature): calibrated out-of-fold probabilities. */
+  readonly oofProbabilities: Float32Array;
+  /** Mean out-of-fold cross-entropy before calibration: the cross-validated loss (sweeps rank by it). */
+  readonly cvLoss: number;
+  /** Fraction of rows whose out-of-fold prediction is right. */
+  readonly cvAccuracy: number;
+  readonly temperature: number;
+  readonly nllBefore: number;
+  readonly nllAfter: number;
+  /** Out-of-fold calibration with 15 bins: before (T = 1) and after temperature scaling. */
+  readonly calibrationBefore: CalibrationReport;
+  readonly calibrationAfter: CalibrationReport;
+  readonly numClasses: number;
+  readonly classNames: readonly string[] | null;
+  /** How every fold head started (resolved from the options). */
+  readonly kernelInitializer: KernelInitializer;
+}
+
+/** Purpose tags for deriveSeed: fold f's fit seed is deriveSeed(seed, FOLD_SEED_STREAM + f). */
+const FOLD_SEED_STREAM = 100;
+
+/** The seed fold `fold` (1-based) fits with. */
+export function foldSeed(seed: number, fold: number): number {
+  return deriveSeed(seed, FOLD_SEED_STREAM + fold);
+}
+
+/** Rows `rows` of `data` as their own matrix. */
+function gatherRows(data: LabelledFeatures, rows: readonly number[]): LabelledFeatures {
+  const { embeddingDim } = data;
+  const features = new Float32Array(rows.length * embeddingDim), labels = new Int32Array(rows.length);
+  rows.forEach((row, index) => {
+    features.set(data.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), index * embeddingDim);
+    labels[index] = data.labels[row]!;
+  });
+  return { features, labels, numSamples: rows.length, embeddingDim };
+}
+
+function gatherViews(views: TrainingViews, rows: readonly number[], embeddingDim: number): TrainingViews {
+  const { numViews } = views;
+  const stride = numViews * embeddingDim;
+  const features = new Float32Array(rows.length * stride);
+  const available = views.available ? new Uint8Array(rows.length * numViews) : null;
+  rows.forEach((row, index) => {
+    features.set(views.features.subarray(row * stride, (row + 1) * stride), index * stride);
+    available?.set(views.available!.subarray(row * numViews, (row + 1) * numViews), index * numViews);
+  });
+  return { features, numViews, available };
+}
+
+/** Mean cross-entropy and accuracy of `logits` rows against `labels`. */
+function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>, numClasses: number): { loss: number; accuracy: number } {
+  let loss = 0, correct = 0;
+  for (let row = 0; row < labels.length; row++) {
+    const offset = row * numClasses;
+    let max = -Infinity, best = 0;
+    for (let k = 0; k < numClasses; k++) if (logits[offset + k]! > max) { max = logits[offset + k]!; best = k; }
+    let sum = 0;
+    for (let k = 0; k < numClasses; k++) sum += Math.exp(logits[offset + k]! - max);
+    loss += Math.log(sum) + max - logits[offset + labels[row]!]!;
+    if (best === labels[row]) correct++;
+  }
+  return labels.length === 0 ? { loss: Number.NaN, accuracy: Number.NaN } : { loss: loss / labels.length, accuracy: correct / labels.length };
+}
+
+/**
+ * Cross-fits a head on `train` (see the module comment). Options are those of `fit` (each fold's early stopping
+ * monitors its held-out fold, `valLoss` by default) plus `folds`, `views` and `calibrate`.
+ * @throws RangeError when `folds` is not an integer in [2, numSamples]; FinetuneError from `fit` for bad options or data.
+ */
+export async function crossFit(train: LabelledFeatures, options: CrossFitOptions = {}): Promise<CrossFitResult> {
+  const folds = options.folds ?? 5;
+  const seed = options.seed ?? 42;
+  const calibrate = options.calibrate ?? true;
+  const { folds: _folds, views: viewsOption, calibrate: _calibrate, ...fitOptions } = options;
+  // Fail before any fold trains: options, labels and finiteness are checked once on the whole data.
+  const resolved = resolveFitOptions(train, { ...fitOptions, validation: train });
+  const { numClasses, classNames } = resolved;
+  const foldOf = stratifiedFolds(train.labels, numClasses, folds, seed);
+  const onProgress: ProgressCallback | undefined = options.onProgress;
+
+  const oofLogits = new Float32Array(train.numSamples * numClasses);
+  const results: FoldResult[] = [];
+  for (let fold = 0; fold < folds; fold++) {
+    const trainRows: number[] = [], heldOutRows: number[] = [];
+    for (let row = 0; row < train.numSamples; row++) (foldOf[row] === fold ? heldOutRows : trainRows).push(row);
+    const foldTrain = gatherRows(train, trainRows), heldOut = gatherRows(train, heldOutRows);
+    const views = viewsOption ? gatherViews(viewsOption, trainRows, train.embeddingDim) : null;
+    const seedOfFold = foldSeed(seed, fold + 1);
+    onProgress?.({ stage: 'info', status: 'message',
+      message: `Fold ${fold + 1}/${folds}: training on ${trainRows.length} images, early-stopping on ${heldOutRows.length} held out` });
+    const result = await fit(foldTrain, { ...fitOptions, seed: seedOfFold, validation: heldOut, views, numClasses });
+    const logits = predictLogits(result.head, heldOut.features, heldOut.numSamples);
+    heldOutRows.forEach((row, index) => oofLogits.set(logits.subarray(index * numClasses, (index + 1) * numClasses), row * numClasses));
+    const { loss, accuracy } = lossAndAccuracy(logits, heldOut.labels, numClasses);
+    results.push({ fold: fold + 1, seed: seedOfFold, trainCount: trainRows.length, heldOutCount: heldOutRows.length,
+      heldOutLoss: loss, heldOutAccuracy: accuracy, fit: result });
+  }
+
+  const { loss: cvLoss, accuracy: cvAccuracy } = lossAndAccuracy(oofLogits, train.labels, numClasses);
+  const fitted = calibrate ? fitTemperature(oofLogits, train.labels, numClasses) : null;
+  const temperature = fitted?.temperature ?? 1;
+  const oofProbabilities = softmaxWithTemperature(oofLogits, numClasses, temperature);
+  return {
+    head: mergeHeads(results.map((result) => result.fit.head), { temperature }),
+    folds: results, foldOf, oofLogits, oofProbabilities, cvLoss, cvAccuracy, temperature,
+    nllBefore: fitted?.nllBefore ?? cvLoss, nllAfter: fitted?.nllAfter ?? cvLoss,
+    calibrationBefore: calibrationReport(softmaxWithTemperature(oofLogits, numClasses, 1), train.labels, numClasses),
+    calibrationAfter: calibrationReport(oofProbabilities, train.labels, numClasses),
+    numClasses, classNames, kernelInitializer: resolved.kernelInitializer,
+  };
+}

@@ -1,0 +1,165 @@
+/** Cross-fitting and its parts: stratified folds, merged heads, temperature scaling, ECE, no leakage, determinism. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { calibrationReport, fitTemperature, softmaxWithTemperature } from '../../src/train/calibration.js';
+import { crossFit } from '../../src/train/cross-fit.js';
+import { foldClassCounts, stratifiedFolds } from '../../src/train/folds.js';
+import { mergeHeads } from '../../src/train/merge-heads.js';
+import { predictLogits } from '../../src/train/predict-probabilities.js';
+import type { HeadWeights } from '../../src/types.js';
+import { Rng } from '../../src/util/rng.js';
+import { makeBlobs } from './synthetic.js';
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+};
+
+function randomHead(seed: number, embeddingDim: number, widths: readonly number[], numClasses: number): HeadWeights {
+  const rng = new Rng(seed);
+  const dims = [embeddingDim, ...widths, numClasses];
+  const layers = dims.slice(1).map((outputDim, l) => ({
+    inputDim: dims[l]!, outputDim, activation: l === dims.length - 2 ? 'linear' as const : 'relu' as const,
+    kernel: Float32Array.from({ length: dims[l]! * outputDim }, () => rng.nextFloat() * 2 - 1),
+    bias: Float32Array.from({ length: outputDim }, () => rng.nextFloat() - 0.5),
+  }));
+  const standardization = {
+    mean: Float32Array.from({ length: embeddingDim }, () => rng.nextFloat()),
+    std: Float32Array.from({ length: embeddingDim }, () => 0.5 + rng.nextFloat()),
+  };
+  return { embeddingDim, numClasses, layers, standardization };
+}
+
+describe('stratifiedFolds', () => {
+  it('spreads every class over the folds as evenly as it can, fold sizes within one, the same for the same seed', () => {
+    const labels = Int32Array.from([...Array(23).fill(0), ...Array(11).fill(1), ...Array(7).fill(2)]);
+    const foldOf = stratifiedFolds(labels, 3, 5, 9);
+    for (const perClass of foldClassCounts(foldOf, labels, 5, 3).map((counts, fold) => ({ fold, counts }))) {
+      assert.ok(perClass.counts[0]! >= 4 && perClass.counts[0]! <= 5, `class 0 in fold ${perClass.fold}: ${perClass.counts}`);
+      assert.ok(perClass.counts[1]! >= 2 && perClass.counts[1]! <= 3);
+      assert.ok(perClass.counts[2]! >= 1 && perClass.counts[2]! <= 2);
+    }
+    const sizes = [0, 1, 2, 3, 4].map((fold) => foldOf.filter((f) => f === fold).length);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `fold sizes ${sizes}`);
+    assert.deepEqual(stratifiedFolds(labels, 3, 5, 9), foldOf);
+    assert.notDeepEqual(stratifiedFolds(labels, 3, 5, 10), foldOf);
+    assert.throws(() => stratifiedFolds(labels, 3, 1, 9), RangeError);
+    assert.throws(() => stratifiedFolds(Int32Array.of(0, 1), 2, 3, 9), RangeError);
+  });
+});
+
+describe('mergeHeads', () => {
+  const features = Float32Array.from({ length: 7 * 6 }, (_, i) => Math.sin(i) * 2);
+  const meanLogits = (heads: readonly HeadWeights[]) => {
+    const all = heads.map((head) => predictLogits(head, features, 7));
+    return all[0]!.map((_, i) => all.reduce((sum, logits) => sum + logits[i]!, 0) / heads.length);
+  };
+
+  it('linear heads: one linear head whose logits are the mean of theirs (standardizations folded), divided by T', () => {
+    const heads = [1, 2, 3, 4, 5].map((seed) => randomHead(seed, 6, [], 4));
+    const merged = mergeHeads(heads, { temperature: 2 });
+    assert.equal(merged.layers.length, 1);
+    assert.equal(merged.standardization, null);
+    const expected = meanLogits(heads).map((value) => value / 2);
+    assert.ok(maxAbsDiff(predictLogits(merged, features, 7), expected) < 1e-5);
+  });
+
+  it('MLP heads: one wider MLP (K heads side by side) whose logits are the mean of theirs', () => {
+    const heads = [1, 2, 3].map((seed) => randomHead(seed, 6, [5, 4], 3));
+    const merged = mergeHeads(heads);
+    assert.deepEqual(merged.layers.map((layer) => [layer.inputDim, layer.outputDim]), [[6, 15], [15, 12], [12, 3]]);
+    assert.ok(maxAbsDiff(predictLogits(merged, features, 7), meanLogits(heads)) < 1e-5);
+    assert.throws(() => mergeHeads([heads[0]!, randomHead(4, 6, [5], 3)]), RangeError);
+  });
+});
+
+describe('temperature scaling and ECE', () => {
+  it('recovers the temperature labels were drawn with, and lowers the NLL', () => {
+    const rng = new Rng(3);
+    const rows = 4000, numClasses = 4, trueTemperature = 2.5;
+    const logits = Float32Array.from({ length: rows * numClasses }, () => (rng.nextFloat() * 2 - 1) * 6);
+    const probabilities = softmaxWithTemperature(logits, numClasses, trueTemperature);
+    const labels = Int32Array.from({ length: rows }, (_, row) => {
+      let draw = rng.nextFloat(), k = 0;
+      while (k < numClasses - 1 && (draw -= probabilities[row * numClasses + k]!) > 0) k++;
+      return k;
+    });
+    const fitted = fitTemperature(logits, labels, numClasses);
+    assert.ok(Math.abs(fitted.temperature - trueTemperature) < 0.2, `fitted T = ${fitted.temperature}`);
+    assert.ok(fitted.nllAfter < fitted.nllBefore);
+    const before = calibrationReport(softmaxWithTemperature(logits, numClasses), labels, numClasses).ece;
+    const after = calibrationReport(softmaxWithTemperature(logits, numClasses, fitted.temperature), labels, numClasses).ece;
+    assert.ok(after < 0.03 && after < before / 3, `ECE ${before} → ${after}`);
+  });
+
+  it('ECE by hand: 15 equal-width bins of the top probability', () => {
+    // Two predictions at confidence 0.9 (bin 13), one right; one at 0.6 (bin 9), right.
+    const probabilities = Float32Array.of(0.9, 0.1, 0.9, 0.1, 0.4, 0.6);
+    const report = calibrationReport(probabilities, [0, 1, 1], 2);
+    assert.equal(report.bins.length, 15);
+    assert.equal(report.bins[13]!.count, 2);
+    assert.equal(report.bins[13]!.accuracy, 0.5);
+    assert.equal(report.bins[9]!.count, 1);
+    assert.equal(report.bins[0]!.accuracy, null);
+    // (2/3)·|0.5 − 0.9| + (1/3)·|1 − 0.6|
+    assert.ok(Math.abs(report.ece - ((2 / 3) * 0.4 + (1 / 3) * 0.4)) < 1e-6);
+  });
+});
+
+describe('crossFit', () => {
+  const data = makeBlobs({ numSamples: 150, embeddingDim: 8, numClasses: 3, noise: 1.2, offset: 3, scale: 2, seed: 4 });
+  const options = { folds: 5, seed: 13, epochs: 30, learningRate: 0.01, numClasses: 3 };
+
+  it('predicts every row with the head that did not train on it, and exports the calibrated mean of the fold heads', async () => {
+    const result = await crossFit(data, options);
+    assert.equal(result.folds.length, 5);
+    assert.equal(result.folds.reduce((sum, fold) => sum + fold.heldOutCount, 0), 150);
+    for (let row = 0; row < data.numSamples; row++) {
+      const head = result.folds[result.foldOf[row]!]!.fit.head;
+      const own = predictLogits(head, data.features.subarray(row * 8, (row + 1) * 8), 1);
+      assert.ok(maxAbsDiff(own, result.oofLogits.subarray(row * 3, (row + 1) * 3)) < 1e-6);
+    }
+    // Each fold standardized with its own training rows only.
+    for (const fold of result.folds) {
+      const mean = new Float64Array(8);
+      let count = 0;
+      for (let row = 0; row < data.numSamples; row++) {
+        if (result.foldOf[row] === fold.fold - 1) continue;
+        count++;
+        for (let f = 0; f < 8; f++) mean[f]! += data.features[row * 8 + f]!;
+      }
+      assert.ok(maxAbsDiff(fold.fit.head.standardization!.mean, mean.map((value) => value / count)) < 1e-4);
+    }
+    const expected = mergeHeads(result.folds.map((fold) => fold.fit.head), { temperature: result.temperature });
+    assert.ok(maxAbsDiff(predictLogits(result.head, data.features), predictLogits(expected, data.features)) < 1e-6);
+    assert.ok(result.cvAccuracy > 0.6 && result.cvAccuracy <= 1);
+    assert.ok(result.nllAfter <= result.nllBefore, 'temperature scaling never raises the out-of-fold NLL');
+  });
+
+  it('is bit-identical for the same seed and different for another', async () => {
+    const [a, b, c] = await Promise.all([crossFit(data, options), crossFit(data, options), crossFit(data, { ...options, seed: 14 })]);
+    assert.deepEqual(a.head.layers[0]!.kernel, b.head.layers[0]!.kernel);
+    assert.deepEqual(a.oofLogits, b.oofLogits);
+    assert.equal(a.temperature, b.temperature);
+    assert.notDeepEqual(a.head.layers[0]!.kernel, c.head.layers[0]!.kernel);
+    assert.deepEqual(a.folds.map((fold) => fold.seed), b.folds.map((fold) => fold.seed));
+  });
+
+  it('a held-out row\'s augmented views never reach the fold that holds it out', async () => {
+    const numViews = 2;
+    const views = Float32Array.from({ length: data.numSamples * numViews * 8 }, (_, i) => data.features[Math.floor(i / (numViews * 8)) * 8 + (i % 8)]! + 0.1);
+    const base = await crossFit(data, { ...options, views: { features: views, numViews } });
+    const changed = Float32Array.from(views);
+    for (let row = 0; row < data.numSamples; row++) {
+      if (base.foldOf[row] !== 0) continue;
+      for (let i = 0; i < numViews * 8; i++) changed[row * numViews * 8 + i]! += 5;
+    }
+    const other = await crossFit(data, { ...options, views: { features: changed, numViews } });
+    assert.deepEqual(other.folds[0]!.fit.head.layers[0]!.kernel, base.folds[0]!.fit.head.layers[0]!.kernel,
+      'fold 1 holds those rows out: their views must not change it');
+    assert.notDeepEqual(other.folds[1]!.fit.head.layers[0]!.kernel, base.folds[1]!.fit.head.layers[0]!.kernel,
+      'the other folds train on those rows and their views');
+  });
+});
