@@ -19,7 +19,7 @@ import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
 import { predictLogits } from './predict-probabilities.js';
 
-export interface CrossFitOptions extends Omit<FitOptions, 'validation' | 'views' | 'callbacks'> {
+export interface CrossFitOptions extends Omit<FitOptions, 'validation' | 'views' | 'callbacks' | 'standardization'> {
   /** Number of folds K (≥ 2); each image is held out once. @defaultValue `5` */
   folds?: number;
   /**
@@ -125,7 +125,9 @@ export async function crossFit(train: LabelledFeatures, options: CrossFitOptions
   const folds = options.folds ?? 5;
   const seed = options.seed ?? 42;
   const calibrate = options.calibrate ?? true;
-  const { folds: _folds, views: viewsOption, calibrate: _calibrate, ...fitOptions } = options;
+  // Each fold standardizes with its own training rows: statistics given for the whole data would leak held-out rows.
+  const { folds: _folds, views: viewsOption, calibrate: _calibrate, standardization: _standardization, ...fitOptions } =
+    options as CrossFitOptions & Pick<FitOptions, 'standardization'>;
   // Fail before any fold trains: options, labels and finiteness are checked once on the whole data.
   const resolved = resolveFitOptions(train, { ...fitOptions, validation: train });
   const { numClasses, classNames } = resolved;

@@ -1,7 +1,7 @@
 /** Worker-thread side of `sweep`: trains the configs it is sent on the shared feature matrices. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFinetuneError } from '../errors.js';
-import { fit } from './fit.js';
+import { trainSweepJob } from './sweep.js';
 import type { SweepJob, SweepReply, SweepWorkerData } from './sweep.js';
 
 const { train, validation } = workerData as SweepWorkerData;
@@ -9,8 +9,9 @@ const port = parentPort;
 if (port === null) throw new Error('sweep-worker must run in a worker thread.');
 
 port.on('message', (job: SweepJob) => {
-  fit(train, { ...job.options, validation }, 'options').then(   // the sweep checked the shared features once
+  trainSweepJob(train, validation, job).then(   // a single-split job skips the check: the sweep checked the shared features once
     (result) => {
+      if ('oofLogits' in result) { port.postMessage({ index: job.index, crossFit: result } satisfies SweepReply); return; }
       const transfer = result.head.layers.flatMap((layer) => [layer.kernel.buffer, layer.bias.buffer]) as ArrayBuffer[];
       port.postMessage({ index: job.index, result } satisfies SweepReply, transfer);
     },

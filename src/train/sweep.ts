@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { FinetuneError } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
+import { crossFit, type CrossFitResult } from './cross-fit.js';
 import { fit, type FitResult } from './fit.js';
 import { fitStandardization } from './standardization.js';
 import { checkFeaturesFinite, resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
@@ -25,8 +26,16 @@ export interface SweepConfig {
 }
 
 export interface SweepOptions extends Omit<FitOptions, 'validation' | 'callbacks' | 'onProgress' | 'kernels'> {
-  /** Validation metric that ranks the configs, read at each config's kept epoch. @defaultValue `'valLoss'` */
+  /**
+   * Validation metric that ranks the configs, read at each config's kept epoch; cross-fitted, the out-of-fold loss
+   * or accuracy of all labelled rows. @defaultValue `'valLoss'`
+   */
   rankBy?: 'valLoss' | 'valAccuracy';
+  /**
+   * Cross-fit each config in this many folds (crossFit, no validation split: pass `validation` null) and rank by the
+   * cross-validated loss; `1` trains once and ranks on `validation`. @defaultValue `1`
+   */
+  folds?: number;
   /**
    * Worker threads (each trains whole configs; the feature matrix is shared, not copied, when it lives in a
    * SharedArrayBuffer). `0` trains in this thread. Each worker takes 1–2 s to start (Node plus tsx).
@@ -45,14 +54,18 @@ export interface SweepResult {
   readonly index: number;
   readonly config: SweepConfig;
   readonly rankBy: MetricName;
-  /** Metrics of the kept epoch. */
+  /** Metrics of the kept epoch; cross-fitted, the out-of-fold loss and accuracy. */
   readonly valLoss: number;
   readonly valAccuracy: number;
+  /** Cross-fitted: the median over the folds. */
   readonly keptEpoch: number;
+  /** Cross-fitted: the last epoch any fold ran. */
   readonly stoppedEpoch: number;
   readonly stopReason: string;
   readonly seconds: number;
-  readonly fit: FitResult;
+  /** The config's fit; null when cross-fitted (see `crossFit`). */
+  readonly fit: FitResult | null;
+  readonly crossFit: CrossFitResult | null;
 }
 
 /** Every combination of the grid, in a fixed order; keys not in the grid take the base options' value. */
@@ -93,21 +106,38 @@ export function toSharedFeatures(data: LabelledFeatures): LabelledFeatures {
 }
 
 /** Messages between the sweep and its workers. */
-export type SweepJob = { readonly index: number; readonly options: FitOptions };
+export type SweepJob = { readonly index: number; readonly options: FitOptions; readonly folds: number };
 export type SweepReply =
   | { readonly index: number; readonly result: FitResult }
+  | { readonly index: number; readonly crossFit: CrossFitResult }
   | { readonly index: number; readonly error: { readonly name: string; readonly code?: string; readonly message: string; readonly hint?: string } };
 export interface SweepWorkerData {
   readonly entry: string;
   readonly train: LabelledFeatures;
-  readonly validation: LabelledFeatures;
+  readonly validation: LabelledFeatures | null;
 }
 
-function toSweepResult(index: number, config: SweepConfig, rankBy: MetricName, result: FitResult, seconds: number): Omit<SweepResult, 'rank'> {
+/** One config's training: `fit` on the split, or `crossFit` in `job.folds` folds (uncalibrated: only the loss ranks). */
+export function trainSweepJob(train: LabelledFeatures, validation: LabelledFeatures | null, job: SweepJob): Promise<FitResult | CrossFitResult> {
+  // Single split: the sweep checked the shared features once ('options'); crossFit checks each fold's data itself.
+  return job.folds > 1 ? crossFit(train, { ...job.options, folds: job.folds, calibrate: false }) : fit(train, { ...job.options, validation }, 'options');
+}
+
+const isCrossFit = (result: FitResult | CrossFitResult): result is CrossFitResult => 'oofLogits' in result;
+
+function toSweepResult(index: number, config: SweepConfig, rankBy: MetricName, result: FitResult | CrossFitResult, seconds: number): Omit<SweepResult, 'rank'> {
+  if (isCrossFit(result)) {
+    const kept = result.folds.map((fold) => fold.fit.keptEpoch).sort((a, b) => a - b);
+    return {
+      index, config, rankBy, valLoss: result.cvLoss, valAccuracy: result.cvAccuracy, keptEpoch: kept[Math.floor((kept.length - 1) / 2)]!,
+      stoppedEpoch: Math.max(...result.folds.map((fold) => fold.fit.stoppedEpoch)), stopReason: `${result.folds.length}-fold cross-fitting`,
+      seconds, fit: null, crossFit: result,
+    };
+  }
   const kept = result.history.find((logs) => logs.epoch === result.keptEpoch);
   return {
     index, config, rankBy, valLoss: kept?.valLoss ?? NaN, valAccuracy: kept?.valAccuracy ?? NaN, keptEpoch: result.keptEpoch,
-    stoppedEpoch: result.stoppedEpoch, stopReason: result.stopReason, seconds, fit: result,
+    stoppedEpoch: result.stoppedEpoch, stopReason: result.stopReason, seconds, fit: result, crossFit: null,
   };
 }
 
@@ -145,12 +175,12 @@ function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[
   return multiplyAdds / 4e8;
 }
 
-async function runInWorkers(train: LabelledFeatures, validation: LabelledFeatures, jobs: readonly SweepJob[], workerCount: number,
-  onResult: (index: number, result: FitResult, seconds: number) => void): Promise<void> {
+async function runInWorkers(train: LabelledFeatures, validation: LabelledFeatures | null, jobs: readonly SweepJob[], workerCount: number,
+  onResult: (index: number, result: FitResult | CrossFitResult, seconds: number) => void): Promise<void> {
   const workerData: SweepWorkerData = {
     entry: new URL('./sweep-worker.ts', import.meta.url).href,
     train: toSharedFeatures(train),
-    validation: toSharedFeatures(validation),
+    validation: validation && toSharedFeatures(validation),
   };
   const bootstrap = new URL('./sweep-worker-bootstrap.mjs', import.meta.url);
   let next = 0;
@@ -177,7 +207,7 @@ async function runInWorkers(train: LabelledFeatures, validation: LabelledFeature
             fail(code === undefined ? Object.assign(new Error(message), { name }) : new FinetuneError(code as FinetuneError['code'], message, hint));
             return;
           }
-          onResult(reply.index, reply.result, (performance.now() - started.get(reply.index)!) / 1000);
+          onResult(reply.index, 'crossFit' in reply ? reply.crossFit : reply.result, (performance.now() - started.get(reply.index)!) / 1000);
           if (--pending === 0) resolve();
           else dispatch(worker);
         });
@@ -198,25 +228,35 @@ async function runInWorkers(train: LabelledFeatures, validation: LabelledFeature
  */
 export async function sweep(train: LabelledFeatures, validation: LabelledFeatures | null, grid: SweepGrid,
   options: SweepOptions = {}): Promise<SweepResult[]> {
-  if (validation === null)
+  const folds = options.folds ?? 1;
+  if (!(Number.isInteger(folds) && folds >= 1))
+    throw new FinetuneError('INVALID_OPTION', `--folds must be a whole number ≥ 1, got ${folds}.`, 'Pass --folds 5 to cross-fit, or --folds 1 for one split.');
+  if (folds === 1 && validation === null)
     throw new FinetuneError('INVALID_OPTION', 'A sweep ranks heads by a validation metric, but no validation split was given.',
-      'Keep a validation split (e.g. --validation-split 0.2) when running `finetune sweep`.');
+      'Keep a validation split (e.g. --validation-split 0.2) when running `finetune sweep --folds 1`, or cross-fit (--folds 5).');
+  if (folds > 1 && validation !== null)
+    throw new FinetuneError('INVALID_OPTION', `A cross-fitted sweep (--folds ${folds}) ranks on every labelled image, but a validation split was given.`,
+      'Drop --validation-split, or pass --folds 1 to rank on the validation split.');
   const rankBy: MetricName = options.rankBy ?? 'valLoss';
   if (rankBy !== 'valLoss' && rankBy !== 'valAccuracy')
     throw new FinetuneError('INVALID_OPTION', `Cannot rank a sweep by "${String(rankBy)}".`, 'Use --rank-by valLoss or --rank-by valAccuracy.');
-  const { rankBy: _rankBy, workers: requestedWorkers, onProgress, ...base } = options;
+  const { rankBy: _rankBy, workers: requestedWorkers, onProgress, folds: _folds, ...base } = options;
   const configs = expandGrid(grid, base);
-  // Fail before any work: validate every config against the data here, in this thread (the features once).
+  // Fail before any work: validate every config against the data here, in this thread (the features once). Cross-fitted,
+  // the whole data stands in for the held-out folds.
+  const heldOut = validation ?? train;
   checkFeaturesFinite(train, validation, base.views ?? null);
-  for (const config of configs) resolveFitOptions(train, { ...base, ...config, validation }, 'options');
-  // Every config standardizes with the same training statistics: compute them once, not once per config.
-  const standardization = base.standardize === false ? null
+  for (const config of configs) resolveFitOptions(train, { ...base, ...config, validation: heldOut }, 'options');
+  // Every config standardizes with the same training statistics: compute them once, not once per config. Cross-fitted,
+  // each fold standardizes with its own training rows instead (crossFit), so nothing of a held-out fold leaks in.
+  const standardization = folds > 1 || base.standardize === false ? null
     : base.standardization ?? fitStandardization(train.features, train.numSamples, train.embeddingDim);
-  const jobs: SweepJob[] = configs.map((config, index) => ({ index, options: { ...base, ...config, standardization, validation: null } }));
+  const jobs: SweepJob[] = configs.map((config, index) =>
+    ({ index, options: { ...base, ...config, ...(folds > 1 ? {} : { standardization }), validation: null }, folds }));
 
   // Starting a worker (Node + tsx) takes 1–2 s, so threads pay only for sweeps of several seconds or more.
-  const numClasses = resolveFitOptions(train, { ...base, validation }, 'options').numClasses;
-  const estimate = estimateSeconds(train, configs, base.epochs ?? 50, numClasses);
+  const numClasses = resolveFitOptions(train, { ...base, validation: heldOut }, 'options').numClasses;
+  const estimate = estimateSeconds(train, configs, base.epochs ?? 50, numClasses) * folds;
   const automatic = configs.length >= 2 && estimate >= 8 ? Math.min(availableParallelism(), configs.length) : 0;
   const workerCount = Math.min(requestedWorkers ?? automatic, configs.length);
   if (!(Number.isInteger(workerCount) && workerCount >= 0))
@@ -224,7 +264,7 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
 
   const unranked: Array<Omit<SweepResult, 'rank'>> = [];
   let done = 0;
-  const onResult = (index: number, result: FitResult, seconds: number): void => {
+  const onResult = (index: number, result: FitResult | CrossFitResult, seconds: number): void => {
     const entry = toSweepResult(index, configs[index]!, rankBy, result, seconds);
     unranked.push(entry);
     done++;
@@ -234,7 +274,7 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
   if (workerCount === 0) {
     for (const job of jobs) {
       const startedAt = performance.now();
-      const result = await fit(train, { ...job.options, validation }, 'options');
+      const result = await trainSweepJob(train, validation, job);
       onResult(job.index, result, (performance.now() - startedAt) / 1000);
     }
   } else {
@@ -262,6 +302,10 @@ export function formatSweepTable(results: readonly SweepResult[]): string {
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: readonly string[]): string => cells.map((cell, column) => (column >= 6 || column === 0 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
-  const rankedBy = results[0] === undefined ? '' : `\nranked by ${results[0].rankBy} of the kept epoch; epoch = kept/stopped`;
+  const first = results[0];
+  const rankedBy = first === undefined ? ''
+    : first.crossFit !== null ? `\nranked by the cross-validated ${first.rankBy === 'valLoss' ? 'loss' : 'accuracy'} (${first.crossFit.folds.length} folds, ` +
+      'out of fold); valLoss/valAccuracy = out-of-fold; epoch = median kept/last stopped'
+    : `\nranked by ${first.rankBy} of the kept epoch; epoch = kept/stopped`;
   return [line(header), ...rows.map(line)].join('\n') + rankedBy;
 }

@@ -26,12 +26,29 @@ test('sweep picks the best config, and worker threads give exactly the in-thread
   assert.ok(inThread[0]!.valAccuracy > 0.9, String(inThread[0]!.valAccuracy));
   for (let i = 1; i < inThread.length; i++) assert.ok(inThread[i - 1]!.valLoss <= inThread[i]!.valLoss);
   const summary = (results: typeof inThread) =>
-    results.map((r) => [r.rank, r.index, r.valLoss, r.valAccuracy, [...r.fit.head.layers[0]!.kernel]]);
+    results.map((r) => [r.rank, r.index, r.valLoss, r.valAccuracy, [...r.fit!.head.layers[0]!.kernel]]);
   assert.deepEqual(summary(inWorkers), summary(inThread));
   const table = formatSweepTable(inThread).split('\n');
   assert.match(table[0]!, /^rank\s+learningRate\s+weightDecay\s+hidden\s+dropout\s+seed\s+valLoss\s+valAccuracy\s+epoch\s+seconds$/);
   assert.match(table[1]!, /^\s*1\s+0\.03\s+0\s+(linear|8)\s+0\s+[12]\s+\d\.\d{4}\s+\d\.\d{4}\s+6\/6\s+\d+\.\d\d$/);
   assert.equal(table.at(-1), 'ranked by valLoss of the kept epoch; epoch = kept/stopped');
+});
+
+test('a cross-fitted sweep ranks configs by out-of-fold loss, the same in threads and workers, and takes no validation split', async () => {
+  const cvGrid = { learningRate: [1e-5, 0.03] };
+  const inThread = await sweep(train, null, cvGrid, { ...base, folds: 3, workers: 0 });
+  const inWorkers = await sweep(train, null, cvGrid, { ...base, folds: 3, workers: 2 });
+  assert.deepEqual(inThread.map((r) => r.config.learningRate), [0.03, 1e-5]);
+  for (const result of inThread) {
+    assert.equal(result.fit, null);
+    assert.equal(result.crossFit?.folds.length, 3);
+    assert.equal(result.valLoss, result.crossFit?.cvLoss);
+    assert.equal(result.crossFit?.temperature, 1, 'sweeps rank uncalibrated heads');
+  }
+  assert.deepEqual(inWorkers.map((r) => [r.index, r.valLoss, [...r.crossFit!.head.layers[0]!.kernel]]),
+    inThread.map((r) => [r.index, r.valLoss, [...r.crossFit!.head.layers[0]!.kernel]]));
+  assert.match(formatSweepTable(inThread), /ranked by the cross-validated loss \(3 folds, out of fold\)/);
+  await assert.rejects(sweep(train, validation, cvGrid, { ...base, folds: 3 }), (error: FinetuneError) => /--folds 1/.test(error.hint ?? ''));
 });
 
 test('sweep ranks by valAccuracy on request and needs a validation split', async () => {

@@ -11,7 +11,8 @@ const sweepOptions = {
   'hidden-sizes': { type: 'string', describe: 'Head shapes separated by "/", each "linear" or sizes, e.g. linear/256/256,128.' },
   dropouts: { type: 'string', describe: 'Comma-separated dropout rates, e.g. 0,0.3.' },
   seeds: { type: 'string', describe: 'Comma-separated seeds, e.g. 1,2,3 (averages out initialisation luck).' },
-  'rank-by': { choices: ['valLoss', 'valAccuracy'], default: 'valLoss', describe: 'Validation metric that ranks the configs.' },
+  folds: { type: 'number', default: 5, describe: 'Cross-fit each config in K folds and rank by the out-of-fold metric; --folds 1 ranks on a --validation-split.' },
+  'rank-by': { choices: ['valLoss', 'valAccuracy'], default: 'valLoss', describe: 'Metric that ranks the configs (out of fold when cross-fitted).' },
   workers: { type: 'number', describe: 'Worker threads (default: all cores when the sweep is long enough to pay for them).' },
   'shard-caches': { type: 'string', array: true, describe: 'Shard cache files to merge into the cache first.' },
 } as const satisfies Record<string, Options>;
@@ -22,9 +23,9 @@ const axisOf = (value: string | undefined, flag: string): number[] | undefined =
 
 export const sweepCommand: CommandModule<object, InferredOptionTypes<typeof sweepOptions>> = {
   command: 'sweep',
-  describe: 'Train a grid of heads on the same cached features and rank them by the validation metric.',
+  describe: 'Train a grid of heads on the same cached features and rank them by the cross-validated loss.',
   builder: (yargs) => withTrainGroups(yargs.options(sweepOptions))
-    .group(['learning-rates', 'weight-decays', 'hidden-sizes', 'dropouts', 'seeds', 'rank-by', 'workers'], 'Grid:')
+    .group(['learning-rates', 'weight-decays', 'hidden-sizes', 'dropouts', 'seeds', 'folds', 'rank-by', 'workers'], 'Grid:')
     .example('$0 sweep -b mobilenetv2 -d ./photos --learning-rates 1e-3,3e-4 --hidden-sizes linear/256 --seeds 1,2', '8 heads on the same cached features')
     .example('$0 sweep -b resnet50 -d ./photos --weight-decays 0,1e-4,1e-3 --rank-by valAccuracy --json', 'Ranked results as JSON'),
   handler: async (args) => {
@@ -44,7 +45,7 @@ export const sweepCommand: CommandModule<object, InferredOptionTypes<typeof swee
       };
       const result = await runSweep({
         backbone: args.backbone, ...backboneSourceArgs(args),
-        data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed,
+        data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed, folds: args.folds,
         device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
         preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
         grid,
