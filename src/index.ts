@@ -75,15 +75,22 @@ export { exportNpy } from './embed/export-npy.js';
 export type { ExportResult, ExportRow } from './embed/export-npy.js';
 export { mergeCaches } from './embed/merge-caches.js';
 
-// Training: the head, optimizers, callbacks, sweeps, metrics
+// Training: the head, cross-fitting and calibration, optimizers, callbacks, sweeps, metrics
 export {
-  Adam, Callback, EarlyStopping, FeatureFileWriter, ReduceLrOnPlateau, Sgd, classificationReport, confusionMatrix, fit,
-  foldStandardization, openFeatureFile, predictProbabilities, readLabelFile, selectRows, streamedFeatures, sweep,
+  Adam, Callback, EarlyStopping, FeatureFileWriter, ReduceLrOnPlateau, Sgd, calibrationReport, classificationReport, confusionMatrix,
+  crossFit, fit, fitTemperature, foldStandardization, mergeHeads, openFeatureFile, predictLogits, predictProbabilities, readLabelFile,
+  selectRows, streamedFeatures, sweep, wilsonInterval,
 } from './train/index.js';
 export type {
-  EarlyStoppingOptions, EpochLogs, FeatureFile, FitOptions, FitResult, LabelledFeatures, ReduceLrOnPlateauOptions,
-  StreamedFeatures, SweepGrid, SweepResult, TrainingData,
+  CalibrationReport, CrossFitOptions, CrossFitResult, EarlyStoppingOptions, EpochLogs, FeatureFile, FitOptions, FitResult,
+  LabelledFeatures, ReduceLrOnPlateauOptions, StreamedFeatures, SweepGrid, SweepResult, TrainingData,
 } from './train/index.js';
+
+// Data audit: likely label issues (from out-of-fold probabilities) and near-duplicate images (from embeddings)
+export { auditLabels } from './audit/label-audit.js';
+export type { LabelAudit, LabelIssue } from './audit/label-audit.js';
+export { findNearDuplicates } from './audit/near-duplicates.js';
+export type { NearDuplicateOptions, NearDuplicates } from './audit/near-duplicates.js';
 
 // Export: one ONNX file for serving anywhere
 export { exportClassifier, exportHead } from './export/export-classifier.js';

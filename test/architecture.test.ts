@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts', 'types.ts'],
   ['util'],
   ['image', 'onnx', 'runtime', 'train'],
-  ['embed', 'export', 'registry'],
+  ['audit', 'embed', 'export', 'registry'],
   ['run'],
   ['report', 'serve'],
   ['workflows'],

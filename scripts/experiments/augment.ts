@@ -40,7 +40,7 @@ try {
   const run = (seed: number, withAugment: boolean): Promise<RunFinetuneResult> => runFinetune({
     backbone: 'mobilenetv2-int8', data: join(dir, 'train'), test: join(dir, 'test'), classes: classes.length, seed,
     mirror: zoo.url, home: join(dir, 'home'), cacheDir: join(dir, 'cache'), out: join(dir, `run-${seed}-${withAugment ? 'aug' : 'plain'}`),
-    export: 'head', device: 'cpu', ...(withAugment ? { augment, augmentViews: views } : {}),
+    export: 'head', device: 'cpu', folds: 1, ...(withAugment ? { augment, augmentViews: views } : {}),
     ...(fixedEpochs === null ? {} : { train: { epochs: fixedEpochs, earlyStopping: null } }),
   });
   const plain: number[] = [], augmented: number[] = [];
@@ -51,7 +51,7 @@ try {
     plain.push(a.test!.accuracy);
     augmented.push(b.test!.accuracy);
     rows.push(`| ${seed} | ${pct(a.test!.accuracy)} | ${pct(b.test!.accuracy)} | ${pct(b.test!.accuracy - a.test!.accuracy)} | ` +
-      `${a.fit.stoppedEpoch} / ${b.fit.stoppedEpoch} | ${b.augmentation!.computed} / ${b.augmentation!.cacheHits} | ${b.augmentation!.seconds.toFixed(1)} |`);
+      `${a.fit!.stoppedEpoch} / ${b.fit!.stoppedEpoch} | ${b.augmentation!.computed} / ${b.augmentation!.cacheHits} | ${b.augmentation!.seconds.toFixed(1)} |`);
     process.stderr.write(`seed ${seed}: plain ${pct(a.test!.accuracy)}%, augmented ${pct(b.test!.accuracy)}%\n`);
   }
   const differences = augmented.map((value, i) => value - plain[i]!);

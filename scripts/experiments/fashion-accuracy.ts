@@ -28,10 +28,10 @@ try {
     const run = await runFinetune({
       backbone: 'mobilenetv2-int8', data: join(dir, 'train'), test: join(dir, 'test'), classes: classes.length, seed,
       mirror: zoo.url, home: join(dir, 'home'), cacheDir: join(dir, 'cache'), out: join(dir, `run-${seed}`), export: 'head',
-      device: 'cpu',
+      device: 'cpu', folds: 1,
     });
     accuracies.push(run.test!.accuracy);
-    rows.push(`| ${seed} | ${run.fit.bestEpoch} | ${run.fit.stoppedEpoch} | ${(run.validation!.accuracy * 100).toFixed(1)} | ${(run.test!.accuracy * 100).toFixed(1)} | ${run.cache.computed} |`);
+    rows.push(`| ${seed} | ${run.fit!.bestEpoch} | ${run.fit!.stoppedEpoch} | ${(run.validation!.accuracy * 100).toFixed(1)} | ${(run.test!.accuracy * 100).toFixed(1)} | ${run.cache.computed} |`);
   }
   const mean = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
   const std = Math.sqrt(accuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / accuracies.length);

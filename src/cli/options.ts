@@ -106,7 +106,7 @@ export const embedOptions = {
 /** The labelled dataset and its split. */
 export const datasetOptions = {
   data: { alias: 'd', type: 'string', demandOption: true, describe: 'Folder with one sub-folder per class, or a CSV/JSONL manifest (path,label).' },
-  'validation-split': { type: 'number', default: 0.2, describe: 'Fraction of each class held out for validation (stratified, seeded).' },
+  'validation-split': { type: 'number', describe: 'Fraction of each class held out for validation (stratified, seeded; default 0.2). With --folds 1 only.' },
   seed: { type: 'number', default: 42, describe: 'Seed for the split, initialisation and shuffling.' },
   test: { type: 'string', describe: 'Optional separate test folder, evaluated after training.' },
 } as const satisfies Record<string, Options>;

@@ -17,6 +17,11 @@ export const runOptions = {
     'features); none = neither (sweeps). Default: full (train: head).' },
   'external-data': { type: 'boolean', describe:
     'Keep model.onnx\'s weights in model.onnx.data beside it (default: only for models over 2 GiB; --no-external-data: never).' },
+  folds: { type: 'number', default: 5, describe: 'Cross-fitting folds K: every image is held out once, each fold head early-stops on its fold, ' +
+    'the exported head is the mean of the K heads. --folds 1 trains once on a --validation-split (the Keras recipe).' },
+  calibrate: { type: 'boolean', default: true, describe: 'Temperature-scale the exported probabilities on the out-of-fold predictions (--no-calibrate to skip).' },
+  'duplicate-threshold': { type: 'number', default: 0.98, describe: 'Cosine similarity of embeddings from which two images count as near duplicates.' },
+  duplicates: { type: 'boolean', default: true, describe: 'Look for near-duplicate images (--no-duplicates to skip).' },
   augment: { type: 'string', requiresArg: true, describe:
     'Augment training images with K seeded views per image (default: off). Comma-separated: flip[=p] (p 0.5), ' +
     'crop[=min[-max]] (random resized crop, area 0.5-1, ratio 3/4-4/3), rotate[=deg] (±15°, zoomed, no borders), ' +
@@ -31,6 +36,7 @@ export type RunArgs = ArgsOf<typeof runOptions>;
 /** Declares {@link runOptions} with their help sections. */
 export function withRunOptions<T>(yargs: Argv<T>) {
   return withTrainGroups(yargs.options(runOptions))
+    .group(['folds', 'calibrate', 'duplicate-threshold', 'duplicates'], 'Cross-fitting, calibration and data audit:')
     .group(['augment', 'augment-views', 'augment-seed'], 'Augmentation (training images only; each view embedded once and cached):')
     .group(['export', 'external-data', 'with-preprocessing', 'opset', 'web-parity'], 'Export:');
 }

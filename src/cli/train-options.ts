@@ -1,6 +1,7 @@
 /** Trainer flags shared by `finetune` (one-shot), `finetune train` and `finetune sweep`, and their mapping to fit(). */
 import type { Argv, Options } from 'yargs';
 import { FinetuneError } from '../errors.js';
+import { DEFAULT_KERNEL_INITIALIZER, KERNEL_INITIALIZERS } from '../train/fit-options.js';
 import type { TrainOptions } from '../workflows/run-finetune.js';
 import { parseNumberList } from './options.js';
 import type { ArgsOf } from './options.js';
@@ -18,6 +19,8 @@ export const trainOptions = {
   momentum: { type: 'number', default: 0, describe: 'SGD momentum.' },
   nesterov: { type: 'boolean', default: false, describe: 'SGD Nesterov momentum.' },
   hidden: { type: 'string', describe: 'Hidden layer sizes of an MLP head, e.g. 256 or 256,128 (default: linear head).' },
+  'kernel-initializer': { choices: KERNEL_INITIALIZERS, describe: `Initial weights (default ${DEFAULT_KERNEL_INITIALIZER}; ` +
+    'glorot-uniform is Keras\'s, pytorch is torch.nn.Linear\'s, zeros starts the output layer at zero).' },
   dropout: { type: 'number', default: 0, describe: 'Dropout rate (after each hidden layer; on the features for a linear head).' },
   'label-smoothing': { type: 'number', default: 0, describe: 'Keras label smoothing.' },
   'class-weight': { type: 'string', describe: '"balanced" or a JSON object {"class": weight} for imbalanced classes.' },
@@ -41,7 +44,7 @@ export type TrainArgs = ArgsOf<typeof trainOptions>;
 export function withTrainGroups<T>(yargs: Argv<T>): Argv<T> {
   return yargs
     .group(['epochs', 'train-batch-size', 'learning-rate', 'optimizer', 'weight-decay', 'amsgrad', 'momentum', 'nesterov',
-      'hidden', 'dropout', 'label-smoothing', 'class-weight', 'standardize'], 'Training:')
+      'hidden', 'kernel-initializer', 'dropout', 'label-smoothing', 'class-weight', 'standardize'], 'Training:')
     .group(['patience', 'min-delta', 'monitor', 'mode', 'baseline', 'start-from-epoch', 'restore-best-weights', 'early-stopping',
       'reduce-lr-patience', 'reduce-lr-factor', 'min-lr'], 'Early stopping (Keras semantics):');
 }
@@ -58,6 +61,7 @@ export function trainOptionsFromFlags(flags: TrainArgs): TrainOptions {
     momentum: flags.momentum,
     nesterov: flags.nesterov,
     hidden: parseNumberList(flags.hidden, 'hidden'),
+    kernelInitializer: flags.kernelInitializer,
     dropout: flags.dropout,
     labelSmoothing: flags.labelSmoothing,
     classWeight: parseClassWeight(flags.classWeight),

@@ -4,12 +4,13 @@ import { open } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { readRun } from '../run/read-run.js';
+import { MAX_DUPLICATE_CLUSTERS_SHOWN } from './report-data.js';
 import type { ReportData, Thumbnail } from './report-data.js';
 
 export interface ReadRunDataOptions {
   /** Longest side of each thumbnail, in pixels. @defaultValue `96` */
   thumbnailSize?: number;
-  /** Most thumbnails made per split (validation, test). @defaultValue `16` */
+  /** Most thumbnails made per list (wrong predictions per split, label issues; twice that for near duplicates). @defaultValue `16` */
   maxThumbnails?: number;
 }
 
@@ -27,16 +28,20 @@ export async function readRunData(runDir: string, options: ReadRunDataOptions = 
     throw new RangeError(`readRunData: 'maxThumbnails' must be a non-negative integer, got ${maxThumbnails}.`);
 
   const run = await readRun(runDir);
-  const { metrics, manifest, skipped } = run;
+  const { metrics, manifest, skipped, labelIssues, nearDuplicates } = run;
   const thumbnails: Record<string, Thumbnail> = {};
-  for (const split of [metrics?.validation, metrics?.test]) {
-    for (const wrong of (split?.mostConfidentlyWrong ?? []).slice(0, maxThumbnails)) {
-      if (thumbnails[wrong.path] === undefined) {
-        thumbnails[wrong.path] = await makeThumbnail(isAbsolute(wrong.path) ? wrong.path : join(run.dir, wrong.path), thumbnailSize);
-      }
-    }
+  const thumbnail = async (path: string): Promise<void> => {
+    thumbnails[path] ??= await makeThumbnail(isAbsolute(path) ? path : join(run.dir, path), thumbnailSize);
+  };
+  for (const split of [metrics?.crossValidation, metrics?.validation, metrics?.test]) {
+    for (const wrong of (split?.mostConfidentlyWrong ?? []).slice(0, maxThumbnails)) await thumbnail(wrong.path);
   }
-  const classNames = run.labels?.classNames ?? (metrics?.validation ?? metrics?.test)?.perClass.map((entry) => entry.className) ?? [];
+  for (const issue of (labelIssues ?? []).slice(0, maxThumbnails)) await thumbnail(issue.path);
+  for (const row of (nearDuplicates ?? []).filter((entry) => entry.cluster <= MAX_DUPLICATE_CLUSTERS_SHOWN).slice(0, 2 * maxThumbnails)) {
+    await thumbnail(row.path);
+  }
+  const firstSplit = metrics?.crossValidation ?? metrics?.validation ?? metrics?.test;
+  const classNames = run.labels?.classNames ?? firstSplit?.perClass.map((entry) => entry.className) ?? [];
 
   return {
     title: basename(run.dir),
@@ -45,6 +50,8 @@ export async function readRunData(runDir: string, options: ReadRunDataOptions = 
     ...(metrics ? { metrics } : {}),
     ...(manifest ? { manifest } : {}),
     ...(skipped ? { skipped } : {}),
+    ...(labelIssues ? { labelIssues } : {}),
+    ...(nearDuplicates ? { nearDuplicates } : {}),
     thumbnails,
   };
 }

@@ -4,13 +4,13 @@
  * data gives the same string.
  */
 import { describePreprocessSpec } from '../image/preprocess-spec.js';
-import type { RunManifest } from '../run/run-format.js';
-import type { EpochLogs } from '../train/callbacks.js';
+import type { CalibrationSummary, NearDuplicateRow, RunHistoryEntry, RunManifest } from '../run/run-format.js';
 import { confusionNumClasses, denseConfusion } from '../train/metrics.js';
 import type { EvaluationMetrics, WrongPrediction } from '../train/metrics.js';
 import { escapeHtml } from './escape-html.js';
 import type { ChartMarker } from './svg-charts.js';
-import { confusionHeatmap, lineChart } from './svg-charts.js';
+import { confusionHeatmap, lineChart, reliabilityDiagram } from './svg-charts.js';
+import { MAX_DUPLICATE_CLUSTERS_SHOWN } from './report-data.js';
 import type { ReportData, Thumbnail } from './report-data.js';
 
 const CSS = `
@@ -56,8 +56,11 @@ export function renderReport(data: ReportData): string {
     renderHeader(data),
     renderSummary(data),
     renderCurves(data),
+    renderCrossValidation(data),
     renderEvaluation('Validation', data.metrics?.validation, data),
-    renderEvaluation('Test', data.metrics?.test, data),
+    renderEvaluation('Test', data.metrics?.test, data, renderCalibrationNote(data.metrics?.testCalibration ?? null, 'the test images')),
+    renderLabelIssues(data),
+    renderNearDuplicates(data),
     renderManifest(data.manifest),
     renderSkipped(data),
     `<footer>Written by ${escapeHtml(toolName(data.manifest))}${data.generatedAt ? ` on ${escapeHtml(data.generatedAt)}` : ''}. ` +
@@ -97,6 +100,15 @@ function renderSummary(data: ReportData): string {
   const validation = data.metrics?.validation;
   const test = data.metrics?.test;
   const training = data.metrics?.training;
+  const crossValidation = data.metrics?.crossValidation;
+  if (crossValidation) {
+    const [low, high] = crossValidation.accuracyInterval;
+    cards.push([formatPercent(crossValidation.accuracy),
+      `cross-validated accuracy (95% CI ${formatPercent(low)}–${formatPercent(high)}, n = ${crossValidation.n})`]);
+    cards.push([String(crossValidation.folds), 'folds (exported: the mean of the fold heads)']);
+    const { eceBefore, eceAfter, temperature } = crossValidation.calibration;
+    cards.push([`${eceBefore.toFixed(3)} → ${eceAfter.toFixed(3)}`, `calibration error (ECE), temperature ${temperature.toPrecision(3)}`]);
+  }
   if (validation) cards.push([formatPercent(validation.accuracy), `validation accuracy (n = ${validation.n})`]);
   if (test) cards.push([formatPercent(test.accuracy), `test accuracy (n = ${test.n})`]);
   if (training?.bestEpoch != null) cards.push([String(training.bestEpoch), `best epoch${training.monitor ? ` (${training.monitor})` : ''}`]);
@@ -104,7 +116,7 @@ function renderSummary(data: ReportData): string {
   if (exportedEpoch != null) {
     cards.push([String(exportedEpoch), training?.restoredEpoch != null ? 'restored epoch (weights exported)' : 'epoch of the exported weights']);
   }
-  const epochsRun = training?.stoppedEpoch ?? data.history[data.history.length - 1]?.epoch;
+  const epochsRun = training?.stoppedEpoch ?? (crossValidation ? null : data.history[data.history.length - 1]?.epoch);
   if (epochsRun != null) cards.push([`${epochsRun}${training?.epochs != null ? ` / ${training.epochs}` : ''}`, 'epochs run']);
   if (data.classNames.length > 0) cards.push([String(data.classNames.length), 'classes']);
   const backboneId = data.manifest?.backbone?.id;
@@ -118,11 +130,12 @@ function renderSummary(data: ReportData): string {
 function renderCurves(data: ReportData): string {
   const history = data.history;
   if (history.length === 0) return '<section id="curves"><h2>Training curves</h2><p class="muted">No history.json in this run.</p></section>';
+  if (history.some((entry) => entry.fold !== undefined)) return renderFoldCurves(data);
   const epochs = history.map((entry) => entry.epoch);
   const markers = epochMarkers(data);
   const hasValidation = history.some((entry) => entry.valLoss != null || entry.valAccuracy != null);
-  const seriesFor = (train: (entry: EpochLogs) => number | null | undefined,
-    validation: (entry: EpochLogs) => number | null | undefined) => [
+  const seriesFor = (train: (entry: RunHistoryEntry) => number | null | undefined,
+    validation: (entry: RunHistoryEntry) => number | null | undefined) => [
     { name: 'train', values: history.map(train), color: '#2563eb' },
     ...(hasValidation ? [{ name: 'validation', values: history.map(validation), color: '#ea580c', dashed: true }] : []),
   ];
@@ -154,13 +167,34 @@ function renderCurves(data: ReportData): string {
  * Lower end of the accuracy axis (the top is 100 %): the lowest accuracy rounded down to a tenth when it is at
  * least 50 %, else 0; never above 90 %, so a run at 100 % in every epoch still has an axis to draw on.
  */
-function accuracyAxisFloor(history: readonly EpochLogs[]): number {
+function accuracyAxisFloor(history: readonly RunHistoryEntry[]): number {
   let lowest = Infinity;
   for (const entry of history) {
     for (const value of [entry.accuracy, entry.valAccuracy]) if (value !== null && Number.isFinite(value)) lowest = Math.min(lowest, value);
   }
   if (!Number.isFinite(lowest) || lowest < 0.5) return 0;
   return Math.min(Math.floor(lowest * 10) / 10, 0.9);
+}
+
+/** A cross-fitted run: each fold's held-out loss and accuracy per epoch, one line per fold. */
+function renderFoldCurves(data: ReportData): string {
+  const folds = [...new Set(data.history.map((entry) => entry.fold ?? 0))].sort((a, b) => a - b);
+  const lastEpoch = Math.max(...data.history.map((entry) => entry.epoch));
+  const epochs = Array.from({ length: lastEpoch }, (_, index) => index + 1);
+  const seriesOf = (pick: (entry: RunHistoryEntry) => number | null) => folds.map((fold) => {
+    const byEpoch = new Map(data.history.filter((entry) => (entry.fold ?? 0) === fold).map((entry) => [entry.epoch, pick(entry)]));
+    return { name: `fold ${fold}`, values: epochs.map((epoch) => byEpoch.get(epoch) ?? null) };
+  });
+  const loss = lineChart({ title: 'Held-out loss per epoch, one line per fold', x: epochs, width: 540, yLabel: 'held-out loss',
+    series: seriesOf((entry) => entry.valLoss) });
+  const accuracy = lineChart({ title: 'Held-out accuracy per epoch, one line per fold', x: epochs, width: 540, yLabel: 'held-out accuracy',
+    yDomain: [accuracyAxisFloor(data.history), 1], formatY: (value) => `${Math.round(value * 1000) / 10}%`,
+    series: seriesOf((entry) => entry.valAccuracy) });
+  const kept = data.metrics?.crossFit?.foldResults.map((fold) => `fold ${fold.fold}: epoch ${fold.keptEpoch} of ${fold.stoppedEpoch}`) ?? [];
+  return `<section id="curves"><h2>Training curves (cross-fitting)</h2><div class="charts">` +
+    `<div class="chart-box" id="loss-chart">${loss}</div><div class="chart-box" id="accuracy-chart">${accuracy}</div></div>` +
+    `<p class="muted">Each fold trains on the other folds and early-stops on its own held-out images.` +
+    `${kept.length > 0 ? ` Kept weights: ${escapeHtml(kept.join('; '))}.` : ''}</p></section>`;
 }
 
 function epochMarkers(data: ReportData): ChartMarker[] {
@@ -174,7 +208,8 @@ function epochMarkers(data: ReportData): ChartMarker[] {
   return markers;
 }
 
-function renderEvaluation(splitName: 'Validation' | 'Test', split: EvaluationMetrics | null | undefined, data: ReportData): string {
+function renderEvaluation(splitName: 'Validation' | 'Test' | 'Cross-validation', split: EvaluationMetrics | null | undefined,
+  data: ReportData, extra = '', heading?: string): string {
   if (!split) return '';
   const id = splitName.toLowerCase();
   const numClasses = confusionNumClasses(split.confusionMatrix);
@@ -201,9 +236,85 @@ function renderEvaluation(splitName: 'Validation' | 'Test', split: EvaluationMet
       `<tbody>${rows}</tbody><tfoot><tr><th>macro average</th><td class="num">${formatRatio(macro('precision'))}</td>` +
       `<td class="num">${formatRatio(macro('recall'))}</td><td class="num">${formatRatio(macro('f1'))}</td><td class="num">${support}</td></tr></tfoot></table>`
     : '';
-  return `<section id="${id}"><h2>${splitName}: accuracy ${formatPercent(split.accuracy)} on ${split.n} images</h2>` +
-    `<div class="charts">${heatmap}<div>${table}</div></div>` +
+  return `<section id="${id}"><h2>${heading ?? `${splitName}: accuracy ${formatPercent(split.accuracy)} on ${split.n} images`}</h2>` +
+    `<div class="charts">${heatmap}<div>${table}</div></div>${extra}` +
     `${renderWrong(splitName, split.mostConfidentlyWrong, data.thumbnails ?? {})}</section>`;
+}
+
+/** Out-of-fold results: the evaluation, per-class accuracy with 95 % intervals and the reliability diagram. */
+function renderCrossValidation(data: ReportData): string {
+  const metrics = data.metrics?.crossValidation;
+  if (!metrics) return '';
+  const [low, high] = metrics.accuracyInterval;
+  const rows = metrics.perClassAccuracy.map((entry) => `<tr><td>${escapeHtml(entry.className)}</td><td class="num">${formatPercent(entry.accuracy)}</td>` +
+    `<td class="num">${formatPercent(entry.interval[0])}–${formatPercent(entry.interval[1])}</td><td class="num">${entry.support}</td></tr>`).join('');
+  const perClass = `<div><h3>Accuracy per class (95% Wilson interval)</h3><table class="per-class-accuracy" id="cross-validation-accuracy">` +
+    `<thead><tr><th>class</th><th>accuracy</th><th>95% interval</th><th>images</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  const { calibration } = metrics;
+  const diagram = `<div class="chart-box" id="reliability-diagram">${reliabilityDiagram({
+    title: 'Reliability diagram (out of fold): accuracy against confidence, 15 bins',
+    series: [{ name: 'before', bins: calibration.reliabilityBefore, color: '#9ca3af' }, { name: 'calibrated', bins: calibration.reliabilityAfter, color: '#2563eb' }],
+  })}</div>`;
+  const extra = `<div class="charts">${perClass}${diagram}</div>${renderCalibrationNote(calibration, 'the out-of-fold predictions')}`;
+  return renderEvaluation('Cross-validation', metrics, data, extra,
+    `Cross-validation: accuracy ${formatPercent(metrics.accuracy)} (95% CI ${formatPercent(low)}–${formatPercent(high)}) on ${metrics.n} images, ` +
+    `${metrics.folds} folds`);
+}
+
+function renderCalibrationNote(calibration: CalibrationSummary | null, where: string): string {
+  if (calibration === null) return '';
+  return `<p class="muted calibration">Calibration on ${escapeHtml(where)}: expected calibration error ${calibration.eceBefore.toFixed(3)} → ` +
+    `${calibration.eceAfter.toFixed(3)} (15 bins), negative log-likelihood ${calibration.nllBefore.toFixed(3)} → ${calibration.nllAfter.toFixed(3)}, ` +
+    `with the temperature ${calibration.temperature.toPrecision(3)} folded into the exported model.</p>`;
+}
+
+/** The images whose given label the out-of-fold prediction contradicts, with thumbnails. */
+function renderLabelIssues(data: ReportData): string {
+  const issues = data.labelIssues;
+  if (!issues) return '';
+  if (issues.length === 0) return '<section id="label-issues"><h2>Label audit</h2><p class="muted">No likely label issues.</p></section>';
+  const thumbnails = data.thumbnails ?? {};
+  const shown = issues.slice(0, 24);
+  const figures = shown.map((issue) => `<figure class="wrong" title="${escapeHtml(issue.path)}">${thumbnailImage(thumbnails[issue.path], `labelled ${issue.givenClass}`)}` +
+    `<figcaption><div class="pred">labelled: ${escapeHtml(issue.givenClass)} (${formatPercent(issue.givenProbability)})</div>` +
+    `<div class="true">model says: ${escapeHtml(issue.suggestedClass)} (${formatPercent(issue.suggestedProbability)})</div>` +
+    `<div class="muted">${escapeHtml(lastPathPart(issue.path))}</div></figcaption></figure>`).join('');
+  const more = issues.length > shown.length ? `<p class="muted">${issues.length - shown.length} more in label-issues.csv.</p>` : '';
+  return `<section id="label-issues"><h2>Label audit: ${issues.length} likely label issue${issues.length === 1 ? '' : 's'}</h2>` +
+    '<p class="muted">Images whose out-of-fold prediction confidently contradicts their label (confident learning: per-class ' +
+    'thresholds from the mean self-confidence), most contradicted first. Check them: fix the label or remove the image.</p>' +
+    `<div class="gallery">${figures}</div>${more}</section>`;
+}
+
+/** Groups of images the backbone cannot tell apart; groups that mix training and test images first. */
+function renderNearDuplicates(data: ReportData): string {
+  const rows = data.nearDuplicates;
+  const summary = data.metrics?.nearDuplicates;
+  if (!rows || !summary) return '';
+  if (rows.length === 0) {
+    return `<section id="near-duplicates"><h2>Near duplicates</h2><p class="muted">No two images have embeddings with cosine similarity ≥ ${summary.threshold}.</p></section>`;
+  }
+  const clusters = new Map<number, NearDuplicateRow[]>();
+  for (const row of rows) clusters.set(row.cluster, [...(clusters.get(row.cluster) ?? []), row]);
+  const thumbnails = data.thumbnails ?? {};
+  const shown = [...clusters.entries()].slice(0, MAX_DUPLICATE_CLUSTERS_SHOWN).map(([cluster, members]) => {
+    const crossSplit = members.some((member) => member.split === 'test') && members.some((member) => member.split !== 'test');
+    const figures = members.slice(0, 6).map((member) => `<figure class="wrong" title="${escapeHtml(member.path)}">` +
+      `${thumbnailImage(thumbnails[member.path], member.split)}<figcaption><div>${escapeHtml(member.split)}</div>` +
+      `<div class="muted">${escapeHtml(lastPathPart(member.path))}</div></figcaption></figure>`).join('');
+    return `<div class="duplicate-cluster${crossSplit ? ' cross-split' : ''}" data-cluster="${cluster}"><h3>Group ${cluster}: ${members.length} images` +
+      `${crossSplit ? ' <span class="pred">(training and test: this inflates test accuracy)</span>' : ''}</h3><div class="gallery">${figures}</div></div>`;
+  }).join('');
+  const more = clusters.size > MAX_DUPLICATE_CLUSTERS_SHOWN ? `<p class="muted">${clusters.size - MAX_DUPLICATE_CLUSTERS_SHOWN} more groups in near-duplicates.csv.</p>` : '';
+  return `<section id="near-duplicates"><h2>Near duplicates: ${summary.images} images in ${summary.clusters} group${summary.clusters === 1 ? '' : 's'}` +
+    `${summary.crossSplitClusters > 0 ? `, ${summary.crossSplitClusters} across training and test` : ''}</h2>` +
+    `<p class="muted">Images whose embeddings have cosine similarity ≥ ${summary.threshold}: the head sees them as the same image.</p>${shown}${more}</section>`;
+}
+
+function thumbnailImage(thumbnail: Thumbnail | undefined, alt: string): string {
+  return thumbnail?.ok
+    ? `<img src="${escapeHtml(thumbnail.dataUri)}" width="${thumbnail.width}" height="${thumbnail.height}" alt="${escapeHtml(alt)}">`
+    : `<div class="missing">${escapeHtml(thumbnail ? thumbnail.reason : 'no thumbnail')}</div>`;
 }
 
 function renderWrong(splitName: string, wrong: readonly WrongPrediction[], thumbnails: Readonly<Record<string, Thumbnail>>): string {
@@ -239,6 +350,7 @@ function renderManifest(manifest: RunManifest | undefined): string {
   }
   if (manifest.split) blocks.push(keyValueTable('Split', manifest.split));
   if (manifest.hyperparameters) blocks.push(keyValueTable('Hyper-parameters', manifest.hyperparameters));
+  if (manifest.crossFit) blocks.push(keyValueTable('Cross-fitting', manifest.crossFit));
   if (manifest.timings) blocks.push(keyValueTable('Timings', manifest.timings));
   if (manifest.cache) {
     const hits = manifest.cache.hits, computed = manifest.cache.computed;
@@ -251,7 +363,7 @@ function renderManifest(manifest: RunManifest | undefined): string {
   if (manifest.tool) blocks.push(keyValueTable('Tool', manifest.tool));
   blocks.push(keyValueTable('Arguments', manifest.args ?? { args: null }));
   const known = new Set(['tool', 'createdAt', 'args', 'backbone', 'preprocess', 'split', 'hyperparameters', 'timings', 'cache',
-    'versions', 'augmentation']);
+    'versions', 'augmentation', 'crossFit']);
   const rest = Object.fromEntries(Object.entries(manifest).filter(([key]) => !known.has(key)));
   if (Object.keys(rest).length > 0) blocks.push(keyValueTable('Other', rest));
   return `<section id="manifest"><h2>Run manifest</h2><div class="manifest">${blocks.join('')}</div></section>`;

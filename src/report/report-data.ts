@@ -4,8 +4,10 @@
  * own, so the report cannot drift from what `writeRun` writes.
  */
 import type { SkippedFile } from '../image/scan-dataset.js';
-import type { RunManifest, RunMetrics } from '../run/run-format.js';
-import type { EpochLogs } from '../train/callbacks.js';
+import type { LabelIssueRow, NearDuplicateRow, RunHistoryEntry, RunManifest, RunMetrics } from '../run/run-format.js';
+
+/** Near-duplicate clusters the report shows (with thumbnails); the rest are in near-duplicates.csv. */
+export const MAX_DUPLICATE_CLUSTERS_SHOWN = 12;
 
 /** A small image for the "most confidently wrong" gallery. */
 export type Thumbnail =
@@ -16,11 +18,15 @@ export interface ReportData {
   /** Shown in the title; usually the run folder's name. */
   readonly title: string;
   readonly classNames: readonly string[];
-  readonly history: readonly EpochLogs[];
+  readonly history: readonly RunHistoryEntry[];
   readonly metrics?: RunMetrics;
   readonly manifest?: RunManifest;
   readonly skipped?: readonly SkippedFile[];
-  /** Thumbnails keyed by WrongPrediction.path. A missing key renders as "no thumbnail". */
+  /** label-issues.csv, most contradicted first. */
+  readonly labelIssues?: readonly LabelIssueRow[];
+  /** near-duplicates.csv. */
+  readonly nearDuplicates?: readonly NearDuplicateRow[];
+  /** Thumbnails keyed by image path (wrong predictions, label issues, near duplicates). A missing key renders as "no thumbnail". */
   readonly thumbnails?: Readonly<Record<string, Thumbnail>>;
   /** ISO time the report was generated, shown in the footer. @defaultValue not shown */
   readonly generatedAt?: string;

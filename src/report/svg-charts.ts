@@ -198,6 +198,79 @@ export function lineChart(options: LineChartOptions): string {
 
 // #endregion
 
+// #region reliability diagram
+
+/** One confidence bin: predictions whose top probability fell in [lower, upper). */
+export interface ReliabilityBinData {
+  readonly lower: number;
+  readonly upper: number;
+  readonly count: number;
+  /** Fraction right; null for an empty bin. */
+  readonly accuracy: number | null;
+  readonly confidence: number | null;
+}
+
+export interface ReliabilityDiagramOptions {
+  readonly title: string;
+  /** Series of bins, e.g. before and after temperature scaling; the last one is drawn as bars. */
+  readonly series: ReadonlyArray<{ readonly name: string; readonly bins: readonly ReliabilityBinData[]; readonly color?: string }>;
+  /** @defaultValue `360` */
+  readonly width?: number;
+  /** @defaultValue `320` */
+  readonly height?: number;
+}
+
+/**
+ * A reliability diagram: accuracy against confidence per bin, with the diagonal a perfectly calibrated model follows.
+ * The last series is drawn as bars over its bins (with the bin's count in the tooltip), every series as points at
+ * (mean confidence, accuracy) joined by a line. Empty bins are left out.
+ */
+export function reliabilityDiagram(options: ReliabilityDiagramOptions): string {
+  const width = options.width ?? 360, height = options.height ?? 320;
+  const left = 52, right = width - 16, top = 30, bottom = height - 44;
+  const scaleX = (value: number): number => round(left + value * (right - left));
+  const scaleY = (value: number): number => round(bottom - value * (bottom - top));
+  const parts: string[] = [`<title>${escapeHtml(options.title)}</title>`];
+  for (const tick of [0, 0.2, 0.4, 0.6, 0.8, 1]) {
+    parts.push(`<line class="grid" x1="${left}" x2="${right}" y1="${scaleY(tick)}" y2="${scaleY(tick)}" stroke="#e5e7eb"/>`,
+      `<text x="${left - 6}" y="${scaleY(tick)}" text-anchor="end" dominant-baseline="middle" font-size="11" fill="#4b5563">${tick}</text>`,
+      `<text x="${scaleX(tick)}" y="${bottom + 16}" text-anchor="middle" font-size="11" fill="#4b5563">${tick}</text>`);
+  }
+  parts.push(`<line class="diagonal" x1="${scaleX(0)}" y1="${scaleY(0)}" x2="${scaleX(1)}" y2="${scaleY(1)}" stroke="#9ca3af" stroke-dasharray="4 3"/>`,
+    `<text x="${round((left + right) / 2)}" y="${height - 8}" text-anchor="middle" font-size="12" fill="#374151">confidence (top probability)</text>`,
+    `<text x="14" y="${round((top + bottom) / 2)}" text-anchor="middle" font-size="12" fill="#374151" transform="rotate(-90 14 ${round((top + bottom) / 2)})">accuracy</text>`);
+  const barSeries = options.series[options.series.length - 1];
+  let bars = 0;
+  if (barSeries) {
+    const color = escapeHtml(barSeries.color ?? PALETTE[(options.series.length - 1) % PALETTE.length]!);
+    for (const bin of barSeries.bins) {
+      if (bin.accuracy === null || bin.count === 0) continue;
+      const x = scaleX(bin.lower) + 1, barWidth = Math.max(1, scaleX(bin.upper) - scaleX(bin.lower) - 2);
+      parts.push(`<rect class="bar" data-lower="${bin.lower}" data-count="${bin.count}" data-accuracy="${bin.accuracy}" x="${x}" ` +
+        `y="${scaleY(bin.accuracy)}" width="${round(barWidth)}" height="${round(bottom - scaleY(bin.accuracy))}" fill="${color}" fill-opacity="0.25">` +
+        `<title>${escapeHtml(barSeries.name)}: confidence ${bin.lower.toFixed(2)}–${bin.upper.toFixed(2)}, ${bin.count} predictions, ` +
+        `${(bin.accuracy * 100).toFixed(1)}% right</title></rect>`);
+      bars++;
+    }
+  }
+  options.series.forEach((series, index) => {
+    const color = escapeHtml(series.color ?? PALETTE[index % PALETTE.length]!);
+    const points = series.bins.filter((bin) => bin.accuracy !== null && bin.confidence !== null && bin.count > 0)
+      .map((bin) => [scaleX(bin.confidence!), scaleY(bin.accuracy!)] as const);
+    if (points.length > 1) parts.push(`<polyline points="${points.map(([x, y]) => `${x},${y}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    for (const [x, y] of points) parts.push(`<circle class="point" data-series="${escapeHtml(series.name)}" cx="${x}" cy="${y}" r="3" fill="${color}"/>`);
+    parts.push(`<line x1="${left + 8 + index * 120}" x2="${left + 22 + index * 120}" y1="12" y2="12" stroke="${color}" stroke-width="2"/>` +
+      `<text x="${left + 26 + index * 120}" y="12" dominant-baseline="middle" font-size="11" fill="#374151">${escapeHtml(series.name)}</text>`);
+  });
+  parts.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#9ca3af"/>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${bottom}" stroke="#9ca3af"/>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="chart reliability" role="img" aria-label="${escapeHtml(options.title)}" ` +
+    `width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" data-bars="${bars}" font-family="system-ui, sans-serif">` +
+    `${parts.join('')}</svg>`;
+}
+
+// #endregion
+
 // #region heatmap
 
 export interface HeatmapOptions {

@@ -5,29 +5,34 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FinetuneError } from '../errors.js';
+import { CsvRecordReader } from '../image/csv-records.js';
+import type { CsvRecord } from '../image/csv-records.js';
 import { validateAugmentSpec } from '../image/augment.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import { validatePreprocessSpec } from '../image/preprocess-spec.js';
 import { POOLINGS } from '../types.js';
 import type { ParityReport, PartCheck, RuntimeParity, WebParity } from '../export/check-parity.js';
+import type { ReliabilityBin } from '../train/calibration.js';
 import { METRIC_NAMES } from '../train/callbacks.js';
-import type { EpochLogs } from '../train/callbacks.js';
+import { KERNEL_INITIALIZERS } from '../train/fit-options.js';
 import type { ConfusionMatrix, EvaluationMetrics, SparseConfusionMatrix } from '../train/metrics.js';
 import {
   anyObject, arrayOf, boolean, finiteNumber, integer, literal, nullable, numberOrNaN, object, optional, string, validated, via,
 } from './check-json.js';
 import { JsonShapeError } from './check-json.js';
 import type { Check } from './check-json.js';
-import { RUN_FILES, RUN_FORMAT_VERSION } from './run-format.js';
+import { LABEL_ISSUE_COLUMNS, NEAR_DUPLICATE_COLUMNS, RUN_FILES, RUN_FORMAT_VERSION } from './run-format.js';
 import type {
-  AugmentationSummary, RunFileKey, RunFiles, RunFolder, RunLabels, RunManifest, RunMetrics, TrainingSummary,
+  AugmentationSummary, CalibrationSummary, CrossFitSummary, CrossValidationMetrics, ImageSplit, Interval, LabelIssueRow,
+  NearDuplicateRow, RunFileKey, RunFiles, RunFolder, RunHistoryEntry, RunLabels, RunManifest, RunMetrics, TrainingSummary,
 } from './run-format.js';
 
 const NOT_A_RUN_HINT = 'Pass the folder written by `finetune --data <dir> --out <dir>` (it holds history.json, metrics.json and run.json).';
 
 // #region schemas
 
-const historyCheck: Check<EpochLogs[]> = arrayOf(object({
+const historyCheck: Check<RunHistoryEntry[]> = arrayOf(object({
+  fold: optional(integer, undefined),
   epoch: integer,
   // JSON has no NaN: a diverged epoch's loss was written as null.
   loss: numberOrNaN,
@@ -40,7 +45,7 @@ const historyCheck: Check<EpochLogs[]> = arrayOf(object({
 
 const labelsCheck: Check<RunLabels> = object({ classNames: arrayOf(string) });
 
-const trainingCheck: Check<TrainingSummary> = object({
+const trainingFields = {
   epochs: integer,
   bestEpoch: nullable(integer),
   restoredEpoch: nullable(integer),
@@ -49,7 +54,8 @@ const trainingCheck: Check<TrainingSummary> = object({
   stopReason: string,
   monitor: literal(...METRIC_NAMES),
   validationAccuracy: nullable(finiteNumber),
-});
+};
+const trainingCheck: Check<TrainingSummary> = object(trainingFields);
 
 const cellCheck: Check<readonly [number, number, number]> = (value, at) => {
   const cell = arrayOf(integer)(value, at);
@@ -68,18 +74,59 @@ const sparseConfusionCheck: Check<SparseConfusionMatrix> = (value, at) => {
 const confusionCheck: Check<ConfusionMatrix> = (value, at) =>
   Array.isArray(value) ? arrayOf(arrayOf(integer))(value, at) : sparseConfusionCheck(value, at);
 
-const evaluationCheck: Check<EvaluationMetrics> = object({
+const evaluationFields = {
   accuracy: finiteNumber,
   n: integer,
   perClass: arrayOf(object({ className: string, precision: finiteNumber, recall: finiteNumber, f1: finiteNumber, support: integer })),
   confusionMatrix: confusionCheck,
   mostConfidentlyWrong: arrayOf(object({ path: string, trueClass: string, predictedClass: string, probability: finiteNumber })),
+};
+const evaluationCheck: Check<EvaluationMetrics> = object(evaluationFields);
+
+const intervalCheck: Check<Interval> = (value, at) => {
+  const pair = arrayOf(finiteNumber)(value, at);
+  if (pair.length !== 2) throw new JsonShapeError(at, `expected [low, high], found ${pair.length} numbers`);
+  return [pair[0]!, pair[1]!];
+};
+
+const reliabilityCheck: Check<ReliabilityBin[]> = arrayOf(object({
+  lower: finiteNumber, upper: finiteNumber, count: integer, accuracy: nullable(finiteNumber), confidence: nullable(finiteNumber),
+}));
+
+const calibrationCheck: Check<CalibrationSummary> = object({
+  temperature: finiteNumber, eceBefore: finiteNumber, eceAfter: finiteNumber, nllBefore: finiteNumber, nllAfter: finiteNumber,
+  reliabilityBefore: reliabilityCheck, reliabilityAfter: reliabilityCheck,
 });
 
+const kernelInitializerCheck = literal(...KERNEL_INITIALIZERS);
+
+const crossFitCheck: Check<CrossFitSummary> = object({
+  folds: integer, seed: integer, kernelInitializer: kernelInitializerCheck, cvLoss: finiteNumber,
+  foldResults: arrayOf(object({
+    ...trainingFields, fold: integer, seed: integer, trainCount: integer, heldOutCount: integer, heldOutLoss: numberOrNaN,
+  })),
+});
+
+const crossValidationCheck: Check<CrossValidationMetrics> = object({
+  ...evaluationFields,
+  folds: integer,
+  accuracyInterval: intervalCheck,
+  perClassAccuracy: arrayOf(object({ className: string, accuracy: finiteNumber, interval: intervalCheck, support: integer })),
+  calibration: calibrationCheck,
+});
+
+/** Keys added in format 4 are absent from older folders (and left out when null). */
 const metricsCheck: Check<RunMetrics> = object({
-  training: trainingCheck,
+  training: nullable(trainingCheck),
+  crossFit: optional(nullable(crossFitCheck), null),
+  crossValidation: optional(nullable(crossValidationCheck), null),
   validation: nullable(evaluationCheck),
   test: optional(nullable(evaluationCheck), null),
+  testCalibration: optional(nullable(calibrationCheck), null),
+  labelAudit: optional(nullable(object({ issues: integer, thresholds: arrayOf(nullable(finiteNumber)) })), null),
+  nearDuplicates: optional(nullable(object({
+    threshold: finiteNumber, clusters: integer, images: integer, crossSplitClusters: integer,
+  })), null),
 });
 
 const runtimeParityFields = {
@@ -138,7 +185,10 @@ const manifestCheck: Check<RunManifest> = object({
   }),
   hyperparameters: anyObject,
   augmentation: nullable(augmentationCheck),
-  training: trainingCheck,
+  training: nullable(trainingCheck),
+  crossFit: optional(nullable(object({
+    folds: integer, foldSeeds: arrayOf(integer), kernelInitializer: kernelInitializerCheck, calibrate: boolean,
+  })), null),
   export: nullable(object({ withPreprocessing: boolean, opset: nullable(integer), parity: nullable(parityCheck) })),
   timings: object({ embedSeconds: finiteNumber, trainSeconds: finiteNumber, exportSeconds: finiteNumber, totalSeconds: finiteNumber }),
   cache: object({ hits: integer, computed: integer, backboneBatches: integer, extractorKey: string, provider: nullable(string) }),
@@ -165,12 +215,14 @@ export async function readRun(dir: string): Promise<RunFolder> {
   if (!isDirectory) throw new FinetuneError('FILE_NOT_FOUND', `"${dir}" is a file, not a run folder.`, NOT_A_RUN_HINT);
 
   const pathOf = (key: RunFileKey): string => join(root, RUN_FILES[key]);
-  const [manifestJson, historyJson, metricsJson, labelsJson, skippedText] = await Promise.all([
+  const [manifestJson, historyJson, metricsJson, labelsJson, skippedText, labelIssuesText, nearDuplicatesText] = await Promise.all([
     readJsonIfPresent(pathOf('manifest')),
     readJsonIfPresent(pathOf('historyJson')),
     readJsonIfPresent(pathOf('metrics')),
     readJsonIfPresent(pathOf('labels')),
     readTextIfPresent(pathOf('skipped')),
+    readTextIfPresent(pathOf('labelIssues')),
+    readTextIfPresent(pathOf('nearDuplicates')),
   ]);
   if (historyJson === undefined && metricsJson === undefined && manifestJson === undefined)
     throw new FinetuneError('FILE_NOT_FOUND', `"${dir}" holds none of history.json, metrics.json and run.json.`, NOT_A_RUN_HINT);
@@ -193,6 +245,17 @@ export async function readRun(dir: string): Promise<RunFolder> {
     history: parse(historyCheck, historyJson, 'historyJson'),
     metrics: parse(metricsCheck, metricsJson, 'metrics'),
     skipped: skippedText === undefined ? null : parseSkipped(skippedText),
+    labelIssues: labelIssuesText === undefined ? null : parseCsvFile(labelIssuesText, pathOf('labelIssues'), LABEL_ISSUE_COLUMNS,
+      (cells, at): LabelIssueRow => ({
+        path: cells[0]!, givenClass: cells[1]!, suggestedClass: cells[2]!,
+        givenProbability: csvNumber(cells[3]!, `${at}, givenProbability`), suggestedProbability: csvNumber(cells[4]!, `${at}, suggestedProbability`),
+      })),
+    nearDuplicates: nearDuplicatesText === undefined ? null : parseCsvFile(nearDuplicatesText, pathOf('nearDuplicates'), NEAR_DUPLICATE_COLUMNS,
+      (cells, at): NearDuplicateRow => ({
+        cluster: validated(integer, Number(cells[0]), () => new JsonShapeError(`${at}, cluster`, `expected an integer, found "${cells[0]}"`)),
+        split: validated(literal<ImageSplit>('train', 'validation', 'test'), cells[1], (error) => new JsonShapeError(`${at}, split`, error.problem)),
+        path: cells[2]!,
+      })),
     files: files satisfies RunFiles,
   };
 }
@@ -226,6 +289,33 @@ export function parseSkipped(text: string): SkippedFile[] {
     skipped.push({ path, reason: tab === -1 ? '' : line.slice(tab + 1) });
   }
   return skipped;
+}
+
+function csvNumber(cell: string, at: string): number {
+  const value = Number(cell);
+  if (cell.trim() === '' || !Number.isFinite(value)) throw new JsonShapeError(at, `expected a number, found "${cell}"`);
+  return value;
+}
+
+/** Rows of a CSV file with a header line of exactly `columns`, each turned into a record by `parse`. */
+function parseCsvFile<T>(text: string, path: string, columns: readonly string[], parse: (cells: readonly string[], at: string) => T): T[] {
+  const records: CsvRecord[] = [];
+  const reader = new CsvRecordReader({ maxCellChars: Number.MAX_SAFE_INTEGER, maxRecordChars: Number.MAX_SAFE_INTEGER }, (record) => records.push(record));
+  reader.push(text);
+  reader.end();
+  const [header, ...rows] = records;
+  try {
+    if (header === undefined || header.cells.join(',') !== columns.join(','))
+      throw new JsonShapeError('line 1', `expected the header ${columns.join(',')}`);
+    return rows.map((record) => {
+      const at = `line ${record.line}`;
+      if (record.cells.length !== columns.length) throw new JsonShapeError(at, `expected ${columns.length} cells, found ${record.cells.length}`);
+      return parse(record.cells, at);
+    });
+  } catch (error) {
+    if (error instanceof JsonShapeError) throw malformed(path, error);
+    throw error;
+  }
 }
 
 async function readTextIfPresent(path: string): Promise<string | undefined> {

@@ -11,6 +11,8 @@
  * - `history.json` / `history.csv`  one {@link EpochLogs} per epoch
  * - `metrics.json` {@link RunMetrics}
  * - `skipped.txt` one `path<TAB>reason` line per {@link SkippedFile}, after a `#` header line
+ * - `label-issues.csv` one {@link LabelIssueRow} per likely mislabelled image (cross-fitted runs)
+ * - `near-duplicates.csv` one {@link NearDuplicateRow} per image in a near-duplicate cluster
  * - `run.json`    {@link RunManifest}: enough to reproduce the run; written last
  * - `report.html` the optional report (src/report), rendered from the files above
  */
@@ -18,7 +20,9 @@ import type { ParityReport } from '../export/check-parity.js';
 import type { AugmentSpec } from '../image/augment.js';
 import type { SkippedFile } from '../image/scan-dataset.js';
 import type { SplitDescription } from '../image/split-dataset.js';
+import type { ReliabilityBin } from '../train/calibration.js';
 import type { EpochLogs, MetricName } from '../train/callbacks.js';
+import type { KernelInitializer } from '../train/fit-options.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
 
@@ -29,8 +33,11 @@ import type { Pooling, PreprocessSpec } from '../types.js';
  * - 2: run.json records `formatVersion`; otherwise as 1.
  * - 3: metrics.json stores a confusion matrix of more than 100 classes sparse (`{ encoding: 'sparse', numClasses,
  *   cells: [[trueClass, predictedClass, count], …] }`, see SparseConfusionMatrix); up to 100 classes it is dense as before.
+ * - 4: cross-fitting. metrics.json `training` is null for a cross-fitted head and `crossFit`, `crossValidation`,
+ *   `testCalibration`, `labelAudit`, `nearDuplicates` may be present; history.json rows carry `fold`; run.json has
+ *   `crossFit`; label-issues.csv and near-duplicates.csv are new.
  */
-export const RUN_FORMAT_VERSION = 3;
+export const RUN_FORMAT_VERSION = 4;
 
 /** Names of the files in a run folder. */
 export const RUN_FILES = {
@@ -42,6 +49,8 @@ export const RUN_FILES = {
   historyCsv: 'history.csv',
   metrics: 'metrics.json',
   skipped: 'skipped.txt',
+  labelIssues: 'label-issues.csv',
+  nearDuplicates: 'near-duplicates.csv',
   manifest: 'run.json',
   report: 'report.html',
 } as const;
@@ -76,14 +85,122 @@ export interface TrainingSummary {
   readonly validationAccuracy: number | null;
 }
 
+/** One fold of a cross-fitted head: its training summary (validationAccuracy is the held-out fold's) and sizes. */
+export interface FoldSummary extends TrainingSummary {
+  /** 1-based. */
+  readonly fold: number;
+  readonly seed: number;
+  readonly trainCount: number;
+  readonly heldOutCount: number;
+  /** Mean cross-entropy of the kept weights on the held-out fold. */
+  readonly heldOutLoss: number;
+}
+
+/** metrics.json `crossFit`: how the head was cross-fitted. */
+export interface CrossFitSummary {
+  readonly folds: number;
+  readonly seed: number;
+  readonly kernelInitializer: KernelInitializer;
+  /** Mean out-of-fold cross-entropy before calibration (what sweeps rank by). */
+  readonly cvLoss: number;
+  readonly foldResults: readonly FoldSummary[];
+}
+
+/** Expected calibration error before and after temperature scaling, with the reliability diagram's bins. */
+export interface CalibrationSummary {
+  /** The temperature folded into the exported last layer (1 = none). */
+  readonly temperature: number;
+  readonly eceBefore: number;
+  readonly eceAfter: number;
+  /** Mean negative log-likelihood before and after scaling. */
+  readonly nllBefore: number;
+  readonly nllAfter: number;
+  /** 15 equal-width confidence bins. */
+  readonly reliabilityBefore: readonly ReliabilityBin[];
+  readonly reliabilityAfter: readonly ReliabilityBin[];
+}
+
+/** A class's share of right predictions (its recall) with a 95 % Wilson interval. */
+export interface ClassAccuracy {
+  readonly className: string;
+  readonly accuracy: number;
+  readonly interval: Interval;
+  readonly support: number;
+}
+
+/** metrics.json `crossValidation`: every labelled image predicted by the fold head that never saw it. */
+export interface CrossValidationMetrics extends EvaluationMetrics {
+  readonly folds: number;
+  /** 95 % Wilson interval of `accuracy`. */
+  readonly accuracyInterval: Interval;
+  readonly perClassAccuracy: readonly ClassAccuracy[];
+  /** Out of fold: the temperature is fitted here. */
+  readonly calibration: CalibrationSummary;
+}
+
+/** metrics.json `labelAudit` (the images are in label-issues.csv). */
+export interface LabelAuditSummary {
+  readonly issues: number;
+  /** Per class, the mean out-of-fold self-confidence used as its threshold. */
+  readonly thresholds: readonly (number | null)[];
+}
+
+/** metrics.json `nearDuplicates` (the images are in near-duplicates.csv). */
+export interface NearDuplicateSummary {
+  /** Cosine similarity of the embeddings that counts as a near duplicate. */
+  readonly threshold: number;
+  readonly clusters: number;
+  readonly images: number;
+  /** Clusters holding both training (or validation) and test images: they inflate test accuracy. */
+  readonly crossSplitClusters: number;
+}
+
 /** metrics.json. */
 export interface RunMetrics {
-  readonly training: TrainingSummary;
-  /** null when the run had no validation split. */
+  /** How training went; null for a cross-fitted head (see `crossFit`). */
+  readonly training: TrainingSummary | null;
+  readonly crossFit: CrossFitSummary | null;
+  readonly crossValidation: CrossValidationMetrics | null;
+  /** null when the run had no validation split (always when cross-fitted). */
   readonly validation: EvaluationMetrics | null;
   /** Present only with `--test` (the key is left out of metrics.json otherwise). */
   readonly test: EvaluationMetrics | null;
+  /** Calibration of the exported probabilities on the test images (cross-fitted runs with `--test`). */
+  readonly testCalibration: CalibrationSummary | null;
+  readonly labelAudit: LabelAuditSummary | null;
+  readonly nearDuplicates: NearDuplicateSummary | null;
 }
+
+/** A [low, high] interval. */
+export type Interval = readonly [number, number];
+
+/** Header of label-issues.csv. */
+export const LABEL_ISSUE_COLUMNS = ['path', 'givenClass', 'suggestedClass', 'givenProbability', 'suggestedProbability'] as const;
+/** Header of near-duplicates.csv. */
+export const NEAR_DUPLICATE_COLUMNS = ['cluster', 'split', 'path'] as const;
+
+/** One row of label-issues.csv, most contradicted first. */
+export interface LabelIssueRow {
+  readonly path: string;
+  readonly givenClass: string;
+  readonly suggestedClass: string;
+  /** Out-of-fold (calibrated) probability of the given and the suggested class. */
+  readonly givenProbability: number;
+  readonly suggestedProbability: number;
+}
+
+/** Which labelled set an image belongs to. */
+export type ImageSplit = 'train' | 'validation' | 'test';
+
+/** One row of near-duplicates.csv: an image and its cluster (1-based, largest cluster first). */
+export interface NearDuplicateRow {
+  readonly cluster: number;
+  readonly split: ImageSplit;
+  readonly path: string;
+}
+
+/** One row of history.json: an epoch, and the fold it belongs to when the head was cross-fitted. */
+export type RunHistoryEntry = EpochLogs & { readonly fold?: number };
 
 /** run.json `data`: the labelled images the run used. */
 export interface RunDataDescription {
@@ -158,6 +275,15 @@ export interface RunCacheStats {
   readonly provider: string | null;
 }
 
+/** run.json `crossFit`. */
+export interface RunCrossFit {
+  readonly folds: number;
+  /** Seed of each fold's fit, fold 1 first (derived from the run's seed). */
+  readonly foldSeeds: readonly number[];
+  readonly kernelInitializer: KernelInitializer;
+  readonly calibrate: boolean;
+}
+
 /** run.json: enough to reproduce the run. */
 export interface RunManifest {
   /** {@link RUN_FORMAT_VERSION} of the writer; 1 for folders written before the field existed. */
@@ -174,7 +300,10 @@ export interface RunManifest {
   /** The optimizer's configuration, the seed and the trainer options as given. */
   readonly hyperparameters: Readonly<Record<string, unknown>>;
   readonly augmentation: AugmentationSummary | null;
-  readonly training: TrainingSummary;
+  /** null for a cross-fitted head (see `crossFit`). */
+  readonly training: TrainingSummary | null;
+  /** Folds, their seeds and the initializer of a cross-fitted head; null for a single split. */
+  readonly crossFit: RunCrossFit | null;
   /** null when only head.onnx was written. */
   readonly export: RunExport | null;
   readonly timings: RunTimings;
@@ -191,9 +320,13 @@ export interface RunRecord {
    */
   readonly manifest: Omit<RunManifest, 'formatVersion'> | null;
   readonly labels: RunLabels;
-  readonly history: readonly EpochLogs[];
+  readonly history: readonly RunHistoryEntry[];
   readonly metrics: RunMetrics;
   readonly skipped: readonly SkippedFile[];
+  /** label-issues.csv; null to leave it out (runs without out-of-fold predictions). */
+  readonly labelIssues: readonly LabelIssueRow[] | null;
+  /** near-duplicates.csv; null to leave it out. */
+  readonly nearDuplicates: readonly NearDuplicateRow[] | null;
   /** Encoded head.onnx; null to leave it out. */
   readonly head: Uint8Array | null;
   /**
@@ -220,9 +353,11 @@ export interface RunFolder {
   readonly formatVersion: number;
   readonly manifest: RunManifest | null;
   readonly labels: RunLabels | null;
-  readonly history: readonly EpochLogs[] | null;
+  readonly history: readonly RunHistoryEntry[] | null;
   readonly metrics: RunMetrics | null;
   readonly skipped: readonly SkippedFile[] | null;
+  readonly labelIssues: readonly LabelIssueRow[] | null;
+  readonly nearDuplicates: readonly NearDuplicateRow[] | null;
   /** The files present. */
   readonly files: RunFiles;
 }

@@ -19,17 +19,25 @@ export { Adam, applyUpdate, Sgd } from './optimizers.js';
 export type { AdamOptions, Optimizer, OptimizerOptions, OptimizerStep, SgdOptions } from './optimizers.js';
 export { Callback, CallbackList, EarlyStopping, HIGHER_IS_BETTER, METRIC_NAMES, ReduceLrOnPlateau } from './callbacks.js';
 export type { EarlyStoppingOptions, EpochLogs, MetricName, MonitorMode, ReduceLrOnPlateauOptions, TrainingRun } from './callbacks.js';
+// Cross-fitting and calibration
+export { crossFit, foldSeed } from './cross-fit.js';
+export type { CrossFitOptions, CrossFitResult, FoldResult } from './cross-fit.js';
+export { stratifiedFolds } from './folds.js';
+export { mergeHeads } from './merge-heads.js';
+export type { MergeHeadsOptions } from './merge-heads.js';
+export { calibrationReport, fitTemperature, meanNegativeLogLikelihood, softmaxWithTemperature } from './calibration.js';
+export type { CalibrationReport, ReliabilityBin, TemperatureFit } from './calibration.js';
 // History and console text
 export { formatEpochLine, formatTrainingSummary } from './history.js';
 // Sweeps
 export { expandGrid, formatSweepConfig, formatSweepTable, sweep, toSharedFeatures } from './sweep.js';
 export type { SweepConfig, SweepGrid, SweepOptions, SweepResult } from './sweep.js';
 // Inference, export support and metrics
-export { predictProbabilities } from './predict-probabilities.js';
+export { predictLogits, predictProbabilities } from './predict-probabilities.js';
 export { fitStandardization, foldStandardization } from './standardization.js';
 export type { Standardization } from './standardization.js';
 export { softmaxCrossEntropy, softmaxRows } from './loss.js';
-export { accuracy, argmaxRow, argmaxRows, classificationReport, confusionMatrix, evaluateProbabilities } from './metrics.js';
+export { accuracy, argmaxRow, argmaxRows, classificationReport, confusionMatrix, evaluateProbabilities, wilsonInterval } from './metrics.js';
 export type {
   AveragedMetrics, ClassMetrics, ClassificationReport, EvaluateProbabilitiesOptions, EvaluationMetrics, WrongPrediction,
 } from './metrics.js';

@@ -16,16 +16,23 @@ import type { Dataset, SkippedFile } from '../image/scan-dataset.js';
 import type { ExtractionResult } from '../embed/extract-embeddings.js';
 import { parseAugmentSpec, validateAugmentSpec } from '../image/augment.js';
 import type { AugmentSpec } from '../image/augment.js';
-import { fit } from '../train/fit.js';
+import { calibrationReport, meanNegativeLogLikelihood, softmaxWithTemperature } from '../train/calibration.js';
+import type { CrossFitResult } from '../train/cross-fit.js';
 import type { FitOptions, FitResult } from '../train/fit.js';
 import { evaluateProbabilities } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
-import { predictProbabilities } from '../train/predict-probabilities.js';
+import { predictLogits } from '../train/predict-probabilities.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
 import { RUN_FILES } from '../run/run-format.js';
-import type { AugmentationSummary, ModelFilesInPlace, RunBackbone, RunFiles, RunRecord } from '../run/run-format.js';
-import { defaultRunDir, linkLatest, summarizeTraining, writeRun } from '../run/write-run.js';
+import type {
+  AugmentationSummary, CalibrationSummary, CrossValidationMetrics, LabelIssueRow, ModelFilesInPlace, NearDuplicateSummary, RunBackbone,
+  RunFiles, RunMetrics, RunRecord,
+} from '../run/run-format.js';
+import { defaultRunDir, linkLatest, writeRun } from '../run/write-run.js';
+import { reportNearDuplicates } from './near-duplicate-report.js';
+import { calibrationSummary, trainHead } from './train-head.js';
+import type { LabelledImages, TrainOptions } from './train-head.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import { sha256 } from '../util/hash.js';
 import { packageVersions } from '../util/package-versions.js';
@@ -35,12 +42,22 @@ import { embedSplit, gatherRows, scanAndSplit } from './embed-split.js';
 import type { EmbedSplitOptions } from './embed-split.js';
 import type { PreparedBackbone } from './prepare-backbone.js';
 
-export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'classNames' | 'onProgress' | 'callbacks' | 'kernels' | 'views'>;
+export type { TrainOptions };
 
 /** The options of embedSplit (backbone, data, split, device, cache, shard caches) plus training and export. */
 export interface RunFinetuneOptions extends EmbedSplitOptions {
   /** Run folder. @defaultValue `runs/<UTC timestamp>` */
   out?: string;
+  /**
+   * Cross-fitting folds K: every labelled image is held out once, each fold head early-stops on its own held-out
+   * fold, and the exported head is the mean of the K heads. `1` trains once on a train/validation split
+   * (`validationSplit`, the Keras recipe); `validationSplit` is only accepted with `folds: 1`. @defaultValue `5`
+   */
+  folds?: number;
+  /** Fit temperature scaling on the out-of-fold logits and fold it into the exported model (folds ≥ 2). @defaultValue `true` */
+  calibrate?: boolean;
+  /** Cosine similarity of embeddings from which two images count as near duplicates; `null` skips the search. @defaultValue `0.98` */
+  duplicateThreshold?: number | null;
   /** Trainer options (`seed` defaults to the run's seed). */
   train?: TrainOptions;
   /**
@@ -80,9 +97,18 @@ export interface RunFinetuneResult {
   readonly files: RunFiles;
   readonly backbone: RunBackbone & { readonly provider: string | null };
   readonly classNames: readonly string[];
-  readonly fit: FitResult;
+  /** The single-split fit (`folds: 1`); null when cross-fitted. */
+  readonly fit: FitResult | null;
+  /** The cross-fit (folds ≥ 2); null for a single split. */
+  readonly crossFit: CrossFitResult | null;
+  /** Everything metrics.json holds. */
+  readonly metrics: RunMetrics;
   readonly validation: EvaluationMetrics | null;
+  readonly crossValidation: CrossValidationMetrics | null;
   readonly test: EvaluationMetrics | null;
+  /** The likely mislabelled images (label-issues.csv); null without out-of-fold predictions. */
+  readonly labelIssues: readonly LabelIssueRow[] | null;
+  readonly nearDuplicates: NearDuplicateSummary | null;
   readonly parity: ParityReport | null;
   readonly skipped: readonly SkippedFile[];
   readonly cache: { hits: number; computed: number; backboneBatches: number };
@@ -95,12 +121,15 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const started = performance.now();
   const onProgress = options.onProgress ?? (() => undefined);
   const seed = options.seed ?? 42;
-  const validationSplit = options.validationSplit ?? 0.2;
+  const folds = resolveFolds(options);
+  const validationSplit = folds === 1 ? options.validationSplit ?? 0.2 : 0;
   const exportMode = options.export ?? 'full';
   const withPreprocessing = options.withPreprocessing ?? true;
+  const duplicateThreshold = resolveDuplicateThreshold(options.duplicateThreshold);
 
-  // 1. Everything that can fail without backbone work: dataset, class count, split, augmentation spec.
+  // 1. Everything that can fail without backbone work: dataset, class count, split, folds, augmentation spec.
   const scanned = await scanAndSplit({ ...options, seed, validationSplit });
+  checkFolds(folds, scanned.dataset, onProgress);
   const augment = resolveAugmentOption(options);
   const runDir = resolve(options.out ?? defaultRunDir());
   await mkdir(runDir, { recursive: true });
@@ -109,10 +138,11 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned);
   const { dataset, testSet, backbone, extraction, testExtraction, trainRows, validationRows, skipped, embedSeconds } = embedded;
   const split = embedded.split;
-  const trainData = embedded.train;
-  const validationData = embedded.validation;
   const numClasses = dataset.classNames.length;
   const cacheDir = options.cacheDir ?? embeddingsDir(options.home);
+  const pathsOf = (rows: readonly number[]) => rows.map((row) => dataset.items[extraction.okIndices[row]!]!.path);
+  const trainData = { ...embedded.train, paths: pathsOf(trainRows) };
+  const validationData = embedded.validation && { ...embedded.validation, paths: pathsOf(validationRows) };
 
   // 4. Training.
   // Augmented views of the training rows only, in trainData's row order.
@@ -134,56 +164,70 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     }
   }
   const trainStarted = performance.now();
-  const fitResult = await fit(trainData, {
-    seed, ...options.train, validation: validationData, numClasses, classNames: dataset.classNames, onProgress, views,
+  const trained = await trainHead(trainData, validationData, {
+    folds, calibrate: options.calibrate ?? true, seed, classNames: dataset.classNames, train: options.train, views, onProgress,
   });
   const trainSeconds = (performance.now() - trainStarted) / 1000;
 
-  const validationProbabilities = validationData ? predictProbabilities(fitResult.head, validationData.features, validationData.numSamples) : null;
-  const validationPaths = validationRows.map((row) => dataset.items[extraction.okIndices[row]!]!.path);
-  const validation = validationData && validationProbabilities
-    ? evaluateProbabilities(validationProbabilities, validationData.labels, validationPaths, dataset.classNames) : null;
   let test: EvaluationMetrics | null = null;
+  let testCalibration: CalibrationSummary | null = null;
+  let testData: LabelledImages | null = null;
   if (testSet && testExtraction && testExtraction.okIndices.length > 0) {
     const allRows = testExtraction.okIndices.map((_, row) => row);
-    const testData = gatherRows(testExtraction, testSet, allRows);
-    const probabilities = predictProbabilities(fitResult.head, testData.features, testData.numSamples);
-    test = evaluateProbabilities(probabilities, testData.labels,
-      testExtraction.okIndices.map((index) => testSet.items[index]!.path), dataset.classNames);
+    testData = { ...gatherRows(testExtraction, testSet, allRows), paths: testExtraction.okIndices.map((index) => testSet.items[index]!.path) };
+    const logits = predictLogits(trained.head, testData.features, testData.numSamples);
+    const probabilities = softmaxWithTemperature(logits, numClasses);
+    test = evaluateProbabilities(probabilities, testData.labels, testData.paths, dataset.classNames);
+    if (trained.crossFit !== null) testCalibration = calibrationOf(logits, testData.labels, numClasses, trained.crossFit.temperature);
+  }
+  const nearDuplicates = duplicateThreshold === null ? null : reportNearDuplicates([
+    { split: 'train', features: trainData.features, paths: trainData.paths },
+    ...(validationData ? [{ split: 'validation' as const, features: validationData.features, paths: validationData.paths }] : []),
+    ...(testData ? [{ split: 'test' as const, features: testData.features, paths: testData.paths }] : []),
+  ], extraction.embeddingDim, duplicateThreshold);
+  if (nearDuplicates !== null && nearDuplicates.summary.crossSplitClusters > 0) {
+    onProgress({ stage: 'warn', status: 'message', message: `${nearDuplicates.summary.crossSplitClusters} group(s) of near-duplicate ` +
+      `images span training and test (cosine ≥ ${duplicateThreshold}): they inflate test accuracy. See near-duplicates.csv.` });
   }
 
   // 5. Export: head.onnx, and model.onnx checked against the trainer's probabilities before anything is written.
   const exportStarted = performance.now();
-  const trainingSummary = summarizeTraining(fitResult, validation?.accuracy ?? null);
   const metadata = {
-    backboneId: backbone.resolved.id, backboneSha256: backbone.resolved.sha256, trainingSummary,
+    backboneId: backbone.resolved.id, backboneSha256: backbone.resolved.sha256, trainingSummary: trained.metadataSummary,
   };
-  const trained: Omit<RunRecord, 'manifest' | 'model'> = {
+  const metrics: RunMetrics = {
+    training: trained.training, crossFit: trained.crossFitSummary, crossValidation: trained.crossValidation,
+    validation: trained.validation, test, testCalibration, labelAudit: trained.labelAudit, nearDuplicates: nearDuplicates?.summary ?? null,
+  };
+  const record: Omit<RunRecord, 'manifest' | 'model'> = {
     labels: { classNames: dataset.classNames },
-    history: fitResult.history,
-    metrics: { training: trainingSummary, validation, test },
+    history: trained.history,
+    metrics,
     skipped,
+    labelIssues: trained.labelIssues,
+    nearDuplicates: nearDuplicates?.rows ?? null,
     head: exportMode === 'none' ? null
-      : encodeModel(exportHead(fitResult.head, { classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata })),
+      : encodeModel(exportHead(trained.head, { classNames: dataset.classNames, preprocess: backbone.preprocess, ...metadata })),
   };
   let model: ModelFilesInPlace | null = null;
   let parity: ParityReport | null = null;
   try {
     if (exportMode === 'full') {
-      const exported = exportClassifier(backbone.cut.model, fitResult.head, {
+      const exported = exportClassifier(backbone.cut.model, trained.head, {
         classNames: dataset.classNames, preprocess: backbone.preprocess, withPreprocessing,
         ...(options.opset !== undefined ? { opset: options.opset } : {}), ...metadata,
       });
+      const parityImages = trained.parity;
       // Streamed into the run folder (the weights are not copied), checked in place, then renamed into place.
       const written = await writeExportedModel(join(runDir, RUN_FILES.model), exported, {
         externalData: options.externalData ?? 'auto',
         verify: async (files) => {
           onProgress({ stage: 'export', status: 'message', message: `model.onnx: ${(files.sizeBytes / 1e6).toFixed(1)} MB` +
             (files.externalData ? ` + model.onnx.data ${(files.externalData.sizeBytes / 1e6).toFixed(1)} MB` : '') });
-          if (!validationData || !validationProbabilities || validationPaths.length === 0) return;
-          parity = await checkParity({ written: files, model: exported }, validationPaths, validationProbabilities, {
+          if (parityImages === null) return;
+          parity = await checkParity({ written: files, model: exported }, parityImages.paths, parityImages.probabilities, {
             preprocess: backbone.preprocess, withPreprocessing, numClasses, classNames: dataset.classNames,
-            features: validationData.features, labels: validationData.labels, web: options.webParity ?? true, onProgress,
+            features: parityImages.features, labels: parityImages.labels, web: options.webParity ?? true, onProgress,
           });
         },
       });
@@ -191,7 +235,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     }
   } catch (error) {
     // Keep what training produced; without run.json the folder reads as a run that did not finish.
-    await writeRun(runDir, { ...trained, manifest: null, model: null });
+    await writeRun(runDir, { ...record, manifest: null, model: null });
     throw error;
   }
   const exportSeconds = (performance.now() - exportStarted) / 1000;
@@ -199,7 +243,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
 
   // 6. The run folder, with the manifest: enough to reproduce the run.
   const written = await writeRun(runDir, {
-    ...trained,
+    ...record,
     model,
     manifest: {
       tool: { name: 'finetune', version: toolVersion() },
@@ -212,9 +256,13 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
       backbone: describeBackbone(backbone),
       preprocess: backbone.preprocess,
       split: { ...split.description, validationFiles: split.validation.items.map((item) => item.relativePath) },
-      hyperparameters: { ...fitResult.optimizer, seed, ...options.train },
+      hyperparameters: { ...trained.optimizer, seed, folds, ...options.train },
       augmentation,
-      training: trainingSummary,
+      training: trained.training,
+      crossFit: trained.crossFit === null ? null : {
+        folds, foldSeeds: trained.crossFit.folds.map((fold) => fold.seed),
+        kernelInitializer: trained.crossFit.kernelInitializer, calibrate: options.calibrate ?? true,
+      },
       export: exportMode === 'full' ? { withPreprocessing, opset: options.opset ?? null, parity } : null,
       timings,
       cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches,
@@ -237,11 +285,59 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   return {
     runDir, files,
     backbone: { ...describeBackbone(backbone), provider: extraction.provider },
-    classNames: dataset.classNames, fit: fitResult, validation, test, parity, skipped,
+    classNames: dataset.classNames, fit: trained.fit, crossFit: trained.crossFit, metrics,
+    validation: trained.validation, crossValidation: trained.crossValidation, test, labelIssues: trained.labelIssues,
+    nearDuplicates: nearDuplicates?.summary ?? null, parity, skipped,
     cache: { hits: extraction.cacheHits, computed: extraction.computed, backboneBatches: extraction.backboneBatches },
     augmentation,
     timings,
   };
+}
+
+/** `folds`, checked against `validationSplit`: a validation split only makes sense for a single split. */
+function resolveFolds(options: RunFinetuneOptions): number {
+  const folds = options.folds ?? 5;
+  if (!Number.isInteger(folds) || folds < 1)
+    throw new FinetuneError('INVALID_OPTION', `Invalid --folds ${JSON.stringify(folds)}: expected a whole number ≥ 1.`,
+      'Pass --folds 5 (cross-fitting, the default) or --folds 1 (one train/validation split).');
+  if (folds > 1 && options.validationSplit !== undefined)
+    throw new FinetuneError('INVALID_OPTION', `--validation-split ${options.validationSplit} holds images out of training, but --folds ${folds} ` +
+      'cross-fits on every labelled image (each is held out once).',
+      'Drop --validation-split to cross-fit, or add --folds 1 for one train/validation split (the Keras recipe).');
+  return folds;
+}
+
+function resolveDuplicateThreshold(threshold: number | null | undefined): number | null {
+  if (threshold === null) return null;
+  const value = threshold ?? 0.98;
+  if (!(typeof value === 'number' && value > 0 && value <= 1))
+    throw new FinetuneError('INVALID_OPTION', `Invalid --duplicate-threshold ${JSON.stringify(threshold)}: expected a cosine similarity in (0, 1].`,
+      'Pass e.g. --duplicate-threshold 0.98, or --no-duplicates to skip the search.');
+  return value;
+}
+
+/** Fails when there are fewer labelled images than folds; warns when a class has fewer images than folds. */
+function checkFolds(folds: number, dataset: Dataset, onProgress: ProgressCallback): void {
+  if (folds === 1) return;
+  if (dataset.items.length < folds)
+    throw new FinetuneError('DATASET_INVALID', `${dataset.items.length} labelled images cannot be cross-fitted in ${folds} folds.`,
+      `Use --folds ${Math.max(2, Math.min(dataset.items.length, 5))}, or --folds 1 for one train/validation split.`);
+  const counts = new Array<number>(dataset.classNames.length).fill(0);
+  for (const item of dataset.items) counts[item.label]!++;
+  const small = dataset.classNames.filter((_, k) => counts[k]! < folds);
+  if (small.length > 0) {
+    onProgress({ stage: 'warn', status: 'message', message: `${small.length} class(es) have fewer images than --folds ${folds} ` +
+      `(${small.slice(0, 5).map((name) => `"${name}"`).join(', ')}${small.length > 5 ? ', …' : ''}): some folds hold none of them out.` });
+  }
+}
+
+/** ECE and NLL of calibrated `logits` before (× temperature) and after temperature scaling. */
+function calibrationOf(logits: Float32Array, labels: Int32Array, numClasses: number, temperature: number): CalibrationSummary {
+  const after = softmaxWithTemperature(logits, numClasses);
+  const before = softmaxWithTemperature(logits, numClasses, 1 / temperature);
+  return calibrationSummary(
+    { temperature, nllBefore: meanNegativeLogLikelihood(before, labels, numClasses), nllAfter: meanNegativeLogLikelihood(after, labels, numClasses) },
+    calibrationReport(before, labels, numClasses), calibrationReport(after, labels, numClasses));
 }
 
 /** One line: an error's message (and code), without its stack. */

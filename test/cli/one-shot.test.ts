@@ -34,28 +34,34 @@ function assertCleanError(stderr: string, pattern: RegExp): void {
 }
 
 describe('finetune (one-shot)', () => {
-  it('trains and exports a model, and says where everything went', async () => {
+  it('cross-fits, exports a model, and says where everything went', async () => {
     const out = join(dir, 'run');
     const result = await runCli(['--backbone', backbonePath, '--classes', '3', '--data', join(dir, 'shapes'), '--out', out, '--epochs', '15'], env);
     assert.equal(result.code, 0, result.stderr);
-    for (const name of ['model.onnx', 'head.onnx', 'labels.json', 'history.json', 'history.csv', 'metrics.json', 'skipped.txt', 'run.json', 'report.html']) {
+    for (const name of ['model.onnx', 'head.onnx', 'labels.json', 'history.json', 'history.csv', 'metrics.json', 'skipped.txt',
+      'label-issues.csv', 'near-duplicates.csv', 'run.json', 'report.html']) {
       assert.ok(existsSync(join(out, name)), `${name} is missing`);
       assert.ok(result.stdout.includes(join(out, name)) || name === 'report.html' || result.stdout.includes(name), `summary does not mention ${name}`);
     }
-    assert.match(result.stdout, /Best epoch: \d+/);
-    assert.match(result.stdout, /Kept weights: epoch \d+/);
-    assert.match(result.stdout, /Stopped after epoch \d+ of 15/);
+    assert.match(result.stdout, /Cross-validated accuracy: \d+\.\d+% \(95% CI \d+\.\d%–\d+\.\d%\) on 36 images, 5 folds/);
+    assert.match(result.stdout, /Calibration: temperature \S+, ECE \d\.\d+ → \d\.\d+/);
+    assert.match(result.stdout, /Folds: 1: epoch \d+\/\d+/);
+    assert.match(result.stderr, /Fold 1\/5: training on \d+ images/);
     assert.match(result.stderr, /Epoch  1\/15 - /);
     const manifest = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     assert.equal(manifest.hyperparameters.learningRate, 0.001);
     assert.equal(manifest.split.seed, 42);
+    assert.equal(manifest.crossFit.folds, 5);
   });
 
-  it('--json prints the summary as JSON, and a rerun is served from the cache', async () => {
+  it('--folds 1 trains once on a validation split (the Keras recipe); --json prints the summary; a rerun is served from the cache', async () => {
     const result = await runCli(['--backbone', backbonePath, '-c', '3', '-d', join(dir, 'shapes'), '--out', join(dir, 'run-json'),
-      '--epochs', '3', '--json', '--no-web-parity'], env);
+      '--epochs', '3', '--json', '--no-web-parity', '--folds', '1', '--validation-split', '0.25'], env);
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout);
+    assert.equal(summary.training.stoppedEpoch, 3);
+    assert.equal(summary.validation.n, 9);
+    assert.equal(summary.crossValidation, null);
     assert.equal(summary.cache.computed, 0, 'the first test embedded these images already');
     assert.equal(summary.cache.hits, 36);
     assert.deepEqual(summary.classNames, ['circle', 'square', 'triangle']);

@@ -76,9 +76,12 @@ export function makeRunRecord(options: RunFixtureOptions = {}, wrongPaths: reado
     labels: { classNames },
     history,
     metrics: {
-      training, validation,
+      training, crossFit: null, crossValidation: null, validation,
       test: options.withTest ? { ...validation, accuracy: 0.81, mostConfidentlyWrong: mostConfidentlyWrong.slice(0, 1) } : null,
+      testCalibration: null, labelAudit: null, nearDuplicates: null,
     },
+    labelIssues: null,
+    nearDuplicates: null,
     skipped: [
       { path: '/data/pets/cat/broken.jpg', reason: 'IMAGE_DECODE_FAILED: truncated file' },
       { path: '/data/pets/dog/x.gif', reason: 'unsupported format' },
@@ -106,6 +109,7 @@ export function makeRunRecord(options: RunFixtureOptions = {}, wrongPaths: reado
       hyperparameters: { learningRate: 0.001, batchSize: 32, epochs: 20, patience: 3, hidden: [] },
       augmentation: null,
       training,
+      crossFit: null,
       export: null,
       timings: { embedSeconds: 12.5, trainSeconds: 3.25, exportSeconds: 0.8, totalSeconds: 75 },
       cache: { hits: 100, computed: 50, backboneBatches: 4, extractorKey: '12'.repeat(32), provider: 'cpu' },

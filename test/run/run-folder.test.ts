@@ -19,7 +19,16 @@ after(async () => { await rm(root, { recursive: true, force: true }); });
 
 function fullRecord(): RunRecord {
   const record = makeRunRecord({ withTest: true });
-  return { ...record, head: Uint8Array.of(1, 2, 3), model: Uint8Array.of(4, 5, 6, 7) };
+  return {
+    ...record, head: Uint8Array.of(1, 2, 3), model: Uint8Array.of(4, 5, 6, 7),
+    labelIssues: [
+      { path: '/data/cat/1.jpg', givenClass: 'cat', suggestedClass: 'dog', givenProbability: 0.125, suggestedProbability: 0.75 },
+      { path: '/data/a "quoted", comma\nand newline.jpg', givenClass: 'dog', suggestedClass: 'cat', givenProbability: 0.2, suggestedProbability: 0.7 },
+    ],
+    nearDuplicates: [
+      { cluster: 1, split: 'train', path: '/data/cat/1.jpg' }, { cluster: 1, split: 'test', path: '/test/cat/1 copy.jpg' },
+    ],
+  };
 }
 
 describe('writeRun / readRun', () => {
@@ -27,7 +36,8 @@ describe('writeRun / readRun', () => {
     const dir = join(root, 'round-trip');
     const record = fullRecord();
     const written = await writeRun(dir, record);
-    assert.deepEqual(Object.keys(written), ['head', 'labels', 'historyJson', 'historyCsv', 'metrics', 'skipped', 'model', 'manifest']);
+    assert.deepEqual(Object.keys(written),
+      ['head', 'labels', 'historyJson', 'historyCsv', 'metrics', 'skipped', 'labelIssues', 'nearDuplicates', 'model', 'manifest']);
     const run = await readRun(dir);
     assert.equal(run.formatVersion, RUN_FORMAT_VERSION);
     assert.deepEqual(run.manifest, { formatVersion: RUN_FORMAT_VERSION, ...record.manifest });
@@ -35,6 +45,8 @@ describe('writeRun / readRun', () => {
     assert.deepEqual(run.history, record.history);
     assert.deepEqual(run.metrics, record.metrics);
     assert.deepEqual(run.skipped, record.skipped);
+    assert.deepEqual(run.labelIssues, record.labelIssues);
+    assert.deepEqual(run.nearDuplicates, record.nearDuplicates);
     assert.deepEqual(run.files, written);
     assert.deepEqual(new Uint8Array(await readFile(run.files.model!)), record.model);
     assert.deepEqual(new Uint8Array(await readFile(run.files.head!)), record.head);

@@ -25,7 +25,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'finetune-augment-cli-'));
   await writeTestDataset(join(dir, 'data'), 6);
   const backbone = await writeTestBackbone(join(dir, 'backbone.onnx'));
-  common = ['train', '-b', backbone, '-d', join(dir, 'data'), '--cache-dir', join(dir, 'cache'), '--device', 'cpu', '--epochs', '3'];
+  common = ['train', '-b', backbone, '-d', join(dir, 'data'), '--cache-dir', join(dir, 'cache'), '--device', 'cpu', '--epochs', '3', '--folds', '1'];
 });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
 

@@ -123,7 +123,7 @@ describe('runFinetune with --augment', () => {
     await writeDataset(data, 8);
     const cacheDir = join(dir, 'cache-leak');
     const base = {
-      backbone: backbonePath, data, cacheDir, device: 'cpu' as const, export: 'head' as const, validationSplit: 0.25,
+      backbone: backbonePath, data, cacheDir, device: 'cpu' as const, export: 'head' as const, folds: 1, validationSplit: 0.25,
       augment: 'flip,crop', augmentViews: 2, augmentSeed: 3, train: { epochs: 3 },
     };
     const splitOf = async (runDir: string): Promise<{ train: Set<string>; validation: Set<string>; extractor: string; manifest: Record<string, any> }> => {
@@ -169,9 +169,9 @@ describe('runFinetune with --augment', () => {
     // The same run again: no backbone work at all, originals or views.
     const third = await runFinetune({ ...base, seed: 2, out: join(dir, 'run-leak-3') });
     assert.deepEqual([third.cache.computed, third.augmentation!.computed, third.augmentation!.cacheHits], [0, 0, 36]);
-    const withoutTime = (result: typeof second) => result.fit.history.map(({ seconds: _seconds, ...logs }) => logs);
+    const withoutTime = (result: typeof second) => result.fit!.history.map(({ seconds: _seconds, ...logs }) => logs);
     assert.deepEqual(withoutTime(third), withoutTime(second));
-    const weights = (result: typeof second) => result.fit.head.layers.flatMap((layer) => [...layer.kernel]);
+    const weights = (result: typeof second) => result.fit!.head.layers.flatMap((layer) => [...layer.kernel]);
     assert.deepEqual(weights(third), weights(second), 'same seeds → same head');
 
     // Without --augment nothing is recorded.

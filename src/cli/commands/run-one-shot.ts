@@ -3,8 +3,10 @@ import { runFinetune } from '../../workflows/run-finetune.js';
 import type { RunFinetuneResult } from '../../workflows/run-finetune.js';
 import { formatTrainingSummary } from '../../train/history.js';
 import { createProgressRenderer } from '../progress.js';
-import { bold, green, formatTable } from '../style.js';
+import { bold, green, formatTable, yellow } from '../style.js';
 import { backboneSourceArgs } from '../options.js';
+import type { CrossValidationMetrics } from '../../run/run-format.js';
+import type { CrossFitResult } from '../../train/cross-fit.js';
 import { trainOptionsFromFlags } from '../train-options.js';
 import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
 import type { RunArgs } from '../run-options.js';
@@ -21,6 +23,7 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
   const result = await runFinetune({
     backbone: args.backbone, ...backboneSourceArgs(args),
     data: args.data, classes: args.classes, validationSplit: args.validationSplit, seed: args.seed, test: args.test,
+    folds: args.folds, calibrate: args.calibrate, duplicateThreshold: args.duplicates ? args.duplicateThreshold : null,
     device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
     preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
@@ -35,11 +38,24 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
     return result;
   }
   const out = process.stdout;
-  out.write(`\n${formatTrainingSummary(result.fit)}\n`);
+  if (result.fit) out.write(`\n${formatTrainingSummary(result.fit)}\n`);
+  if (result.crossFit && result.crossValidation) out.write(`\n${formatCrossFit(result.crossFit, result.crossValidation, out)}\n`);
   if (result.validation) {
     out.write(`Validation accuracy: ${bold((result.validation.accuracy * 100).toFixed(2) + '%', out)} on ${result.validation.n} images\n`);
   }
   if (result.test) out.write(`Test accuracy: ${bold((result.test.accuracy * 100).toFixed(2) + '%', out)} on ${result.test.n} images\n`);
+  if (result.metrics.testCalibration) {
+    const { eceBefore, eceAfter } = result.metrics.testCalibration;
+    out.write(`Test calibration: ECE ${eceBefore.toFixed(3)} → ${eceAfter.toFixed(3)}\n`);
+  }
+  if (result.labelIssues) {
+    out.write(`Label audit: ${result.labelIssues.length} likely mislabelled image(s)${result.labelIssues.length > 0 ? ' (see label-issues.csv)' : ''}\n`);
+  }
+  if (result.nearDuplicates && result.nearDuplicates.clusters > 0) {
+    const { clusters, images, crossSplitClusters } = result.nearDuplicates;
+    out.write(`Near duplicates: ${images} images in ${clusters} group(s)` +
+      `${crossSplitClusters > 0 ? `, ${yellow(`${crossSplitClusters} across training and test`, out)}` : ''} (see near-duplicates.csv)\n`);
+  }
   if (result.parity) out.write(`Parity: ${result.parity.summary}\n`);
   if (result.augmentation) {
     const { description, views, seed, trainImages, computed, cacheHits } = result.augmentation;
@@ -57,14 +73,33 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
   return result;
 }
 
+/**
+ * The cross-fitting lines of the summary: the cross-validated accuracy with its 95 % interval, the calibration and
+ * where each fold stopped.
+ */
+function formatCrossFit(result: CrossFitResult, metrics: CrossValidationMetrics, out: NodeJS.WriteStream): string {
+  const percent = (value: number): string => `${(value * 100).toFixed(1)}%`;
+  const [low, high] = metrics.accuracyInterval;
+  const { temperature, eceBefore, eceAfter } = metrics.calibration;
+  return [
+    `Cross-validated accuracy: ${bold(`${(metrics.accuracy * 100).toFixed(2)}%`, out)} (95% CI ${percent(low)}–${percent(high)}) ` +
+      `on ${metrics.n} images, ${metrics.folds} folds (each image predicted by the head that never saw it)`,
+    `Calibration: temperature ${temperature.toPrecision(3)}, ECE ${eceBefore.toFixed(3)} → ${eceAfter.toFixed(3)} (out of fold, 15 bins)`,
+    `Folds: ${result.folds.map((fold) => `${fold.fold}: epoch ${fold.fit.keptEpoch}/${fold.fit.stoppedEpoch}, ` +
+      `held-out ${percent(fold.heldOutAccuracy)}`).join(' · ')} (kept/stopped)`,
+  ].join('\n');
+}
+
 function summaryJson(result: RunFinetuneResult) {
   return {
     runDir: result.runDir, files: result.files, backbone: result.backbone, classNames: result.classNames,
-    training: {
+    training: result.fit && {
       bestEpoch: result.fit.bestEpoch, restoredEpoch: result.fit.restoredEpoch, keptEpoch: result.fit.keptEpoch,
       stoppedEpoch: result.fit.stoppedEpoch, stopReason: result.fit.stopReason, history: result.fit.history,
     },
-    validation: result.validation, test: result.test, parity: result.parity, skipped: result.skipped,
+    crossFit: result.metrics.crossFit, crossValidation: result.crossValidation,
+    validation: result.validation, test: result.test, testCalibration: result.metrics.testCalibration,
+    labelAudit: result.metrics.labelAudit, nearDuplicates: result.nearDuplicates, parity: result.parity, skipped: result.skipped,
     cache: result.cache, augmentation: result.augmentation, timings: result.timings,
   };
 }
