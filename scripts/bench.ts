@@ -5,6 +5,7 @@
  *     (ms/epoch, peak RSS) and a 20-config sweep.
  *   - scripts/bench-decode.ts: decode + resize + crop images/s per `--resize-filter`, vs libvips' own kernel.
  *   - scripts/bench-export.ts: export + parity of a generated VGG16 (553 MB) before/after: wall time and peak RSS.
+ *   - scripts/bench-cross-fit.ts: 5-fold cross-fitting vs one 80/20 split on the same features (issue 12: ≤ 5×).
  * Pass names to run a subset: `npm run bench -- embed`.
  */
 import { spawn } from 'node:child_process';
@@ -16,6 +17,7 @@ const benches = [
   { name: 'train', script: 'bench-train.ts' },
   { name: 'export', script: 'bench-export.ts' },
   { name: 'decode', script: 'bench-decode.ts' },
+  { name: 'cross-fit', script: 'bench-cross-fit.ts' },
 ];
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -13,12 +13,20 @@ import { calibrationReport, fitTemperature, softmaxWithTemperature } from './cal
 import type { CalibrationReport } from './calibration.js';
 import { fit } from './fit.js';
 import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from './fit.js';
-import { resolveFitOptions } from './fit-options.js';
+import { checkFeaturesFinite, resolveFitOptions } from './fit-options.js';
 import type { KernelInitializer } from './fit-options.js';
 import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
 import { predictLogits } from './predict-probabilities.js';
 
+/**
+ * The options of `fit`, except that early stopping keeps the last epoch's weights by default
+ * (`earlyStopping.restoreBestWeights` false): each fold still stops when its held-out loss has not improved for
+ * `patience` epochs, but restoring the best epoch would let the held-out fold choose the weights it is then used to
+ * judge, making the out-of-fold predictions look better than they are. Measured on the README's Fashion-MNIST task
+ * (10 seeds): restoring gives a temperature of 1.07 where the test images need about 1.3 (test ECE 0.037), keeping
+ * the last epoch gives 1.29 (test ECE 0.029) and slightly better accuracy (78.4 % vs 78.2 %).
+ */
 export interface CrossFitOptions extends Omit<FitOptions, 'validation' | 'views' | 'callbacks' | 'standardization'> {
   /** Number of folds K (≥ 2); each image is held out once. @defaultValue `5` */
   folds?: number;
@@ -128,8 +136,13 @@ export async function crossFit(train: LabelledFeatures, options: CrossFitOptions
   // Each fold standardizes with its own training rows: statistics given for the whole data would leak held-out rows.
   const { folds: _folds, views: viewsOption, calibrate: _calibrate, standardization: _standardization, ...fitOptions } =
     options as CrossFitOptions & Pick<FitOptions, 'standardization'>;
-  // Fail before any fold trains: options, labels and finiteness are checked once on the whole data.
-  const resolved = resolveFitOptions(train, { ...fitOptions, validation: train });
+  // Fail before any fold trains: finiteness once on the whole data (every fold's rows are a subset, so the fits skip
+  // it), then the options and labels, with the data standing in for the held-out folds.
+  checkFeaturesFinite(train, null, viewsOption ?? null);
+  const resolved = resolveFitOptions(train, { ...fitOptions, validation: train }, 'options');
+  // Stop on the held-out fold, but keep the last epoch's weights unless asked otherwise (see CrossFitOptions).
+  const earlyStopping = fitOptions.earlyStopping === null ? null
+    : { ...fitOptions.earlyStopping, restoreBestWeights: fitOptions.earlyStopping?.restoreBestWeights ?? false };
   const { numClasses, classNames } = resolved;
   const foldOf = stratifiedFolds(train.labels, numClasses, folds, seed);
   const onProgress: ProgressCallback | undefined = options.onProgress;
@@ -144,7 +157,7 @@ export async function crossFit(train: LabelledFeatures, options: CrossFitOptions
     const seedOfFold = foldSeed(seed, fold + 1);
     onProgress?.({ stage: 'info', status: 'message',
       message: `Fold ${fold + 1}/${folds}: training on ${trainRows.length} images, early-stopping on ${heldOutRows.length} held out` });
-    const result = await fit(foldTrain, { ...fitOptions, seed: seedOfFold, validation: heldOut, views, numClasses });
+    const result = await fit(foldTrain, { ...fitOptions, earlyStopping, seed: seedOfFold, validation: heldOut, views, numClasses }, 'options');
     const logits = predictLogits(result.head, heldOut.features, heldOut.numSamples);
     heldOutRows.forEach((row, index) => oofLogits.set(logits.subarray(index * numClasses, (index + 1) * numClasses), row * numClasses));
     const { loss, accuracy } = lossAndAccuracy(logits, heldOut.labels, numClasses);

@@ -138,6 +138,12 @@ describe('crossFit', () => {
     assert.ok(result.nllAfter <= result.nllBefore, 'temperature scaling never raises the out-of-fold NLL');
   });
 
+  it('refuses non-finite features once, before any fold trains', async () => {
+    const features = data.features.slice();
+    features[40 * 8 + 2] = Number.NaN;
+    await assert.rejects(crossFit({ ...data, features }, options), (error: Error & { code?: string }) => error.code === 'DATASET_INVALID');
+  });
+
   it('is bit-identical for the same seed and different for another', async () => {
     const [a, b, c] = await Promise.all([crossFit(data, options), crossFit(data, options), crossFit(data, { ...options, seed: 14 })]);
     assert.deepEqual(a.head.layers[0]!.kernel, b.head.layers[0]!.kernel);

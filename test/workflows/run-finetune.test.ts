@@ -90,6 +90,13 @@ describe('runFinetune cross-fits by default (issue 12)', () => {
     assert.notDeepEqual(other.crossFit!.folds.map((fold) => fold.seed), run.crossFit!.folds.map((fold) => fold.seed));
   });
 
+  it('an MLP head: the K fold heads are averaged inside one exported graph, which reproduces the trainer', async () => {
+    const mlp = await runFinetune({ ...options(), out: join(dir, 'cv-mlp'), folds: 3, train: { epochs: 4, hidden: [6] }, duplicateThreshold: null });
+    assert.deepEqual(mlp.crossFit!.head.layers.map((layer) => [layer.inputDim, layer.outputDim]), [[128, 18], [18, 3]],
+      'three 128→6→3 heads side by side: 128→18→3');
+    assert.ok(mlp.parity !== null && mlp.parity.maxAbsDiff <= 1e-5, `max |Δp| ${mlp.parity?.maxAbsDiff}`);
+  });
+
   it('--validation-split needs --folds 1, and the folds cannot outnumber the images', async () => {
     await assert.rejects(runFinetune({ ...options(), out: join(dir, 'bad'), validationSplit: 0.3 }),
       (error) => isFinetuneError(error) && error.code === 'INVALID_OPTION' && /--folds 1/.test(error.hint ?? ''));

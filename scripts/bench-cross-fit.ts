@@ -1,0 +1,77 @@
+/**
+ * What cross-fitting costs (issue 12: K = 5 must cost at most 5× the single-split training): on the same features,
+ * the default recipe's training time with one 80/20 split (`fit`, the baseline) and with 5 folds (`crossFit`: five
+ * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling). Medians of ≥ 5 repetitions after
+ * a warm-up, both measured in this run.
+ *
+ * Features: seeded Gaussian blobs shaped like the issue's task (300 labelled images × 1280-d MobileNetV2 features ×
+ * 3 classes) and a larger one (3,000 × 1280 × 10), so the ratio does not hinge on one size. Early stopping is on, as
+ * in the default, so each fit runs until its own patience ends; a fixed-epochs row (no early stopping) shows the
+ * pure cost ratio.
+ *
+ *   npx tsx scripts/bench-cross-fit.ts [--repeats 7]
+ */
+import { crossFit } from '../src/train/cross-fit.js';
+import { fit } from '../src/train/fit.js';
+import type { FitOptions, LabelledFeatures } from '../src/train/fit.js';
+import { Rng } from '../src/util/rng.js';
+import { watchCpuContention } from './lib/cpu-contention.js';
+
+const repeatsIndex = process.argv.indexOf('--repeats');
+const repeats = Math.max(5, repeatsIndex === -1 ? 7 : Number(process.argv[repeatsIndex + 1]));
+
+function blobs(numSamples: number, embeddingDim: number, numClasses: number, seed: number): LabelledFeatures {
+  const rng = new Rng(seed);
+  const centres = Float32Array.from({ length: numClasses * embeddingDim }, () => rng.nextFloat() * 2 - 1);
+  const features = new Float32Array(numSamples * embeddingDim), labels = new Int32Array(numSamples);
+  for (let row = 0; row < numSamples; row++) {
+    const label = (labels[row] = row % numClasses);
+    for (let feature = 0; feature < embeddingDim; feature++) {
+      const noise = (rng.nextFloat() + rng.nextFloat() + rng.nextFloat() - 1.5) * 4;
+      features[row * embeddingDim + feature] = Math.max(0, centres[label * embeddingDim + feature]! + noise);
+    }
+  }
+  return { features, labels, numSamples, embeddingDim };
+}
+
+/** One in five of each class's rows validates, the rest train (what one split costs; the split itself is not timed). */
+function split(data: LabelledFeatures, numClasses: number): { train: LabelledFeatures; validation: LabelledFeatures } {
+  const trainRows: number[] = [], validationRows: number[] = [];
+  // Labels cycle through the classes, so row / numClasses counts the rows of a class.
+  data.labels.forEach((_, row) => (Math.floor(row / numClasses) % 5 === 4 ? validationRows : trainRows).push(row));
+  const pick = (rows: number[]): LabelledFeatures => {
+    const features = new Float32Array(rows.length * data.embeddingDim);
+    rows.forEach((row, index) => features.set(data.features.subarray(row * data.embeddingDim, (row + 1) * data.embeddingDim), index * data.embeddingDim));
+    return { features, labels: Int32Array.from(rows, (row) => data.labels[row]!), numSamples: rows.length, embeddingDim: data.embeddingDim };
+  };
+  return { train: pick(trainRows), validation: pick(validationRows) };
+}
+
+async function median(run: () => Promise<unknown>): Promise<number> {
+  await run();   // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const started = performance.now();
+    await run();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+const contention = watchCpuContention();
+const rows: string[] = [];
+for (const [name, data, numClasses] of [['300 × 1280, 3 classes', blobs(300, 1280, 3, 1), 3], ['3,000 × 1280, 10 classes', blobs(3000, 1280, 10, 2), 10]] as const) {
+  for (const [recipe, options] of [['default (early stopping)', {}], ['30 epochs, no early stopping', { epochs: 30, earlyStopping: null }]] as const) {
+    const fitOptions: FitOptions = { seed: 1, numClasses, ...options };
+    const { train, validation } = split(data, numClasses);
+    const single = await median(() => fit(train, { ...fitOptions, validation }));
+    const folds = await median(() => crossFit(data, { ...fitOptions, folds: 5 }));
+    rows.push(`| ${name} | ${recipe} | ${single.toFixed(0)} | ${folds.toFixed(0)} | ${(folds / single).toFixed(2)}× |`);
+    process.stderr.write(`${name}, ${recipe}: fit ${single.toFixed(0)} ms, crossFit ${folds.toFixed(0)} ms\n`);
+  }
+}
+process.stdout.write(`Cross-fitting cost: median of ${repeats} runs after a warm-up (ms)\n\n` +
+  '| features | recipe | one 80/20 split (baseline) | 5-fold cross-fit | ratio |\n|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
+const warning = contention.warning();
+if (warning) process.stdout.write(`\n${warning}\n`);
