@@ -72,12 +72,17 @@ export interface ExtractEmbeddingsOptions {
   readonly preprocess?: PreprocessFn;
   /** Use this session instead of creating one (the caller releases it). */
   readonly session?: ModelSession;
+  /**
+   * Return the features. `false` only fills the cache (`features` comes back empty), so memory does not grow with
+   * the number of images. @defaultValue `true`
+   */
+  readonly collectFeatures?: boolean;
   /** Only embed images whose content hash falls in shard `index` of `count` ({@link shardOf}). */
   readonly shard?: { readonly index: number; readonly count: number };
 }
 
 export interface ExtractionResult {
-  /** [okIndices.length × embeddingDim], row r belongs to items[okIndices[r]]. */
+  /** [okIndices.length × embeddingDim], row r belongs to items[okIndices[r]]; empty with `collectFeatures: false`. */
   readonly features: Float32Array;
   readonly embeddingDim: number;
   /** Indices into `items` of the embedded images, ascending. */
@@ -221,7 +226,7 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     registered = true;
   };
 
-  const tally = new ExtractionTally(items, resolved.strict, options.session?.provider ?? null);
+  const tally = new ExtractionTally(items, resolved.strict, options.session?.provider ?? null, options.collectFeatures ?? true);
   const report = (status: 'start' | 'progress' | 'done'): void => onProgress?.(tally.progress(status));
   const session = new LazySession(extractor, options);
   const io: BackboneIo = { inputName: extractor.inputName, embeddingDim, preprocess: spec.preprocess,

@@ -23,6 +23,8 @@ export class ExtractionTally {
   /** Decode failures by content, so duplicates of a failed image fail with the same reason. */
   readonly #failureBySha = new Map<string, string>();
   readonly #vectorBySha = new Map<string, Float32Array>();
+  /** Contents with a vector (cached or computed), when the vectors themselves are not kept. */
+  readonly #embeddedShas = new Set<string>();
   /** Contents sent to the backbone (or about to be): later duplicates count as hits. */
   readonly #queuedShas = new Set<string>();
   readonly #started = performance.now();
@@ -33,8 +35,12 @@ export class ExtractionTally {
   done = 0;
   provider: SessionProvider | null;
 
+  /**
+   * `collectFeatures` false keeps only which contents have a vector, not the vectors: memory stays flat in the
+   * number of images (finetune embed only fills the cache).
+   */
   constructor(private readonly items: ReadonlyArray<{ readonly path: string }>, private readonly strict: boolean,
-    provider: SessionProvider | null) {
+    provider: SessionProvider | null, private readonly collectFeatures = true) {
     this.#shas = new Array<string | undefined>(items.length);
     this.provider = provider;
   }
@@ -61,7 +67,11 @@ export class ExtractionTally {
 
   /** True when this content has a vector already or is on its way to the backbone. */
   isKnown(sha: string): boolean {
-    return this.#vectorBySha.has(sha) || this.#queuedShas.has(sha);
+    return this.#hasVector(sha) || this.#queuedShas.has(sha);
+  }
+
+  #hasVector(sha: string): boolean {
+    return this.collectFeatures ? this.#vectorBySha.has(sha) : this.#embeddedShas.has(sha);
   }
 
   /**
@@ -92,7 +102,10 @@ export class ExtractionTally {
 
   /** Vectors found in the cache. */
   addCached(found: ReadonlyMap<string, Float32Array>): void {
-    for (const [sha, vector] of found) this.#vectorBySha.set(sha, vector);
+    for (const [sha, vector] of found) {
+      if (this.collectFeatures) this.#vectorBySha.set(sha, vector);
+      else this.#embeddedShas.add(sha);
+    }
   }
 
   /** Image served from the cache, or identical to one computed (or queued) in this run. */
@@ -109,7 +122,8 @@ export class ExtractionTally {
   /** One backbone batch finished: `features` holds one `embeddingDim` row per sha. */
   addComputed(shas: readonly string[], features: Float32Array, embeddingDim: number): void {
     for (let row = 0; row < shas.length; row++) {
-      this.#vectorBySha.set(shas[row]!, features.subarray(row * embeddingDim, (row + 1) * embeddingDim));
+      if (this.collectFeatures) this.#vectorBySha.set(shas[row]!, features.subarray(row * embeddingDim, (row + 1) * embeddingDim));
+      else this.#embeddedShas.add(shas[row]!);
     }
     this.backboneBatches++;
     this.computed += shas.length;
@@ -143,8 +157,9 @@ export class ExtractionTally {
         if (!this.#failures.has(index)) { this.#failures.set(index, failure); this.cacheHits--; }
         continue;
       }
-      if (sha !== undefined && this.#vectorBySha.has(sha)) { okIndices.push(index); imageShas.push(sha); }
+      if (sha !== undefined && this.#hasVector(sha)) { okIndices.push(index); imageShas.push(sha); }
     }
+    if (!this.collectFeatures) return { features: new Float32Array(0), okIndices, imageShas, failed };
     const features = new Float32Array(okIndices.length * embeddingDim);
     for (let row = 0; row < okIndices.length; row++) features.set(this.#vectorBySha.get(imageShas[row]!)!, row * embeddingDim);
     return { features, okIndices, imageShas, failed };

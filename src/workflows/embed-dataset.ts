@@ -166,7 +166,7 @@ export async function embedDataset(source: string, options: EmbedDatasetOptions)
       } satisfies ShardReport);
     }
     extraction = await extractEmbeddings(dataset.items, extractor, {
-      cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress,
+      cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress, collectFeatures: false,
       ...(shard !== null ? { shard } : {}),
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),

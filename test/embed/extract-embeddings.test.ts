@@ -138,6 +138,21 @@ describe('extractEmbeddings', () => {
     cache.close();
   });
 
+  it('only fills the cache with collectFeatures: false (same outcome, no features kept)', async () => {
+    const items = [...images.slice(0, 6), bad.textAsPng, images[2]!].map((path) => ({ path }));
+    const kept = await extractEmbeddings(items, tinyExtractor(), { cache: openCache('collect-a'), device: 'cpu', batchSize: 4 });
+    const cache = openCache('collect-b');
+    const filled = await extractEmbeddings(items, tinyExtractor(), { cache, device: 'cpu', batchSize: 4, collectFeatures: false });
+    assert.equal(filled.features.length, 0);
+    assert.equal(kept.features.length, 7 * 16);
+    for (const field of ['okIndices', 'imageShas', 'failed', 'cacheHits', 'computed', 'backboneBatches'] as const) {
+      assert.deepEqual(filled[field], kept[field], field);
+    }
+    const rerun = await extractEmbeddings(items, tinyExtractor(), { cache, device: 'cpu', batchSize: 4, collectFeatures: false });
+    assert.deepEqual([rerun.cacheHits, rerun.computed, rerun.okIndices], [7, 0, kept.okIndices]);
+    cache.close();
+  });
+
   it('fails on the first bad file with strict', async () => {
     const cache = openCache('strict');
     const items = [...images.slice(0, 3), bad.textAsPng, ...images.slice(3, 6)].map((path) => ({ path }));
