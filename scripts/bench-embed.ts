@@ -1,127 +1,307 @@
 /**
- * Embedding throughput, on one machine in one run:
- *  1. raw onnxruntime-node throughput of the cut backbone on pre-made input tensors (no decode, no cache);
- *  2. end-to-end extractEmbeddings: JPEG files → hashed → decoded/preprocessed → backbone → a fresh cache;
- *  3. the same extraction again (every image a cache hit).
- * Prints images/s for 1 and 2, their ratio (target ≥ 0.9: decode and caching hidden behind inference) and the
- * second run's time as a fraction of the first. Uses the real mobilenetv2-12-int8 from ../shared when present,
- * else a seeded ResNet-like test backbone.
+ * Extraction at the ceiling of the machine (issue 17 §2). For a ResNet-like fp32 backbone (generated with the
+ * repo's graph builder, ResNet-18-sized) and MobileNetV2-int8 (../shared/zoo), on photo-like 640×480 JPEGs and on
+ * 12-megapixel ones, all measured in the same run:
+ *  - raw ORT: onnxruntime-node alone on pre-made input tensors (session load not counted);
+ *  - decode alone: read + sharp decode + resize + crop + normalise with every core busy and several images in flight;
+ *  - ceiling = 1 / (1/raw + 1/decode): on a CPU both share the cores, so this is the best end-to-end rate;
+ *  - end to end: `finetune embed` as a child process, fresh cache, process start included (wall clock);
+ *  - of ceiling = end to end / ceiling (target ≥ 0.9);
+ *  - rerun: the same command again on the warm cache, as a share of the first run (target ≤ 5 %);
+ *  - peak RSS of the end-to-end process.
+ * Then decode throughput on 1, 2, … all cores (child processes pinned with taskset), and peak RSS at 1k vs 10k
+ * images (flat is the target). Medians of `--reps` repetitions after a warm-up. Prints a warning when other
+ * processes used the CPU meanwhile.
  *
- * Usage: npx tsx scripts/bench-embed.ts [--images 192] [--batch-size 32] [--device auto|cpu|cuda] [--json]
+ * Usage: npx tsx scripts/bench-embed.ts [--images 1024] [--large 48] [--reps 5] [--rss-images 10000]
+ *          [--backbones resnet,mobilenet] [--device auto|cpu|cuda] [--json]
+ *        (internal: --decode-only DIR --spec JSON prints decode images/s as JSON; run it under taskset)
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { writePhotoJpegs } from './lib/photo-jpegs.js';
-import { EmbeddingCache } from '../src/embed/embedding-cache.js';
-import { extractEmbeddings, type FeatureExtractor } from '../src/embed/extract-embeddings.js';
+import { defaultBatchSize } from '../src/embed/extract-embeddings.js';
+import { preprocessImage } from '../src/image/preprocess-image.js';
 import { IMAGENET_SPEC } from '../src/image/preprocess-spec.js';
 import { cutBackbone } from '../src/onnx/cut-backbone.js';
 import { readModel } from '../src/onnx/read-model.js';
 import { buildResnetBackbone } from '../src/onnx/test-backbones.js';
-import { encodeModel } from '../src/onnx/write-model.js';
+import { encodeModel, writeModel } from '../src/onnx/write-model.js';
+import { findModel } from '../src/registry/catalog.js';
 import { createSession } from '../src/runtime/session.js';
 import type { Device, PreprocessSpec } from '../src/types.js';
-import { sha256, sha256File } from '../src/util/hash.js';
+import { mapLimit } from '../src/util/map-limit.js';
+import { watchCpuContention } from './lib/cpu-contention.js';
+import { writePhotoJpegs } from './lib/photo-jpegs.js';
 
+const root = resolve(new URL('..', import.meta.url).pathname);
 function flag(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? process.argv[index + 1] ?? fallback : fallback;
 }
-const numImages = Number(flag('images', '192'));
-const device = flag('device', 'auto') as Device;
-const asJson = process.argv.includes('--json');
-const log = (line: string): void => { if (!asJson) process.stderr.write(`${line}\n`); };
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
 
-const mobilenetPath = resolve(new URL('..', import.meta.url).pathname, '..', 'shared', 'zoo', 'validated', 'vision',
-  'classification', 'mobilenet', 'model', 'mobilenetv2-12-int8.onnx');
+// #region decode-only child mode (run under taskset for the scaling table)
 
-async function loadExtractor(): Promise<{ name: string; extractor: FeatureExtractor }> {
-  if (existsSync(mobilenetPath)) {
-    const cut = cutBackbone(await readModel(mobilenetPath));
-    return {
-      name: 'mobilenetv2-12-int8 (../shared), cut at ' + cut.featureTensor,
-      extractor: { modelBytes: encodeModel(cut.model), inputName: cut.inputName, embeddingDim: cut.embeddingDim,
-        spec: { backboneSha256: await sha256File(mobilenetPath), layer: cut.featureTensor, pooling: cut.pooling, preprocess: IMAGENET_SPEC } },
-    };
+async function listImages(dir: string): Promise<string[]> {
+  const paths: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.jpg')) paths.push(join(entry.parentPath, entry.name));
   }
-  const backbone = buildResnetBackbone({ inputSize: 64, width: 32 });
-  const cut = cutBackbone(backbone.model);
-  const preprocess: PreprocessSpec = { ...IMAGENET_SPEC, resizeSize: 72, cropSize: 64 };
-  const original = encodeModel(backbone.model);
-  return {
-    name: 'ResNet-like test backbone (64×64, ../shared absent)',
-    extractor: { modelBytes: encodeModel(cut.model), inputName: cut.inputName, embeddingDim: cut.embeddingDim,
-      spec: { backboneSha256: sha256(original), layer: cut.featureTensor, pooling: cut.pooling, preprocess } },
-  };
+  return paths.sort();
 }
 
-/** Photo-like JPEGs, 320×240 and 240×320. */
-function writeJpegs(dir: string, count: number): Promise<string[]> {
-  return writePhotoJpegs(count, (i) => join(dir, `photo-${String(i).padStart(5, '0')}.jpg`), { mixOrientation: true });
+/** Decode alone: read + preprocessImage for every image, `inFlight` at once; images/s. */
+async function decodeThroughput(paths: readonly string[], spec: PreprocessSpec, inFlight: number): Promise<number> {
+  const started = performance.now();
+  const out = new Float32Array(inFlight * 3 * spec.cropSize * spec.cropSize);
+  await mapLimit(paths, inFlight, async (path, index) => {
+    await preprocessImage(await readFile(path), spec, { out, outOffset: (index % inFlight) * 3 * spec.cropSize * spec.cropSize });
+  });
+  return paths.length / ((performance.now() - started) / 1000);
 }
 
-async function rawThroughput(extractor: FeatureExtractor, batchSize: number, images: number):
-  Promise<{ imagesPerSecond: number; provider: string; loadSeconds: number }> {
-  const crop = extractor.spec.preprocess.cropSize;
-  const imageSize = 3 * crop * crop;
-  const dims = extractor.spec.preprocess.layout === 'NCHW' ? [batchSize, 3, crop, crop] : [batchSize, crop, crop, 3];
-  const tensor = new Float32Array(batchSize * imageSize);
+if (process.argv.includes('--decode-only')) {
+  const dir = flag('decode-only', '');
+  const spec = JSON.parse(flag('spec', '{}')) as PreprocessSpec;
+  const reps = Number(flag('reps', '3'));
+  const paths = await listImages(dir);
+  const inFlight = 2 * availableParallelism();
+  await decodeThroughput(paths.slice(0, 16), spec, inFlight);   // warm-up
+  const rates: number[] = [];
+  for (let rep = 0; rep < reps; rep++) rates.push(await decodeThroughput(paths, spec, inFlight));
+  process.stdout.write(`${JSON.stringify({ cores: availableParallelism(), imagesPerSecond: median(rates) })}\n`);
+  process.exit(0);
+}
+
+// #endregion
+
+const numImages = Number(flag('images', '1024'));
+const numLarge = Number(flag('large', '48'));
+const reps = Number(flag('reps', '5'));
+const rssImages = Number(flag('rss-images', '10000'));
+const device = flag('device', 'auto') as Device;
+const wantedBackbones = flag('backbones', 'resnet,mobilenet').split(',');
+const asJson = process.argv.includes('--json');
+const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+const cores = availableParallelism();
+
+interface Backbone {
+  readonly name: string;
+  readonly path: string;
+  readonly spec: PreprocessSpec;
+  readonly cutBytes: Uint8Array;
+  readonly inputName: string;
+}
+
+const mobilenetPath = resolve(root, '..', 'shared', 'zoo', 'validated', 'vision', 'classification', 'mobilenet', 'model', 'mobilenetv2-12-int8.onnx');
+
+async function loadBackbones(dir: string): Promise<Backbone[]> {
+  const backbones: Backbone[] = [];
+  if (wantedBackbones.includes('resnet')) {
+    // Stride-1 3×3 stem and three basic blocks at 224×224, width 32: ≈ 2.3 GMAC per image (ResNet-18: 1.8).
+    const model = buildResnetBackbone({ inputSize: 224, width: 32, numClasses: 1000 }).model;
+    const path = join(dir, 'resnet-like-224.onnx');
+    await writeModel(path, model);
+    const cut = cutBackbone(model);
+    backbones.push({ name: 'ResNet-like fp32 (224², width 32)', path, spec: IMAGENET_SPEC, cutBytes: encodeModel(cut.model), inputName: cut.inputName });
+  }
+  if (wantedBackbones.includes('mobilenet')) {
+    if (existsSync(mobilenetPath)) {
+      const cut = cutBackbone(await readModel(mobilenetPath));
+      const spec = findModel('mobilenetv2')?.preprocess ?? IMAGENET_SPEC;
+      backbones.push({ name: 'MobileNetV2-12-int8 (zoo)', path: mobilenetPath, spec, cutBytes: encodeModel(cut.model), inputName: cut.inputName });
+    } else {
+      log(`(MobileNetV2-int8 skipped: ${mobilenetPath} not found)`);
+    }
+  }
+  return backbones;
+}
+
+/** Raw ORT on pre-made tensors: images/s, median of reps, each ≥ 128 images after a warm-up run. */
+async function rawThroughput(backbone: Backbone): Promise<{ imagesPerSecond: number; provider: string }> {
+  const batchSize = defaultBatchSize((await stat(backbone.path)).size);
+  const crop = backbone.spec.cropSize;
+  const dims = backbone.spec.layout === 'NCHW' ? [batchSize, 3, crop, crop] : [batchSize, crop, crop, 3];
+  const tensor = new Float32Array(batchSize * 3 * crop * crop);
   for (let i = 0; i < tensor.length; i++) tensor[i] = Math.sin(i * 0.37) * 1.5;
-  const loadStart = performance.now();
-  const session = await createSession(extractor.modelBytes, { device });
-  const loadSeconds = (performance.now() - loadStart) / 1000;
-  await session.runFloat(extractor.inputName, tensor, dims);   // warm-up
-  const batches = Math.ceil(images / batchSize);
-  const start = performance.now();
-  for (let b = 0; b < batches; b++) await session.runFloat(extractor.inputName, tensor, dims);
-  const seconds = (performance.now() - start) / 1000;
+  const session = await createSession(backbone.cutBytes, { device });
+  await session.runFloat(backbone.inputName, tensor, dims);
+  const batches = Math.ceil(128 / batchSize);
+  const rates: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const started = performance.now();
+    for (let b = 0; b < batches; b++) await session.runFloat(backbone.inputName, tensor, dims);
+    rates.push((batches * batchSize) / ((performance.now() - started) / 1000));
+  }
   const provider = session.provider;
   await session.release();
-  return { imagesPerSecond: (batches * batchSize) / seconds, provider, loadSeconds };
+  return { imagesPerSecond: median(rates), provider };
 }
 
-const { name, extractor } = await loadExtractor();
-const batchSize = Number(flag('batch-size', String(32)));
-const dir = await mkdtemp(join(tmpdir(), 'finetune-bench-embed-'));
-try {
-  log(`model: ${name}, embeddingDim ${extractor.embeddingDim}, batch ${batchSize}, ${numImages} JPEGs`);
-  log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} logical cores, node ${process.version}`);
-  const paths = await writeJpegs(join(dir, 'images'), numImages);
-  const items = paths.map((path) => ({ path }));
+interface CliRun { readonly seconds: number; readonly peakRssBytes: number; readonly stdout: string }
 
-  // Warm the decode path and the page cache once (not timed): an uncached extraction into a throwaway store.
-  const warm = EmbeddingCache.open({ cacheDir: join(dir, 'warm') });
-  await extractEmbeddings(items.slice(0, batchSize), extractor, { cache: warm, device, batchSize });
-  warm.close();
+/** `finetune embed` as a child process under /usr/bin/time: wall seconds (process start included) and peak RSS. */
+function runEmbed(backbone: Backbone, data: string, cacheDir: string): Promise<CliRun> {
+  const args = [join(root, 'bin', 'finetune.js'), 'embed', '--backbone', backbone.path, '--data', data, '--cache-dir', cacheDir,
+    '--device', device, '--json', '--quiet'];
+  const useTime = existsSync('/usr/bin/time');
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = useTime ? spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1' } })
+      : spawn(process.execPath, args, { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0) { reject(new Error(`finetune embed exited ${code}: ${stderr.slice(-2000)}`)); return; }
+      const rss = /maxrss_kb=(\d+)/.exec(stderr);
+      resolvePromise({ seconds, peakRssBytes: rss ? Number(rss[1]) * 1024 : NaN, stdout });
+    });
+  });
+}
 
-  // Raw throughput is measured before and after the extraction and averaged, so drift on a shared machine shows.
-  const rawBefore = await rawThroughput(extractor, batchSize, numImages);
+interface Row {
+  readonly backbone: string;
+  readonly images: string;
+  readonly count: number;
+  readonly raw: number;
+  readonly decode: number;
+  readonly ceiling: number;
+  readonly endToEnd: number;
+  readonly ofCeiling: number;
+  readonly rerunShare: number;
+  readonly peakRssBytes: number;
+  readonly provider: string;
+}
 
-  const cache = EmbeddingCache.open({ cacheDir: join(dir, 'cache') });
-  const first = await extractEmbeddings(items, extractor, { cache, device, batchSize });
-  const endToEnd = first.computed / first.seconds;
-  log(`end-to-end extractEmbeddings (${first.provider}): ${endToEnd.toFixed(1)} images/s ` +
-    `(${first.computed} images in ${first.seconds.toFixed(2)} s incl. session load, ${first.backboneBatches} batches)`);
-  const second = await extractEmbeddings(items, extractor, { cache, device, batchSize });
-  cache.close();
-  const rawAfter = await rawThroughput(extractor, batchSize, numImages);
-  const raw = { ...rawBefore, imagesPerSecond: (rawBefore.imagesPerSecond + rawAfter.imagesPerSecond) / 2 };
-  log(`raw onnxruntime-node (${raw.provider}): ${raw.imagesPerSecond.toFixed(1)} images/s ` +
-    `(before ${rawBefore.imagesPerSecond.toFixed(1)}, after ${rawAfter.imagesPerSecond.toFixed(1)}; session load ${raw.loadSeconds.toFixed(2)} s, not counted)`);
-  const ratio = endToEnd / raw.imagesPerSecond;
-  const rerunFraction = second.seconds / first.seconds;
-  log(`ratio end-to-end / raw: ${ratio.toFixed(3)} (target ≥ 0.9)`);
-  log(`second run: ${second.cacheHits} cache hits, ${second.backboneBatches} batches, ${second.seconds.toFixed(3)} s = ` +
-    `${(rerunFraction * 100).toFixed(1)}% of the first`);
-  if (asJson) {
-    process.stdout.write(`${JSON.stringify({
-      model: name, batchSize, images: numImages, cores: availableParallelism(), provider: first.provider,
-      rawImagesPerSecond: raw.imagesPerSecond, endToEndImagesPerSecond: endToEnd, ratio,
-      firstRunSeconds: first.seconds, secondRunSeconds: second.seconds, rerunFraction,
-    })}\n`);
+/** 12-megapixel photo-like JPEGs (4000×3000), each a few MB like a phone photo. */
+function writeLargeJpegs(dir: string, count: number): Promise<string[]> {
+  return writePhotoJpegs(count, (i) => join(dir, i % 2 === 0 ? 'a' : 'b', `large-${String(i).padStart(3, '0')}.jpg`),
+    { width: 4000, height: 3000, seed: 777 });
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'finetune-bench-embed-'));
+  try {
+    log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cores} logical cores, node ${process.version}; device ${device}`);
+    const photos = join(dir, 'photos');
+    await writePhotoJpegs(numImages, (i) => join(photos, i % 2 === 0 ? 'a' : 'b', `photo-${String(i).padStart(5, '0')}.jpg`),
+      { width: 640, height: 480, mixOrientation: true });
+    const large = join(dir, 'large');
+    await writeLargeJpegs(large, numLarge);
+    const largeBytes = (await Promise.all((await listImages(large)).map(async (p) => (await stat(p)).size))).reduce((a, b) => a + b, 0);
+    log(`data: ${numImages} photo-like 640×480 JPEGs; ${numLarge} 4000×3000 JPEGs (${(largeBytes / numLarge / 1e6).toFixed(1)} MB each)`);
+    const backbones = await loadBackbones(dir);
+    const rows: Row[] = [];
+    const watch = watchCpuContention();
+    for (const backbone of backbones) {
+      const raw = await rawThroughput(backbone);
+      log(`${backbone.name}: raw ORT (${raw.provider}) ${raw.imagesPerSecond.toFixed(1)} img/s`);
+      for (const [label, data, count] of [['640×480', photos, numImages], ['12 MP', large, numLarge]] as const) {
+        const paths = await listImages(data);
+        await decodeThroughput(paths.slice(0, 8), backbone.spec, 2 * cores);   // warm-up
+        const decodeRates: number[] = [];
+        for (let rep = 0; rep < reps; rep++) decodeRates.push(await decodeThroughput(paths, backbone.spec, 2 * cores));
+        const decode = median(decodeRates);
+        const ceiling = 1 / (1 / raw.imagesPerSecond + 1 / decode);
+        await runEmbed(backbone, data, join(dir, 'cache-warmup', label));   // warm-up: page cache, tsx's transform cache
+        const firsts: CliRun[] = [], reruns: CliRun[] = [];
+        for (let rep = 0; rep < reps; rep++) {
+          const cacheDir = join(dir, 'cache', `${rows.length}-${rep}`);
+          firsts.push(await runEmbed(backbone, data, cacheDir));
+          reruns.push(await runEmbed(backbone, data, cacheDir));
+          await rm(cacheDir, { recursive: true, force: true });
+        }
+        const firstSeconds = median(firsts.map((run) => run.seconds));
+        const endToEnd = count / firstSeconds;
+        const row: Row = {
+          backbone: backbone.name, images: label, count, raw: raw.imagesPerSecond, decode, ceiling, endToEnd,
+          ofCeiling: endToEnd / ceiling, rerunShare: median(reruns.map((run) => run.seconds)) / firstSeconds,
+          peakRssBytes: Math.max(...firsts.map((run) => run.peakRssBytes)), provider: raw.provider,
+        };
+        rows.push(row);
+        log(`  ${label}: decode ${decode.toFixed(1)} img/s, ceiling ${ceiling.toFixed(1)}, finetune embed ${endToEnd.toFixed(1)} img/s ` +
+          `(${(row.ofCeiling).toFixed(2)} of ceiling; runs ${firsts.map((run) => run.seconds.toFixed(2)).join(' ')} s), ` +
+          `rerun ${(row.rerunShare * 100).toFixed(1)} % (${reruns.map((run) => run.seconds.toFixed(2)).join(' ')} s), ` +
+          `peak RSS ${(row.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+      }
+    }
+
+    // Decode scaling with the core count (child processes pinned with taskset).
+    const scaling: Array<{ cores: number; imagesPerSecond: number }> = [];
+    const spec = backbones[0]?.spec ?? IMAGENET_SPEC;
+    const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+    const coreCounts = [...new Set([1, 2, 4, 8, 16, cores].filter((n) => n <= cores))];
+    for (const n of coreCounts) {
+      const pin = hasTaskset ? ['taskset', '-c', `0-${n - 1}`] : [];
+      if (!hasTaskset && n !== cores) continue;
+      const run = spawnSync(pin[0] ?? process.execPath, [...pin.slice(1), ...(pin.length > 0 ? [process.execPath] : []),
+        '--import', 'tsx', new URL(import.meta.url).pathname, '--decode-only', photos, '--spec', JSON.stringify(spec), '--reps', String(Math.min(reps, 3))],
+        { cwd: root, encoding: 'utf8' });
+      if (run.status !== 0) { log(`decode on ${n} core(s) failed: ${run.stderr.slice(-500)}`); continue; }
+      scaling.push({ cores: n, imagesPerSecond: (JSON.parse(run.stdout.trim()) as { imagesPerSecond: number }).imagesPerSecond });
+    }
+
+    // Peak RSS against the number of images: 1k vs `rssImages` (copies of the photos with a unique JPEG comment each).
+    const rssBackbone = backbones.find((b) => b.name.startsWith('MobileNet')) ?? backbones[0];
+    let rss: { small: number; large: number; smallCount: number; largeCount: number } | null = null;
+    if (rssBackbone !== undefined && rssImages > numImages) {
+      const many = join(dir, 'many');
+      await writeUniqueCopies(await listImages(photos), many, rssImages);
+      const small = await runEmbed(rssBackbone, photos, join(dir, 'cache-rss-small'));
+      const big = await runEmbed(rssBackbone, many, join(dir, 'cache-rss-large'));
+      rss = { small: small.peakRssBytes, large: big.peakRssBytes, smallCount: numImages, largeCount: rssImages };
+    }
+    const othersCores = watch.othersCores();
+    const warning = watch.warning();
+
+    const table = [
+      '| backbone | images | raw ORT | decode alone | ceiling | `finetune embed` | of ceiling | rerun | peak RSS |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows.map((row) => `| ${row.backbone} | ${row.count} × ${row.images} | ${row.raw.toFixed(1)} img/s | ${row.decode.toFixed(1)} img/s | ` +
+        `${row.ceiling.toFixed(1)} | ${row.endToEnd.toFixed(1)} img/s | **${row.ofCeiling.toFixed(2)}** | ${(row.rerunShare * 100).toFixed(1)} % | ` +
+        `${(row.peakRssBytes / 2 ** 20).toFixed(0)} MiB |`),
+    ];
+    const scalingTable = ['| cores | decode alone (640×480) |', '|---|---|',
+      ...scaling.map((entry) => `| ${entry.cores} | ${entry.imagesPerSecond.toFixed(1)} img/s |`)];
+    const lines = [
+      `finetune embed vs the machine's ceiling (${cores} cores, ${device}, medians of ${reps}; process start included, fresh cache):`,
+      ...table, '', 'Decode throughput by cores:', ...scalingTable,
+      ...(rss === null ? [] : ['', `Peak RSS of finetune embed (${rssBackbone!.name}): ${rss.smallCount} images ${(rss.small / 2 ** 20).toFixed(0)} MiB, ` +
+        `${rss.largeCount} images ${(rss.large / 2 ** 20).toFixed(0)} MiB`]),
+    ];
+    if (warning !== null) lines.push('', warning);
+    if (asJson) process.stdout.write(`${JSON.stringify({ cores, device, reps, rows, scaling, rss, othersCores, warning })}\n`);
+    else process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-} finally {
-  await rm(dir, { recursive: true, force: true });
 }
+
+/** `count` distinct JPEGs made from `sources` by inserting a unique comment segment (COM) after the SOI marker. */
+async function writeUniqueCopies(sources: readonly string[], dir: string, count: number): Promise<void> {
+  const bytes = await Promise.all(sources.map((path) => readFile(path)));
+  await mkdir(join(dir, 'a'), { recursive: true });
+  await mkdir(join(dir, 'b'), { recursive: true });
+  await mapLimit(Array.from({ length: count }, (_, i) => i), 16, async (i) => {
+    const source = bytes[i % bytes.length]!;
+    const text = Buffer.from(`copy ${i}`);
+    const comment = Buffer.alloc(4 + text.length);
+    comment.writeUInt16BE(0xfffe, 0);
+    comment.writeUInt16BE(2 + text.length, 2);
+    text.copy(comment, 4);
+    await writeFile(join(dir, i % 2 === 0 ? 'a' : 'b', `copy-${String(i).padStart(6, '0')}.jpg`),
+      Buffer.concat([source.subarray(0, 2), comment, source.subarray(2)]));
+  });
+}
+
+await main();

@@ -5,24 +5,33 @@ import sharp from 'sharp';
 import { Rng } from '../../src/util/rng.js';
 
 export interface PhotoJpegOptions {
-  /** Every 4th image is portrait (240×320) instead of 320×240. @defaultValue `false` */
+  /** Every 4th image is portrait (height × width) instead of landscape. @defaultValue `false` */
   mixOrientation?: boolean;
+  /** @defaultValue `320` */
+  width?: number;
+  /** @defaultValue `240` */
+  height?: number;
+  /** Seeds the phases and the noise. @defaultValue `12345` */
+  seed?: number;
 }
 
 /** Writes `count` JPEGs; `pathOf(i)` names image i (its folder is created). Returns the paths. */
 export async function writePhotoJpegs(count: number, pathOf: (index: number) => string, options: PhotoJpegOptions = {}): Promise<string[]> {
-  let seed = 12345;
+  let seed = options.seed ?? 12345;
   const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const landscape = [options.width ?? 320, options.height ?? 240] as const;
   const paths: string[] = [];
   for (let i = 0; i < count; i++) {
-    const [width, height] = options.mixOrientation && i % 4 === 3 ? [240, 320] : [320, 240];
+    const [width, height] = options.mixOrientation && i % 4 === 3 ? [landscape[1], landscape[0]] : landscape;
     const pixels = Buffer.alloc(width * height * 3);
     const phase = random() * 6.28;
+    const red = Float64Array.from({ length: width }, (_, x) => 128 + 100 * Math.sin(x / 23 + phase));
+    const green = Float64Array.from({ length: height }, (_, y) => 128 + 100 * Math.cos(y / 17 + phase));
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
         const offset = (y * width + x) * 3;
-        pixels[offset] = 128 + 100 * Math.sin(x / 23 + phase) + random() * 20;
-        pixels[offset + 1] = 128 + 100 * Math.cos(y / 17 + phase) + random() * 20;
+        pixels[offset] = red[x]! + random() * 20;
+        pixels[offset + 1] = green[y]! + random() * 20;
         pixels[offset + 2] = (x + y + i * 7) & 0xff;
       }
     }
