@@ -14,6 +14,7 @@
  */
 import { softmaxCrossEntropyRows } from './loss.js';
 import { applyUpdate, type OptimizerStep } from './optimizers.js';
+import { Rng } from '../util/rng.js';
 
 /** Parameters with their gradients and optimizer state (each array as long as `params`, same indices). */
 export interface ParameterBlock {
@@ -47,6 +48,12 @@ export interface DenseWorkspace {
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void;
   /** Softmax cross-entropy of a batch of logits, with its gradient (see `softmaxCrossEntropyRows`). */
   softmaxCrossEntropy: typeof softmaxCrossEntropyRows;
+  /**
+   * Inverted dropout of `values[0 .. length)` in place: mask[i] = 0 when the i-th draw of `Rng` from `state` is
+   * below `rate` (`nextFloat() < rate`), else `keep`; values[i] *= mask[i]. The caller gets `state` from
+   * `rng.skip(length)`, so the draws are those of `length` calls of `rng.nextFloat()`.
+   */
+  dropout(values: Float32Array, mask: Float32Array, length: number, state: number, rate: number, keep: number): void;
   /** Releases threads the workspace started; its arrays stay readable. */
   dispose(): void;
 }
@@ -126,6 +133,14 @@ class JsDenseWorkspace implements DenseWorkspace {
   }
 
   dispose(): void {}
+
+  dropout(values: Float32Array, mask: Float32Array, length: number, state: number, rate: number, keep: number): void {
+    const rng = new Rng(state);
+    for (let i = 0; i < length; i++) {
+      mask[i] = rng.nextFloat() < rate ? 0 : keep;
+      values[i] = values[i]! * mask[i]!;
+    }
+  }
 
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void {
     for (let row = 0; row < rows; row++) {

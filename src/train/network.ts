@@ -140,18 +140,16 @@ export class Network implements ParameterBlock {
     if (mean !== null && invStd !== null) this.workspace.standardizeRows(input, rows, embeddingDim, mean, invStd);
   }
 
-  private fillMask(mask: Float32Array, length: number, rng: Rng): void {
-    const keep = 1 / (1 - this.dropout), rate = this.dropout;
-    for (let i = 0; i < length; i++) mask[i] = rng.nextFloat() < rate ? 0 : keep;
+  /** Inverted dropout of `values[0 .. length)` in place, mask kept for the backward pass; `length` draws of `rng`. */
+  private applyDropout(values: Float32Array, mask: Float32Array, length: number, rng: Rng): void {
+    this.workspace.dropout(values, mask, length, rng.skip(length), this.dropout, 1 / (1 - this.dropout));
   }
 
   /** Forward pass over `rows` gathered rows; returns the logits buffer. Dropout only when `rng` is given. */
   forward(rows: number, rng: Rng | null): Float32Array {
     const { workspace, params } = this;
     if (rng !== null && this.inputMask !== null) {
-      const length = rows * this.embeddingDim;
-      this.fillMask(this.inputMask, length, rng);
-      for (let i = 0; i < length; i++) this.input[i] = this.input[i]! * this.inputMask[i]!;
+      this.applyDropout(this.input, this.inputMask, rows * this.embeddingDim, rng);
     }
     let input = this.input;
     for (let l = 0; l < this.layers.length; l++) {
@@ -160,10 +158,7 @@ export class Network implements ParameterBlock {
       if (layer.activation === 'relu') {
         const length = rows * layer.outputDim, mask = this.masks[l]!;
         for (let i = 0; i < length; i++) if (!(out[i]! > 0)) out[i] = 0;
-        if (rng !== null && mask !== null) {
-          this.fillMask(mask, length, rng);
-          for (let i = 0; i < length; i++) out[i] = out[i]! * mask[i]!;
-        }
+        if (rng !== null && mask !== null) this.applyDropout(out, mask, length, rng);
       }
       input = out;
     }

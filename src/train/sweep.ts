@@ -163,15 +163,18 @@ function workerExecArgv(): string[] {
   return result;
 }
 
+/** Multiply-adds of one training sample's forward pass through a config's layers. */
+function multiplyAddsPerSample(embeddingDim: number, config: SweepConfig, numClasses: number): number {
+  const widths = [embeddingDim, ...config.hidden, numClasses];
+  let perSample = 0;
+  for (let l = 0; l + 1 < widths.length; l++) perSample += widths[l]! * widths[l + 1]!;
+  return perSample;
+}
+
 /** Rough single-thread seconds for a sweep (≈ 4e8 multiply-adds per second, forward + two backward passes). */
 function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[], epochs: number, numClasses: number): number {
   let multiplyAdds = 0;
-  for (const config of configs) {
-    const widths = [train.embeddingDim, ...config.hidden, numClasses];
-    let perSample = 0;
-    for (let l = 0; l + 1 < widths.length; l++) perSample += widths[l]! * widths[l + 1]!;
-    multiplyAdds += 3 * perSample * train.numSamples * epochs;
-  }
+  for (const config of configs) multiplyAdds += 3 * multiplyAddsPerSample(train.embeddingDim, config, numClasses) * train.numSamples * epochs;
   return multiplyAdds / 4e8;
 }
 
@@ -279,7 +282,11 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
     }
   } else {
     // Each worker trains whole configs on one core; kernel threads on top would only compete with the other workers.
-    const oneThreadEach = jobs.map((job) => ({ ...job, options: { ...job.options, threads: base.threads ?? 1 } }));
+    // Costliest configs first (longest-processing-time order): the workers then finish together instead of one
+    // training a wide MLP alone at the end. Results do not depend on the order.
+    const cost = (job: SweepJob): number => multiplyAddsPerSample(train.embeddingDim, configs[job.index]!, numClasses);
+    const oneThreadEach = jobs.map((job) => ({ ...job, options: { ...job.options, threads: base.threads ?? 1 } }))
+      .sort((a, b) => cost(b) - cost(a) || a.index - b.index);
     await runInWorkers(train, validation, oneThreadEach, workerCount, onResult);
   }
   const higherIsBetter = HIGHER_IS_BETTER[rankBy];

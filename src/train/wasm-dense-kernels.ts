@@ -27,6 +27,7 @@ interface KernelExports {
     params: number, grads: number, s1: number, s2: number, s3: number, update: number, jBegin: number, jEnd: number): void;
   apply_update(params: number, grads: number, s1: number, s2: number, s3: number, length: number, update: number): void;
   standardize_rows(x: number, rows: number, dim: number, mean: number, invStd: number): void;
+  dropout(values: number, mask: number, length: number, state: number, threshold: number, keep: number): void;
   softmax_cross_entropy(logits: number, labels: number, rows: number, numClasses: number, labelSmoothing: number,
     classWeights: number, gradient: number, gradientScale: number, correct: number): number;
 }
@@ -207,6 +208,13 @@ class WasmDenseWorkspace implements DenseWorkspace {
       labelSmoothing, classWeights === null ? 0 : this.address(classWeights, 0), gradient === null ? 0 : this.address(gradient, gradientOffset),
       gradientScale, CORRECT_OFFSET);
     return { weightedLossSum, correct: this.correctInts[0]! };
+  }
+
+  dropout(values: Float32Array, mask: Float32Array, length: number, state: number, rate: number, keep: number): void {
+    // nextFloat() < rate ⇔ draw < rate·2^32 ⇔ draw ≤ ⌈rate·2^32⌉ − 1 (draws are integers; rate·2^32 is exact).
+    const threshold = Math.min(2 ** 32, Math.ceil(rate * 2 ** 32)) - 1;
+    if (threshold < 0) { mask.fill(keep, 0, length); for (let i = 0; i < length; i++) values[i] = values[i]! * mask[i]!; return; }
+    this.exports.dropout(this.address(values, 0), this.address(mask, 0), length, state | 0, threshold | 0, keep);
   }
 
   private stateAddresses(block: ParameterBlock, offset: number): [number, number, number] {

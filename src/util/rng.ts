@@ -35,6 +35,18 @@ export class Rng {
     return value % n;
   }
 
+  /**
+   * Skips `count` draws and returns the state they start from. The generator is counter-based (draw k after this
+   * state mixes state + k·0x6d2b79f5), so a kernel handed that state draws the same values as `count` calls of
+   * `nextUint32` (train/network.ts's dropout masks in WebAssembly).
+   */
+  skip(count: number): number {
+    if (!(Number.isInteger(count) && count >= 0)) throw new RangeError(`Rng.skip: 'count' must be an integer ≥ 0, got ${count}.`);
+    const start = this.state;
+    this.state = (start + Math.imul(count, 0x6d2b79f5)) >>> 0;
+    return start;
+  }
+
   /** Fisher–Yates shuffle in place. */
   shuffle(values: Int32Array | Uint32Array): void {
     for (let i = values.length - 1; i > 0; i--) {

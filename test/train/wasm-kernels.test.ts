@@ -209,3 +209,31 @@ test('softmax cross-entropy in wasm agrees with the reference: smoothing, class 
     assert.ok(Number.isNaN(workspace.softmaxCrossEntropy(logits, 0, labels, 2, 3, 0, null, null, 0, 0).weightedLossSum), String(poison));
   }
 });
+
+test('dropout in wasm draws exactly what Rng.nextFloat draws: same masks and values as the reference, for every tail and rate', () => {
+  for (const length of [0, 1, 3, 4, 5, 37, 4096 + 3]) {
+    for (const rate of [0.2, 0.5, 1e-9, 0.999999, 1 - 2 ** -33]) {
+      const keep = 1 / (1 - rate);
+      const wasm = wasmDenseKernels.createWorkspace([length, length]), js = jsDenseKernels.createWorkspace([length, length]);
+      const values = fill(new Float32Array(length), new Rng(length + 1), 3);
+      // What network.ts did before the kernels drew the masks: one nextFloat per value, in order.
+      const before = new Rng(77), expectedMask = new Float32Array(length), expectedValues = values.slice();
+      for (let i = 0; i < length; i++) {
+        expectedMask[i] = before.nextFloat() < rate ? 0 : keep;
+        expectedValues[i] = expectedValues[i]! * expectedMask[i]!;
+      }
+      const nextDraw = before.nextUint32();
+      for (const workspace of [wasm, js]) {
+        const [buffer, mask] = workspace.arrays as [Float32Array, Float32Array];
+        buffer.set(values);
+        const rng = new Rng(77);
+        workspace.dropout(buffer, mask, length, rng.skip(length), rate, keep);
+        const what = `${workspace === wasm ? 'wasm' : 'js'} length ${length} rate ${rate}`;
+        assert.deepEqual(mask, expectedMask, what);
+        assert.deepEqual(buffer, expectedValues, what);
+        assert.equal(rng.nextUint32(), nextDraw, `${what}: the stream continues where the draws ended`);
+      }
+      wasm.dispose();
+    }
+  }
+});

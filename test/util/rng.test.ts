@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keyedStream } from '../../src/util/rng.js';
+import { keyedStream, Rng } from '../../src/util/rng.js';
 
 describe('keyedStream (sfc32 keyed by sha256)', () => {
   it('draws exactly the stream that cached augmented views were made with', () => {
@@ -24,5 +24,18 @@ describe('keyedStream (sfc32 keyed by sha256)', () => {
     }
     assert.equal(equal, 0);
     assert.ok(Math.abs(sum / 10000 - 0.5) < 0.01, `mean ${sum / 10000}`);
+  });
+});
+
+describe('Rng.skip', () => {
+  it('returns the state the skipped draws start from and continues the stream after them', () => {
+    for (const count of [0, 1, 5, 1_000_003]) {
+      const drawn = new Rng(42), skipped = new Rng(42);
+      for (let i = 0; i < count; i++) drawn.nextUint32();
+      const start = skipped.skip(count);
+      assert.equal(skipped.nextUint32(), drawn.nextUint32(), `count ${count}`);
+      assert.equal(new Rng(start).nextUint32(), new Rng(42).nextUint32(), 'the start is the state before the draws');
+    }
+    assert.throws(() => new Rng(1).skip(-1), RangeError);
   });
 });

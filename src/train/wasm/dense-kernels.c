@@ -320,3 +320,34 @@ double softmax_cross_entropy(f32* logits, const int* labels, int rows, int num_c
   *correct = hits;
   return loss_sum;
 }
+
+// ---- dropout: mask[i] = draw_i ≤ threshold ? 0 : keep; values[i] *= mask[i] ------------------------------------
+// draw_i is the i-th output of mulberry32 (util/rng.ts's Rng) from `state`: the generator is counter-based (draw i
+// mixes state + (i+1)·0x6d2b79f5), so four lanes draw four consecutive values, the same as Rng.nextUint32 in turn.
+// `threshold` is ⌈rate · 2^32⌉ − 1, so draw ≤ threshold ⇔ Rng.nextFloat() < rate.
+INLINE v128_t mulberry32_mix(v128_t t) {
+  t = wasm_i32x4_mul(wasm_v128_xor(t, wasm_u32x4_shr(t, 15)), wasm_v128_or(t, wasm_i32x4_splat(1)));
+  t = wasm_v128_xor(t, wasm_i32x4_add(t, wasm_i32x4_mul(wasm_v128_xor(t, wasm_u32x4_shr(t, 7)), wasm_v128_or(t, wasm_i32x4_splat(61)))));
+  return wasm_v128_xor(t, wasm_u32x4_shr(t, 14));
+}
+
+EXPORT(dropout)
+void dropout(f32* values, f32* mask, int length, unsigned state, unsigned threshold, f32 keep) {
+  const unsigned step = 0x6d2b79f5u;
+  v128_t counter = wasm_i32x4_make((int)(state + step), (int)(state + 2 * step), (int)(state + 3 * step), (int)(state + 4 * step));
+  const v128_t advance = wasm_i32x4_splat((int)(4 * step)), vthreshold = wasm_i32x4_splat((int)threshold), vkeep = wasm_f32x4_splat(keep);
+  int i = 0;
+  for (; i + 4 <= length; i += 4) {
+    v128_t dropped = wasm_u32x4_le(mulberry32_mix(counter), vthreshold);
+    v128_t m = wasm_v128_andnot(vkeep, dropped);
+    wasm_v128_store(mask + i, m);
+    wasm_v128_store(values + i, wasm_f32x4_mul(wasm_v128_load(values + i), m));
+    counter = wasm_i32x4_add(counter, advance);
+  }
+  for (; i < length; i++) {
+    v128_t draw = mulberry32_mix(wasm_i32x4_splat((int)(state + (unsigned)(i + 1) * step)));
+    const f32 m = (unsigned)wasm_i32x4_extract_lane(draw, 0) <= threshold ? 0.0f : keep;
+    mask[i] = m;
+    values[i] = values[i] * m;
+  }
+}
