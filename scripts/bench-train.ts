@@ -16,7 +16,7 @@
  * (the spinning threads were the cause of 10× swings between runs on this 2-core machine).
  *
  * Usage: npx tsx scripts/bench-train.ts [--cases small,wide,large,sweep] [--epochs 6] [--large-epochs 3] [--sweep-epochs 5]
- *          [--no-torch] [--torch-coretype NAME] [--markdown] [--json]
+ *          [--no-torch] [--torch-coretype NAME] [--threads N] [--markdown] [--json]
  * Run it under the CPU lock (`flock /work/.locks/cpu npm run bench -- train`); it warns when other processes
  * used the CPU meanwhile.
  */
@@ -114,7 +114,7 @@ function splitProblem(data: LabelledFeatures): { train: LabelledFeatures; valida
 }
 
 /** Runs in a child process: one case of ours, optionally writing the problem for PyTorch first. */
-async function runOursChild(bench: BenchCase, epochs: number, sweepEpochs: number, dataDir: string | null): Promise<OursResult> {
+async function runOursChild(bench: BenchCase, epochs: number, sweepEpochs: number, dataDir: string | null, threads: number | null): Promise<OursResult> {
   const rssBeforeFeaturesBytes = process.memoryUsage().rss;
   const data = makeProblem(bench.numSamples, bench.embeddingDim, bench.numClasses);
   if (dataDir !== null) {
@@ -132,7 +132,7 @@ async function runOursChild(bench: BenchCase, epochs: number, sweepEpochs: numbe
     return { msPerEpoch: NaN, epochMs: [], featureBytes, rssBeforeFeaturesBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024,
       finalValLoss: best.valLoss, finalValAccuracy: best.valAccuracy, sweepSeconds, sweepConfigs: results.length };
   }
-  const result = await fit(train, { validation, batchSize: bench.batchSize, epochs, earlyStopping: null, seed: 1 });
+  const result = await fit(train, { validation, batchSize: bench.batchSize, epochs, earlyStopping: null, seed: 1, ...(threads === null ? {} : { threads }) });
   const epochMs = result.history.map((logs) => logs.seconds * 1000);
   const last = result.history.at(-1)!;
   return {
@@ -227,10 +227,12 @@ export interface TrainBenchOptions {
   readonly sweepEpochs?: number;
   readonly torch?: boolean;
   readonly torchCoretype?: string | null;
+  /** Kernel threads of our single fits (not the sweep: one per worker). @defaultValue fit's default, the available cores */
+  readonly threads?: number | null;
   readonly log?: (line: string) => void;
 }
 
-export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ reports: CaseReport[]; cpu: string; warning: string | null }> {
+export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ reports: CaseReport[]; cpu: string; threads: number; warning: string | null }> {
   const epochs = options.epochs ?? 6, sweepEpochs = options.sweepEpochs ?? 5;
   const wanted = options.cases ?? CASES.map((bench) => bench.name);
   const log = options.log ?? (() => {});
@@ -242,7 +244,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ 
     try {
       log(`${bench.name}: ${bench.numSamples} × ${bench.embeddingDim}, ${bench.numClasses} classes: finetune…`);
       const caseEpochs = bench.name === 'large' ? options.largeEpochs ?? 3 : epochs;
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ bench, epochs: caseEpochs, sweepEpochs, dir })],
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ bench, epochs: caseEpochs, sweepEpochs, dir, threads: options.threads ?? null })],
         { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
       if (child.status !== 0) throw new Error(`bench child for ${bench.name} failed (exit ${child.status})`);
       const ours = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as OursResult;
@@ -257,7 +259,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<{ 
       if (dir !== null) await rm(dir, { recursive: true, force: true });
     }
   }
-  return { reports, cpu: `${cpus()[0]?.model ?? 'unknown CPU'} × ${availableParallelism()}`, warning: contention.warning() };
+  return { reports, cpu: `${cpus()[0]?.model ?? 'unknown CPU'} × ${availableParallelism()}`, threads: options.threads ?? availableParallelism(), warning: contention.warning() };
 }
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
@@ -276,7 +278,7 @@ export function formatTrainBench(result: Awaited<ReturnType<typeof runTrainBench
       `${mib(ours.peakRssBytes)} (${(ours.peakRssBytes / ours.featureBytes).toFixed(2)}× features)`, bench.target];
   });
   const torchInfo = result.reports.map((report) => report.torch).find((torch): torch is TorchResult => torch !== null && 'msPerEpoch' in torch);
-  const notes = [`CPU: ${result.cpu}.`,
+  const notes = [`CPU: ${result.cpu}; finetune with ${result.threads} kernel thread(s) per fit (the sweep: one per worker).`,
     'Linear head, Adam, batch 32, 1/5 of the rows held out and evaluated every epoch; median of the epochs after a warm-up epoch ' +
       `(${result.reports.map((r) => `${r.bench.name}: ${r.ours.epochMs.length - 1}`).filter((text) => !text.startsWith('sweep')).join(', ')}).`,
     ...(torchInfo ? [`PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, ${torchInfo.blas}; each PyTorch figure is the faster of ` +
@@ -302,14 +304,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   };
   const childArgs = flag('child');
   if (childArgs !== undefined) {
-    const { bench, epochs, sweepEpochs, dir } = JSON.parse(childArgs) as { bench: BenchCase; epochs: number; sweepEpochs: number; dir: string | null };
-    process.stdout.write(`${JSON.stringify(await runOursChild(bench, epochs, sweepEpochs, dir))}\n`);
+    const { bench, epochs, sweepEpochs, dir, threads } = JSON.parse(childArgs) as { bench: BenchCase; epochs: number; sweepEpochs: number; dir: string | null; threads: number | null };
+    process.stdout.write(`${JSON.stringify(await runOursChild(bench, epochs, sweepEpochs, dir, threads))}\n`);
   } else {
     const asJson = process.argv.includes('--json');
     const result = await runTrainBench({
       cases: flag('cases')?.split(',') as BenchCase['name'][] | undefined,
       epochs: Number(flag('epochs') ?? 6), largeEpochs: Number(flag('large-epochs') ?? 3), sweepEpochs: Number(flag('sweep-epochs') ?? 5),
       torch: !process.argv.includes('--no-torch'), torchCoretype: flag('torch-coretype') ?? null,
+      threads: flag('threads') === undefined ? null : Number(flag('threads')),
       log: (line) => { if (!asJson) process.stderr.write(`${line}\n`); },
     });
     process.stdout.write(asJson ? `${JSON.stringify(result, null, 2)}\n` : `${formatTrainBench(result, process.argv.includes('--markdown'))}\n`);
