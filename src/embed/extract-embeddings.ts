@@ -16,6 +16,7 @@
 import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
+import { Mutex } from '../util/mutex.js';
 import { abortReason, runAhead } from '../util/run-ahead.js';
 import { decodeBatch, type DecodedBatch, type PreprocessFn } from './decode-batch.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
@@ -73,6 +74,14 @@ export interface ExtractEmbeddingsOptions {
   /** Use this session instead of creating one (the caller releases it). */
   readonly session?: ModelSession;
   /**
+   * With the backbone on the CPU: `alternate` lets decoding and inference take turns, each with every core to
+   * itself; `overlap` runs them at once and lets the OS share the cores. On CUDA they always overlap.
+   * @defaultValue `'alternate'`
+   */
+  readonly cpuSharing?: 'alternate' | 'overlap';
+  /** Let ORT's intra-op threads spin while waiting for work (see SessionOptions). @defaultValue ORT's default */
+  readonly allowSpinning?: boolean;
+  /**
    * Return the features. `false` only fills the cache (`features` comes back empty), so memory does not grow with
    * the number of images. @defaultValue `true`
    */
@@ -127,6 +136,7 @@ interface ResolvedOptions {
   readonly strict: boolean;
   readonly variant: string;
   readonly preprocess: PreprocessFn;
+  readonly cpuSharing: 'alternate' | 'overlap';
 }
 
 function checkPositiveInteger(name: string, value: number): void {
@@ -142,11 +152,15 @@ function resolveOptions(extractor: FeatureExtractor | LazyFeatureExtractor, opti
     strict: options.strict ?? false,
     variant: options.variant ?? '',
     preprocess: options.preprocess ?? preprocessImageLazily,
+    cpuSharing: options.cpuSharing ?? 'alternate',
   };
   checkPositiveInteger('batchSize', resolved.batchSize);
   checkPositiveInteger('concurrency', resolved.concurrency);
   checkPositiveInteger('prefetchBatches', resolved.prefetchBatches);
   checkPositiveInteger('embeddingDim', extractor.embeddingDim);
+  if (resolved.cpuSharing !== 'alternate' && resolved.cpuSharing !== 'overlap') {
+    throw new RangeError(`extractEmbeddings: 'cpuSharing' must be 'alternate' or 'overlap', got ${JSON.stringify(resolved.cpuSharing)}.`);
+  }
   const { shard } = options;
   if (shard !== undefined && !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index)
     && shard.index >= 0 && shard.index < shard.count)) {
@@ -176,7 +190,7 @@ class LazySession {
 
   get(): Promise<ModelSession> {
     if (this.#promise === undefined) {
-      const { device, intraOpNumThreads } = this.options;
+      const { device, intraOpNumThreads, allowSpinning } = this.options;
       const extractor = this.extractor;
       this.#promise = Promise.all([
         import('../runtime/session.js'),
@@ -184,6 +198,7 @@ class LazySession {
       ]).then(([{ createSession }, model]) => createSession(model, {
         device: device ?? 'auto', worker: true,
         ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
+        ...(allowSpinning === undefined ? {} : { allowSpinning }),
       }));
       this.#promise.catch(() => undefined);   // awaited by the consumer; avoid an unhandled rejection meanwhile
     }
@@ -235,9 +250,15 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     cache, extractorKey: key, variant: resolved.variant, batchSize: resolved.batchSize,
     concurrency: resolved.concurrency, shard: options.shard, signal, onChunk: () => report('progress'),
   });
+  // On the CPU, decoding and inference take turns (cpuSharing 'alternate'): both want every core, and running
+  // them at once oversubscribes the cores and stalls ORT's parallel sections. Until the session is loaded (and on
+  // CUDA) decoding runs freely.
+  const turns = new Mutex();
+  let takeTurns = false;
   const decoded = runAhead(batches, resolved.prefetchBatches, (batch) => {
-    void session.get();   // load the backbone while the first batch decodes
-    return decodeBatch(batch, spec.preprocess, resolved.preprocess, tally);
+    void session.get().then((backbone) => { takeTurns = backbone.provider === 'cpu' && resolved.cpuSharing === 'alternate'; }, () => undefined);
+    const decode = (): Promise<DecodedBatch> => decodeBatch(batch, spec.preprocess, resolved.preprocess, tally);
+    return takeTurns ? turns.run(decode) : decode();
   }, signal === undefined ? {} : { signal });
 
   /** Hands a batch to the backbone. */
@@ -245,7 +266,8 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     const rows = batch.shas.length;
     const features = session.get().then((backbone) => {
       tally.provider = backbone.provider;
-      return runBackbone(backbone, io, batch.tensor, rows, session.rowsPerRun(rows));
+      const infer = (): Promise<Float32Array> => runBackbone(backbone, io, batch.tensor, rows, session.rowsPerRun(rows));
+      return takeTurns ? turns.run(infer) : infer();
     });
     features.catch(() => undefined);   // awaited by finish(); avoid an unhandled rejection meanwhile
     return { batch, features };
