@@ -12,6 +12,14 @@ export type Device = 'auto' | 'cpu' | 'cuda';
 export type ResizeFilter = 'pil-bilinear' | 'pil-bicubic' | 'torch-bilinear' | 'nearest' | 'sharp-linear';
 
 /**
+ * How the size of a shorter-side resize and the center crop's corner are rounded to whole pixels (see
+ * `resizeGeometry` in src/image/resample-kernels.js): `zoo` (the ONNX Model Zoo's `imagenet_preprocess.py`: longer
+ * side rounded to nearest, crop corner floored), `torchvision` (`Resize(int)` floors the longer side, `CenterCrop`
+ * rounds its corner half to even), `transformers` (Hugging Face image processors: both floored).
+ */
+export type GeometryConvention = 'zoo' | 'torchvision' | 'transformers';
+
+/**
  * How an image becomes the backbone's input tensor. Pure data: it is stored in the zoo catalog,
  * the embedding-cache key, the run manifest and the exported model's metadata.
  *
@@ -25,6 +33,11 @@ export interface PreprocessSpec {
   readonly resizeSize: number;
   /** The resampling convention of the resize step (`pil-bilinear` for the zoo's models). */
   readonly resizeFilter: ResizeFilter;
+  /**
+   * How the resized size and the crop corner are rounded. Absent means `zoo` (every spec stored before the field
+   * existed was computed that way, and validation drops an explicit `zoo`, so equal specs keep equal cache keys).
+   */
+  readonly geometry?: GeometryConvention;
   /** Side of the square center crop: the model's input height and width (224). */
   readonly cropSize: number;
   /** Multiplier applied to 0..255 pixel values before mean/std (1/255 maps to [0, 1]). */

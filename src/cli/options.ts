@@ -5,7 +5,7 @@
  */
 import type { ArgumentsCamelCase, InferredOptionTypes, Options, PositionalOptions } from 'yargs';
 import { FinetuneError } from '../errors.js';
-import { RESIZE_FILTERS } from '../image/preprocess-spec.js';
+import { GEOMETRY_CONVENTIONS, RESIZE_FILTERS } from '../image/preprocess-spec.js';
 
 /** The parsed arguments of a command whose flags are the option object(s) `O` (kebab-case and camelCase keys). */
 export type ArgsOf<O extends Record<string, Options>> = ArgumentsCamelCase<InferredOptionTypes<O>>;
@@ -86,6 +86,12 @@ export const preprocessOptions = {
     describe: 'How resized pixels are computed. pil-bilinear (default): Pillow BILINEAR, antialiased, as torchvision Resize on ' +
       'PIL images and the zoo; pil-bicubic: Pillow BICUBIC (Hugging Face resample=3); torch-bilinear: F.interpolate bilinear, ' +
       'align_corners=False, no antialias (also cv2 INTER_LINEAR); nearest: Pillow NEAREST; sharp-linear: libvips (older runs).',
+  },
+  geometry: {
+    choices: GEOMETRY_CONVENTIONS,
+    describe: 'How the resized size and the crop corner are rounded. zoo (default): longer side to nearest, crop corner down, as ' +
+      'the zoo\'s imagenet_preprocess.py; torchvision: Resize(int) rounds the longer side down, CenterCrop rounds half to even; ' +
+      'transformers: both down (Hugging Face image processors; set automatically for hf: backbones).',
   },
   mean: { type: 'string', describe: 'Per-channel mean after scaling, e.g. 0.485,0.456,0.406.' },
   std: { type: 'string', describe: 'Per-channel std after scaling, e.g. 0.229,0.224,0.225.' },

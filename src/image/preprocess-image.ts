@@ -26,9 +26,11 @@
  *    - `sharp-linear`: libvips' `linear` kernel (triangle filter, widened when shrinking; not bit-identical to PIL),
  *      with JPEG shrink-on-load limited to leave at least a 2× reduction (`fastShrinkOnLoad: false`). This was the
  *      only filter before specs recorded one, so stored specs without `resizeFilter` mean it.
- *    Target size:
+ *    Target size: {@link resizeGeometry}; the longer side of a shorter-side resize is rounded as `spec.geometry`
+ *    says (`zoo`, the default: to nearest, as `imagenet_preprocess.py`; `torchvision`, `transformers`: down).
  * 6. Center crop `cropSize` × `cropSize`, top-left corner at `floor((resized − crop) / 2)` on each axis
- *    (`imagenet_preprocess.py`'s `w//2 − 112` for 224).
+ *    (`imagenet_preprocess.py`'s `w//2 − 112` for 224; `transformers`' `center_crop`), or that rounded half to even
+ *    for `torchvision` (`CenterCrop`'s `int(round((h − crop) / 2.0))`).
  * 7. {@link normalizePixels}: value = (pixel × scale − mean[c]) / std[c], mean/std indexed by the RGB channel,
  *    then channel order and layout.
  */
@@ -36,6 +38,7 @@ import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FinetuneError } from '../errors.js';
 import type { PreprocessSpec, ResizeFilter } from '../types.js';
+import { type ResizeGeometry, resizeGeometry } from './resample-kernels.js';
 import { type ResampleWindow, resample } from './resample.js';
 
 /** An 8-bit RGB image, interleaved (HWC), row-major. */
@@ -61,14 +64,11 @@ export interface PreprocessImageOptions extends DecodeOptions {
   outOffset?: number;
 }
 
-/** Where the resized image is and which part of it the center crop keeps. */
-export interface ResizeGeometry {
-  readonly resizeWidth: number;
-  readonly resizeHeight: number;
-  readonly cropLeft: number;
-  readonly cropTop: number;
-  readonly cropSize: number;
-}
+/**
+ * The resize target and center crop for a `width` × `height` image (after EXIF orientation), in the spec's
+ * `geometry` convention. One implementation, in plain JavaScript, shared with the serve page.
+ */
+export { type ResizeGeometry, resizeGeometry };
 
 /** Background that alpha is composited onto. */
 export const ALPHA_BACKGROUND = Object.freeze({ r: 255, g: 255, b: 255 });
@@ -139,26 +139,6 @@ export function normalizePixels(rgb: Uint8Array, spec: PreprocessSpec, out?: Flo
     }
   }
   return output;
-}
-
-/** The resize target and center crop for a `width` × `height` image (after EXIF orientation). */
-export function resizeGeometry(width: number, height: number, spec: PreprocessSpec): ResizeGeometry {
-  if (!(width >= 1 && height >= 1)) throw new RangeError(`resizeGeometry: invalid image size ${width}×${height}.`);
-  const { resizeSize, cropSize } = spec;
-  if (!Number.isInteger(resizeSize) || !Number.isInteger(cropSize) || cropSize < 1 || cropSize > resizeSize)
-    throw new RangeError(`resizeGeometry: need integers 1 ≤ cropSize (${cropSize}) ≤ resizeSize (${resizeSize}).`);
-  let resizeWidth = resizeSize, resizeHeight = resizeSize;
-  if (spec.resizeMode === 'shorter-side') {
-    if (width <= height) resizeHeight = Math.max(resizeSize, Math.round((height * resizeSize) / width));
-    else resizeWidth = Math.max(resizeSize, Math.round((width * resizeSize) / height));
-  }
-  return {
-    resizeWidth,
-    resizeHeight,
-    cropLeft: Math.floor((resizeWidth - cropSize) / 2),
-    cropTop: Math.floor((resizeHeight - cropSize) / 2),
-    cropSize,
-  };
 }
 
 // #region internals shared with augment.ts

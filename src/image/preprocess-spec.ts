@@ -4,11 +4,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { FinetuneError, nearestNames } from '../errors.js';
-import type { PreprocessSpec, ResizeFilter } from '../types.js';
+import type { GeometryConvention, PreprocessSpec, ResizeFilter } from '../types.js';
 
 /** Every `--resize-filter`; the conventions are documented in resample.ts. */
 export const RESIZE_FILTERS = ['pil-bilinear', 'pil-bicubic', 'torch-bilinear', 'nearest', 'sharp-linear'] as const satisfies
   readonly ResizeFilter[];
+
+/**
+ * Every `--geometry`: how a shorter-side resize rounds the longer side and where the center crop starts (see
+ * `resizeGeometry` in resample-kernels.js). `zoo` is the default and what a spec without the field means.
+ */
+export const GEOMETRY_CONVENTIONS = ['zoo', 'torchvision', 'transformers'] as const satisfies readonly GeometryConvention[];
 
 /**
  * The filter of the presets and of zoo entries that name none: Pillow's antialiased bilinear. It is what the zoo's
@@ -77,6 +83,8 @@ export interface PreprocessFlags {
   resizeMode?: string;
   /** One of {@link RESIZE_FILTERS}. */
   resizeFilter?: string;
+  /** One of {@link GEOMETRY_CONVENTIONS}. */
+  geometry?: string;
   /** Three comma-separated numbers in RGB order, or one number for all channels. */
   mean?: string | number | readonly number[];
   /** Three comma-separated numbers in RGB order, or one number for all channels; all > 0. */
@@ -92,7 +100,7 @@ export interface PreprocessFlags {
 }
 
 const SPEC_FILE_KEYS = [
-  'preset', 'resizeMode', 'resizeSize', 'resizeFilter', 'cropSize', 'scale', 'mean', 'std', 'channelOrder', 'layout',
+  'preset', 'resizeMode', 'resizeSize', 'resizeFilter', 'geometry', 'cropSize', 'scale', 'mean', 'std', 'channelOrder', 'layout',
   'inputSize', 'resize',
 ] as const;
 
@@ -149,6 +157,8 @@ export function validatePreprocessSpec(value: unknown, options: ValidatePreproce
     problems.push(`resizeMode ${JSON.stringify(spec.resizeMode)} is not one of ${RESIZE_MODES.join(', ')}`);
   if (!isOneOf(resizeFilter, RESIZE_FILTERS))
     problems.push(`resizeFilter ${JSON.stringify(resizeFilter)} is not one of ${RESIZE_FILTERS.join(', ')}`);
+  if (spec.geometry !== undefined && !isOneOf(spec.geometry, GEOMETRY_CONVENTIONS))
+    problems.push(`geometry ${JSON.stringify(spec.geometry)} is not one of ${GEOMETRY_CONVENTIONS.join(', ')}`);
   const sides: Record<'resizeSize' | 'cropSize', number> = { resizeSize: 0, cropSize: 0 };
   for (const key of ['resizeSize', 'cropSize'] as const) {
     const side = spec[key];
@@ -173,13 +183,15 @@ export function validatePreprocessSpec(value: unknown, options: ValidatePreproce
     problems.push(`layout ${JSON.stringify(spec.layout)} is not one of ${LAYOUTS.join(', ')}`);
   if (problems.length > 0)
     throw new FinetuneError('INVALID_OPTION', `Invalid ${where}: ${problems.join('; ')}.`,
-      'Fix the value (see `finetune --help` for --input-size, --resize, --resize-filter, --mean, --std, --scale, --layout) ' +
+      'Fix the value (see `finetune --help` for --input-size, --resize, --resize-filter, --geometry, --mean, --std, --scale, --layout) ' +
       'or pass --preprocess imagenet.');
   const valid = spec as unknown as PreprocessSpec;
   return Object.freeze({
     resizeMode: valid.resizeMode,
     resizeSize: valid.resizeSize,
     resizeFilter: resizeFilter as ResizeFilter,
+    // `zoo` is dropped: it is what a spec without the field means, and equal specs must give equal cache keys.
+    ...(valid.geometry !== undefined && valid.geometry !== 'zoo' ? { geometry: valid.geometry } : {}),
     cropSize: valid.cropSize,
     scale: valid.scale,
     mean: Object.freeze([valid.mean[0], valid.mean[1], valid.mean[2]] as const),
@@ -200,7 +212,8 @@ function isOneOf<T extends string>(value: unknown, choices: readonly T[]): value
 export function describePreprocessSpec(spec: PreprocessSpec): string {
   const resize = (spec.resizeMode === 'shorter-side'
     ? `resize shorter side to ${spec.resizeSize}`
-    : `resize to ${spec.resizeSize}×${spec.resizeSize}`) + ` (${spec.resizeFilter})`;
+    : `resize to ${spec.resizeSize}×${spec.resizeSize}`) +
+    ` (${spec.resizeFilter}${spec.geometry !== undefined && spec.geometry !== 'zoo' ? `, ${spec.geometry} rounding` : ''})`;
   const crop = spec.cropSize === spec.resizeSize && spec.resizeMode === 'direct'
     ? '' : `, center crop ${spec.cropSize}×${spec.cropSize}`;
   return `${resize}${crop}, x*${formatScale(spec.scale)}, mean [${spec.mean.join(', ')}], std [${spec.std.join(', ')}], ` +
@@ -266,6 +279,7 @@ function applyFlags(spec: Mutable<PreprocessSpec>, flags: SpecFileContent, where
   }
   if (flags.resizeMode !== undefined) out.resizeMode = parseChoice(flags.resizeMode, RESIZE_MODES, '--resize-mode', suffix, false);
   if (flags.resizeFilter !== undefined) out.resizeFilter = parseChoice(flags.resizeFilter, RESIZE_FILTERS, '--resize-filter', suffix, false);
+  if (flags.geometry !== undefined) out.geometry = parseChoice(flags.geometry, GEOMETRY_CONVENTIONS, '--geometry', suffix, false);
   if (flags.scale !== undefined) out.scale = parseScale(flags.scale, suffix);
   if (flags.mean !== undefined) out.mean = parseTriple(flags.mean, '--mean', suffix, false);
   if (flags.std !== undefined) out.std = parseTriple(flags.std, '--std', suffix, true);
@@ -288,6 +302,7 @@ function expectedExample(flag: string): string {
     case '--channel-order': return 'RGB or BGR';
     case '--resize-mode': return 'shorter-side or direct';
     case '--resize-filter': return RESIZE_FILTERS.join(' or ');
+    case '--geometry': return GEOMETRY_CONVENTIONS.join(' or ');
     default: return 'a whole number such as 224';
   }
 }

@@ -8,6 +8,20 @@ export interface KernelImage {
 }
 export interface KernelWindow { readonly left: number; readonly top: number; readonly width: number; readonly height: number }
 export interface KernelBox { readonly left: number; readonly top: number; readonly right: number; readonly bottom: number }
+/** Where the resized image is and which part of it the center crop keeps. */
+export interface ResizeGeometry {
+  readonly resizeWidth: number;
+  readonly resizeHeight: number;
+  readonly cropLeft: number;
+  readonly cropTop: number;
+  readonly cropSize: number;
+}
+export interface GeometrySpec {
+  readonly resizeMode: 'shorter-side' | 'direct';
+  readonly resizeSize: number;
+  readonly cropSize: number;
+  readonly geometry?: 'zoo' | 'torchvision' | 'transformers';
+}
 export type KernelFilter = 'pil-bilinear' | 'pil-bicubic' | 'torch-bilinear' | 'nearest';
 
 /** Per output pixel of one axis: [first source index, taps] in `bounds`; int32 weights × 2^22 at `stride`. */
@@ -34,3 +48,4 @@ export function torchBilinear(image: KernelImage, outWidth: number, outHeight: n
 export function nearest(image: KernelImage, outWidth: number, outHeight: number, window: KernelWindow): Uint8Array;
 export function resampleBytes(image: KernelImage, filter: KernelFilter, outWidth: number, outHeight: number,
   window: KernelWindow, box: KernelBox): Uint8Array;
+export function resizeGeometry(width: number, height: number, spec: GeometrySpec): ResizeGeometry;

@@ -1,4 +1,4 @@
-// The resampling arithmetic of resample.ts, as plain JavaScript so that the serve page can load the very same file
+// The resampling arithmetic of resample.ts (and the resize geometry of preprocess-image.ts), as plain JavaScript so that the serve page can load the very same file
 // (served at /image/resample-kernels.js; no build step) and resize in the browser exactly as `finetune predict` does.
 // resample.ts is the documented entry point (and adds the WebAssembly passes); the conventions are described there.
 // Types: resample-kernels.d.ts. Every function here is pure and works on typed arrays.
@@ -279,6 +279,50 @@ export function nearest(image, outWidth, outHeight, window) {
     }
   }
   return out;
+}
+
+// #endregion
+
+// #region Geometry
+
+/** Python's round() of a multiple of 1/2: half to even (torchvision's `int(round((h − crop) / 2.0))`). */
+function roundHalfToEven(value) {
+  const floor = Math.floor(value);
+  if (value - floor !== 0.5) return Math.round(value);
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/**
+ * The resize target and center crop for a `width` × `height` image (after EXIF orientation), in the spec's
+ * `geometry` convention (absent: `zoo`). `shorter-side` keeps the aspect ratio: the shorter side becomes
+ * `resizeSize` and the longer one long × resizeSize / short, rounded to nearest (`zoo`: the ONNX Model Zoo's
+ * `imagenet_preprocess.py`, `int(round(ratio × long))`) or down (`torchvision`: `Resize(int)`'s
+ * `int(size × long / short)`; `transformers`: `get_resize_output_image_size`, the same). `direct` stretches to
+ * resizeSize × resizeSize. The crop's corner is floor((resized − crop) / 2) on each axis (`zoo`, `transformers`'
+ * `center_crop`), or that value rounded half to even (`torchvision`'s `CenterCrop`: 16.5 → 16, 17.5 → 18).
+ */
+export function resizeGeometry(width, height, spec) {
+  if (!(width >= 1 && height >= 1)) throw new RangeError(`resizeGeometry: invalid image size ${width}×${height}.`);
+  const { resizeSize, cropSize } = spec;
+  if (!Number.isInteger(resizeSize) || !Number.isInteger(cropSize) || cropSize < 1 || cropSize > resizeSize)
+    throw new RangeError(`resizeGeometry: need integers 1 ≤ cropSize (${cropSize}) ≤ resizeSize (${resizeSize}).`);
+  const geometry = spec.geometry ?? 'zoo';
+  if (geometry !== 'zoo' && geometry !== 'torchvision' && geometry !== 'transformers')
+    throw new RangeError(`resizeGeometry: unknown geometry ${String(geometry)}.`);
+  let resizeWidth = resizeSize, resizeHeight = resizeSize;
+  if (spec.resizeMode === 'shorter-side') {
+    const longSide = (long, short) => {
+      const exact = (long * resizeSize) / short;
+      return Math.max(resizeSize, geometry === 'zoo' ? Math.round(exact) : Math.floor(exact));
+    };
+    if (width <= height) resizeHeight = longSide(height, width);
+    else resizeWidth = longSide(width, height);
+  } else if (spec.resizeMode !== 'direct') {
+    throw new RangeError(`resizeGeometry: unknown resizeMode ${String(spec.resizeMode)}.`);
+  }
+  const corner = (resized) => geometry === 'torchvision'
+    ? roundHalfToEven((resized - cropSize) / 2) : Math.floor((resized - cropSize) / 2);
+  return { resizeWidth, resizeHeight, cropLeft: corner(resizeWidth), cropTop: corner(resizeHeight), cropSize };
 }
 
 // #endregion

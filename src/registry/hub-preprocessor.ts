@@ -196,6 +196,7 @@ export function preprocessSpecFromHub(json: unknown, source: string, options: Hu
     resizeMode,
     resizeSize,
     resizeFilter,
+    geometry: 'transformers',   // get_resize_output_image_size and center_crop floor the longer side and the corner
     cropSize,
     scale: doRescale ? (rescaleFactor as number) : 1,
     mean,
@@ -206,7 +207,7 @@ export function preprocessSpecFromHub(json: unknown, source: string, options: Hu
   const resizeText = resizeMode === 'direct' ? `resize to ${resizeSize}×${resizeSize}` : `shorter side to ${resizeSize}`;
   return {
     spec,
-    description: `${processorName ?? 'image processor'}: ${resizeText} (${resizeFilter}), center crop ${cropSize}, ` +
+    description: `${processorName ?? 'image processor'}: ${resizeText} (${resizeFilter}, transformers rounding), center crop ${cropSize}, ` +
       `x*${doRescale ? formatNumber(rescaleFactor as number) : 1}, mean [${mean.map(formatNumber).join(', ')}], ` +
       `std [${std.map(formatNumber).join(', ')}]`,
   };

@@ -91,6 +91,55 @@ describe('resizeGeometry', () => {
   });
 });
 
+describe('resizeGeometry: rounding conventions (spec.geometry)', () => {
+  /** torchvision's own sizes, crop corners and pixels, from scripts/goldens/geometry-goldens.py. */
+  const goldens = JSON.parse(readFileSync(new URL('./fixtures/geometry-goldens.json', import.meta.url), 'utf8')) as {
+    geometry: Array<{ width: number; height: number; resizeSize: number; cropSize: number; resizeWidth: number;
+      resizeHeight: number; cropLeft: number; cropTop: number }>;
+    pixels: Array<{ width: number; height: number; resizeSize: number; cropSize: number; input: string; output: string }>;
+  };
+  const sized = (golden: { resizeSize: number; cropSize: number }, geometry?: PreprocessSpec['geometry']): PreprocessSpec =>
+    spec({ resizeSize: golden.resizeSize, cropSize: golden.cropSize, ...(geometry ? { geometry } : {}) });
+
+  it('torchvision: Resize(int) + CenterCrop give torchvision\'s sizes and corners', () => {
+    for (const golden of goldens.geometry) {
+      const { width, height, resizeSize, cropSize, ...expected } = golden;
+      assert.deepEqual({ ...resizeGeometry(width, height, sized(golden, 'torchvision')) }, { ...expected, cropSize },
+        `${width}×${height} → ${resizeSize}, crop ${cropSize}`);
+    }
+  });
+
+  it('the goldens include cases where torchvision and the zoo round differently (the longer side and the corner)', () => {
+    const differ = (key: 'resizeWidth' | 'resizeHeight' | 'cropLeft' | 'cropTop') => goldens.geometry.filter((golden) =>
+      resizeGeometry(golden.width, golden.height, sized(golden))[key] !== golden[key]);
+    assert.ok(differ('resizeHeight').some((golden) => golden.width === 375 && golden.height === 500));   // 298.67: 299 vs 298
+    assert.ok(differ('resizeWidth').length > 0 && differ('cropLeft').length > 0 && differ('cropTop').length > 0);
+  });
+
+  it('transformers floors the longer side and the corner; zoo (the default, and absent) rounds the side to nearest', () => {
+    const base = spec({ resizeSize: 224, cropSize: 224 });
+    assert.deepEqual({ ...resizeGeometry(375, 500, { ...base, geometry: 'transformers' }) },
+      { resizeWidth: 224, resizeHeight: 298, cropLeft: 0, cropTop: 37, cropSize: 224 });   // 500·224/375 = 298.67
+    assert.deepEqual({ ...resizeGeometry(375, 500, base) }, { resizeWidth: 224, resizeHeight: 299, cropLeft: 0, cropTop: 37, cropSize: 224 });
+    assert.deepEqual(resizeGeometry(375, 500, { ...base, geometry: 'zoo' }), resizeGeometry(375, 500, base));
+    // 101×100 → 64, crop 61: corner (64 − 61) / 2 = 1.5 → 1 (floor), torchvision 2 (half to even).
+    const small = spec({ resizeSize: 64, cropSize: 61 });
+    assert.deepEqual({ ...resizeGeometry(101, 100, { ...small, geometry: 'transformers' }) },
+      { resizeWidth: 64, resizeHeight: 64, cropLeft: 1, cropTop: 1, cropSize: 61 });
+    assert.deepEqual({ ...resizeGeometry(101, 100, small) }, { resizeWidth: 65, resizeHeight: 64, cropLeft: 2, cropTop: 1, cropSize: 61 });
+    assert.throws(() => resizeGeometry(10, 10, { ...base, geometry: 'keras' as 'zoo' }), RangeError);
+  });
+
+  for (const golden of goldens.pixels) {
+    it(`torchvision + pil-bilinear: Compose([Resize(${golden.resizeSize}), CenterCrop(${golden.cropSize})]) of a ` +
+        `${golden.width}×${golden.height} PNG gives torchvision's pixels`, async () => {
+      const png = await rawPng([...Buffer.from(golden.input, 'base64')], golden.width, golden.height, 3);
+      const image = await decodeToRgb(png, { ...sized(golden, 'torchvision'), resizeFilter: 'pil-bilinear' });
+      assert.deepEqual([...image.data], [...Buffer.from(golden.output, 'base64')]);
+    });
+  }
+});
+
 describe('decodeToRgb: the resize filter, end to end through the decoder', () => {
   /** Pillow and PyTorch outputs written by scripts/goldens/resample-goldens.py (see test/image/resample.test.ts). */
   const goldens = JSON.parse(readFileSync(new URL('./fixtures/resample-goldens.json', import.meta.url), 'utf8')) as {

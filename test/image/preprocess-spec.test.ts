@@ -7,10 +7,15 @@ import { FinetuneError } from '../../src/errors.js';
 import {
   DEFAULT_RESIZE_FILTER, EFFICIENTNET_LITE_SPEC, IMAGENET_SPEC, describePreprocessSpec, parsePreprocessSpec, validatePreprocessSpec,
 } from '../../src/image/preprocess-spec.js';
+import { extractorKey } from '../../src/embed/embedding-cache.js';
+import type { FeatureExtractorSpec } from '../../src/types.js';
 
 let tmp: string;
 before(async () => { tmp = await mkdtemp(join(tmpdir(), 'finetune-spec-')); });
 after(async () => { await rm(tmp, { recursive: true, force: true }); });
+
+/** An extractor spec with the default preprocessing, for cache-key comparisons. */
+const EXTRACTOR: FeatureExtractorSpec = { backboneSha256: 'a'.repeat(64), layer: 'features', pooling: 'avg', preprocess: IMAGENET_SPEC };
 
 const invalidOption = (pattern: RegExp) => (error: unknown): boolean =>
   error instanceof FinetuneError && error.code === 'INVALID_OPTION' && pattern.test(error.message) && Boolean(error.hint);
@@ -93,6 +98,20 @@ describe('preprocessing specs', () => {
     assert.ok(Object.isFrozen(legacy) && Object.isFrozen(legacy.mean));
     assert.equal(validatePreprocessSpec(withoutFilter, { missingResizeFilter: 'pil-bilinear' }).resizeFilter, 'pil-bilinear');
     assert.equal(validatePreprocessSpec({ ...IMAGENET_SPEC, resizeFilter: 'pil-bicubic' }).resizeFilter, 'pil-bicubic');
+  });
+
+  it('geometry: torchvision and transformers are kept, zoo (what an absent field means) is dropped, so the cache key stays', () => {
+    assert.equal(parsePreprocessSpec({ geometry: 'TorchVision' }).geometry, 'torchvision');
+    assert.equal(validatePreprocessSpec({ ...IMAGENET_SPEC, geometry: 'transformers' }).geometry, 'transformers');
+    const zoo = validatePreprocessSpec({ ...IMAGENET_SPEC, geometry: 'zoo' });
+    assert.ok(!('geometry' in zoo));
+    assert.equal(extractorKey({ ...EXTRACTOR, preprocess: zoo }), extractorKey(EXTRACTOR));
+    assert.notEqual(extractorKey({ ...EXTRACTOR, preprocess: parsePreprocessSpec({ geometry: 'torchvision' }) }), extractorKey(EXTRACTOR));
+    assert.throws(() => validatePreprocessSpec({ ...IMAGENET_SPEC, geometry: 'keras' }, { where: 'run.json' }),
+      invalidOption(/^Invalid run\.json: geometry "keras" is not one of zoo, torchvision, transformers/));
+    assert.throws(() => parsePreprocessSpec({ geometry: 'floor' }), invalidOption(/--geometry "floor".*zoo, torchvision, transformers/));
+    assert.equal(describePreprocessSpec({ ...IMAGENET_SPEC, geometry: 'torchvision' }),
+      'resize shorter side to 256 (pil-bilinear, torchvision rounding), center crop 224×224, x*1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], RGB, NCHW');
   });
 
   it('describes a spec in one line', () => {

@@ -25,10 +25,10 @@ describe('preprocessSpecFromHub', () => {
   test('DINOv2 (BitImageProcessor): shortest edge, bicubic, center crop, ImageNet mean/std', () => {
     const { spec, description } = preprocessSpecFromHub(fixture, SOURCE);
     assert.deepEqual({ ...spec }, {
-      resizeMode: 'shorter-side', resizeSize: 40, resizeFilter: 'pil-bicubic', cropSize: 32, scale: 1 / 255,
+      resizeMode: 'shorter-side', resizeSize: 40, resizeFilter: 'pil-bicubic', geometry: 'transformers', cropSize: 32, scale: 1 / 255,
       mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW',
     });
-    assert.match(description, /^BitImageProcessor: shorter side to 40 \(pil-bicubic\), center crop 32, x\*1\/255/);
+    assert.match(description, /^BitImageProcessor: shorter side to 40 \(pil-bicubic, transformers rounding\), center crop 32, x\*1\/255/);
   });
 
   test('ViT (size {height, width}, no crop), CLIP (bare number = shortest edge), old ViT (bare number = square), ConvNeXt (crop_pct)', () => {

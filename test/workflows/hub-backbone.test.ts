@@ -76,7 +76,7 @@ describe('hf: backbone through prepareBackbone', () => {
     assert.deepEqual([prepared.preprocess.resizeMode, prepared.preprocess.resizeSize, prepared.preprocess.cropSize], ['shorter-side', 40, 32]);
     const messages = events.filter((e) => e.stage === 'info').map((e) => (e as { message: string }).message);
     assert.ok(messages.includes('Feature: model_type "dinov2": the CLS token of last_hidden_state (--pooling mean-tokens for the mean of the patch tokens).'), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('Preprocessing from preprocessor_config.json: BitImageProcessor: shorter side to 40 (pil-bicubic), center crop 32')), messages.join('\n'));
+    assert.ok(messages.some((m) => m.startsWith('Preprocessing from preprocessor_config.json: BitImageProcessor: shorter side to 40 (pil-bicubic, transformers rounding), center crop 32')), messages.join('\n'));
   });
 
   test('CLS and mean-token features equal PyTorch\'s for the same images (cosine ≥ 0.999)', async () => {

@@ -8,7 +8,7 @@ import type { ArgsOf, modelLimitOptions, preprocessOptions } from '../options.js
 export function preprocessFlags(args: Partial<ArgsOf<typeof preprocessOptions>>): PreprocessFlags | undefined {
   const flags: PreprocessFlags = {
     inputSize: args.inputSize, resize: args.resize, resizeMode: args.resizeMode, resizeFilter: args.resizeFilter,
-    mean: args.mean, std: args.std,
+    geometry: args.geometry, mean: args.mean, std: args.std,
     scale: args.scale, layout: args.layout, channelOrder: args.channelOrder, specFile: args.preprocess,
   };
   return Object.values(flags).some((value) => value !== undefined) ? flags : undefined;

@@ -1,38 +1,12 @@
-// Pure preprocessing for the browser demo: the same geometry and arithmetic as src/image/preprocess-image.ts
-// (resizeGeometry, normalizePixels), written as plain JavaScript so the page can load it without a build step.
-// The resize itself is the library's own code: src/image/resample-kernels.js, which the server also serves at
+// Pure preprocessing for the browser demo: the same arithmetic as src/image/preprocess-image.ts (normalizePixels),
+// written as plain JavaScript so the page can load it without a build step.
+// The resize geometry and the resize itself are the library's own code: src/image/resample-kernels.js, which the server also serves at
 // /image/resample-kernels.js (the relative import below resolves to it in the browser and in Node alike).
 // The Node tests import this file and compare it with the library functions.
-import { resampleBytes } from '../../image/resample-kernels.js';
+import { resampleBytes, resizeGeometry } from '../../image/resample-kernels.js';
 
-/**
- * The resize target and center crop for a width × height image, as in src/image/preprocess-image.ts:
- * `shorter-side` keeps the aspect ratio (longer side = round(long × resizeSize / short)), `direct` stretches;
- * the crop's top-left corner is floor((resized − crop) / 2) on each axis.
- * @param {number} width
- * @param {number} height
- * @param {{ resizeMode: string, resizeSize: number, cropSize: number }} spec
- */
-export function resizeGeometry(width, height, spec) {
-  if (!(width >= 1 && height >= 1)) throw new RangeError(`resizeGeometry: invalid image size ${width}×${height}.`);
-  const { resizeSize, cropSize } = spec;
-  if (!Number.isInteger(resizeSize) || !Number.isInteger(cropSize) || cropSize < 1 || cropSize > resizeSize)
-    throw new RangeError(`resizeGeometry: need integers 1 ≤ cropSize (${cropSize}) ≤ resizeSize (${resizeSize}).`);
-  let resizeWidth = resizeSize, resizeHeight = resizeSize;
-  if (spec.resizeMode === 'shorter-side') {
-    if (width <= height) resizeHeight = Math.max(resizeSize, Math.round((height * resizeSize) / width));
-    else resizeWidth = Math.max(resizeSize, Math.round((width * resizeSize) / height));
-  } else if (spec.resizeMode !== 'direct') {
-    throw new RangeError(`resizeGeometry: unknown resizeMode ${String(spec.resizeMode)}.`);
-  }
-  return {
-    resizeWidth,
-    resizeHeight,
-    cropLeft: Math.floor((resizeWidth - cropSize) / 2),
-    cropTop: Math.floor((resizeHeight - cropSize) / 2),
-    cropSize,
-  };
-}
+/** The resize target and center crop (the library's own function; see resample-kernels.js). */
+export { resizeGeometry };
 
 /**
  * The model's crop of a decoded RGB image (width × height × 3 bytes, HWC), resized with the spec's filter exactly as
@@ -42,7 +16,7 @@ export function resizeGeometry(width, height, spec) {
  * @param {Uint8Array} rgb
  * @param {number} width
  * @param {number} height
- * @param {{ resizeMode: string, resizeSize: number, cropSize: number, resizeFilter?: string }} spec
+ * @param {{ resizeMode: string, resizeSize: number, cropSize: number, resizeFilter?: string, geometry?: string }} spec
  */
 export function resizeToCrop(rgb, width, height, spec) {
   if (spec.resizeFilter === undefined || spec.resizeFilter === 'sharp-linear') return null;
