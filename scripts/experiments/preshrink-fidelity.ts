@@ -36,7 +36,7 @@ async function crop(bytes: Buffer, method: Method): Promise<Uint8Array> {
   const geometry = resizeGeometry(width, height, IMAGENET_SPEC);
   return resizeWindow(image, { width, height, jpeg }, { width: geometry.resizeWidth, height: geometry.resizeHeight },
     { left: geometry.cropLeft, top: geometry.cropTop, width: geometry.cropSize, height: geometry.cropSize }, method.filter,
-    { ...method.limits, maxDecodedPixels: Number.POSITIVE_INFINITY });
+    { ...method.limits, maxDecodedPixels: Number.POSITIVE_INFINITY, maxExactPixels: Number.POSITIVE_INFINITY });
 }
 
 const load = loadavg()[0]!;

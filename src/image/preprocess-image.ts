@@ -21,8 +21,10 @@
  *      own resize would decode at 1/2, 1/4 or 1/8 scale is, for the `pil-*` filters, decoded at that scale too and
  *      resampled exactly from there ({@link preshrinkPlan}): as fast as before, with a mean difference from a
  *      full-resolution resize below 0.6 grey levels on 12-megapixel photos (scripts/experiments/preshrink-fidelity.ts).
- *      `torch-bilinear` and `nearest` sample the full-resolution image, as PyTorch and Pillow do. Any image above
- *      {@link MAX_DECODED_PIXELS} is shrunk to fit first, so that memory stays bounded.
+ *      Other formats are resampled exactly from full size up to {@link MAX_EXACT_PIXELS} (16 MP), larger ones
+ *      from {@link PRESHRINK_FACTOR} × the target. `torch-bilinear` and `nearest` sample the full-resolution image,
+ *      as PyTorch and Pillow do. Any image above {@link MAX_DECODED_PIXELS} is shrunk to fit first, so that memory
+ *      stays bounded.
  *    - `sharp-linear`: libvips' `linear` kernel (triangle filter, widened when shrinking; not bit-identical to PIL),
  *      with JPEG shrink-on-load limited to leave at least a 2× reduction (`fastShrinkOnLoad: false`). This was the
  *      only filter before specs recorded one, so stored specs without `resizeFilter` mean it.
@@ -151,6 +153,23 @@ export function normalizePixels(rgb: Uint8Array, spec: PreprocessSpec, out?: Flo
  */
 export const MAX_DECODED_PIXELS = 40_000_000;
 
+/**
+ * The most pixels a `pil-*` filter resamples at full resolution (a 16-megapixel PNG: 48 MB decoded, and as much
+ * again in the WebAssembly memory). A larger image that is at least 2 × {@link PRESHRINK_FACTOR} times the target
+ * is first shrunk by libvips to PRESHRINK_FACTOR × the target (streaming, a few MB), then resampled exactly: a PNG
+ * bomb then costs what a thumbnail does (test/fuzz/image.test.ts bounds a case at 200 MiB).
+ * @internal
+ */
+export const MAX_EXACT_PIXELS = 16_000_000;
+
+/**
+ * How much larger than the target the libvips pre-shrink of an over-budget image leaves it: Pillow's `reducing_gap`
+ * value beyond which, in its documentation, the result is indistinguishable from a full resize (measured here: mean
+ * error 0.2–0.4 grey levels on 12-megapixel photos, scripts/experiments/preshrink-fidelity.ts).
+ * @internal
+ */
+export const PRESHRINK_FACTOR = 3;
+
 /** What {@link resizeWindow} needs to know about its source. @internal */
 export interface ResizeSource {
   /** Size after EXIF orientation (and after an extract, when the pipeline has one). */
@@ -168,6 +187,8 @@ export interface PreshrinkLimits {
   readonly fastShrinkOnLoad?: boolean;
   /** @defaultValue {@link MAX_DECODED_PIXELS} */
   readonly maxDecodedPixels?: number;
+  /** @defaultValue {@link MAX_EXACT_PIXELS} */
+  readonly maxExactPixels?: number;
 }
 
 /**
@@ -203,7 +224,8 @@ export async function resizeWindow(pipeline: Sharp, source: ResizeSource, target
  *   scale, S / (s + 1), then resampled exactly from there: the exact filter costs no more decoding than libvips' own,
  *   which keeps 12-megapixel photos as fast as before. This is Pillow's `reducing_gap` with the JPEG's DCT scaling
  *   (and a short linear step) in place of `Image.reduce`; scripts/experiments/preshrink-fidelity.ts measures how far it
- *   is from the full-resolution result. Other formats decode at full size anyway, so they are resampled exactly.
+ *   is from the full-resolution result. Other formats decode at full size anyway, so they are resampled exactly,
+ *   up to {@link MAX_EXACT_PIXELS}; a larger image is pre-shrunk to {@link PRESHRINK_FACTOR} × the target first.
  * - `torch-bilinear` and `nearest` sample the full-resolution image, as PyTorch and Pillow do.
  * - Any image above `maxDecodedPixels` is shrunk to fit first, so that memory stays bounded.
  * libvips maps the whole image onto the intermediate size, partial JPEG blocks included (measured: a Pillow-style
@@ -222,6 +244,8 @@ export function preshrinkPlan(source: ResizeSource, target: { width: number; hei
       if (scale > 1) return { width: Math.floor(source.width / (scale + 1)), height: Math.floor(source.height / (scale + 1)) };
     }
   }
+  if (averaging && source.width * source.height > (limits.maxExactPixels ?? MAX_EXACT_PIXELS) && shrink >= 2 * PRESHRINK_FACTOR)
+    return { width: Math.ceil(target.width * PRESHRINK_FACTOR), height: Math.ceil(target.height * PRESHRINK_FACTOR) };
   const maxPixels = limits.maxDecodedPixels ?? MAX_DECODED_PIXELS;
   if (source.width * source.height <= maxPixels) return null;
   const fit = Math.sqrt(maxPixels / (source.width * source.height));

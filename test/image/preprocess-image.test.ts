@@ -217,6 +217,10 @@ describe('decodeToRgb: pre-shrinking big images', () => {
     assert.deepEqual(preshrinkPlan(jpeg(8000, 6000), { width: 341, height: 256 }, 'pil-bilinear'), { width: 888, height: 666 });   // 1/8
     assert.equal(preshrinkPlan(jpeg(1500, 1000), { width: 384, height: 256 }, 'pil-bilinear'), null);   // libvips decodes it whole too
     assert.equal(preshrinkPlan({ ...jpeg(4000, 3000), jpeg: false }, { width: 341, height: 256 }, 'pil-bilinear'), null);   // a PNG: exact
+    // Above 16 MP a PNG (a decompression bomb) is shrunk to 3× the target first: memory stays that of a thumbnail.
+    assert.deepEqual(preshrinkPlan({ width: 10_000, height: 10_000, jpeg: false }, { width: 40, height: 40 }, 'pil-bilinear'), { width: 120, height: 120 });
+    assert.deepEqual(preshrinkPlan({ width: 5000, height: 4000, jpeg: false }, { width: 320, height: 256 }, 'pil-bicubic'), { width: 960, height: 768 });
+    assert.equal(preshrinkPlan({ width: 5000, height: 4000, jpeg: false }, { width: 320, height: 256 }, 'pil-bicubic', { maxExactPixels: 25_000_000 }), null);
     assert.equal(preshrinkPlan(jpeg(4000, 3000), { width: 341, height: 256 }, 'torch-bilinear'), null);   // samples full resolution
     assert.deepEqual(preshrinkPlan(jpeg(4000, 3000), { width: 341, height: 256 }, 'pil-bilinear', { factor: 3 }), { width: 1023, height: 768 });
     const capped = preshrinkPlan(jpeg(9000, 6000), { width: 384, height: 256 }, 'nearest');
