@@ -14,7 +14,8 @@ export type {
 
 // Reading and writing
 export { decodeModel, forEachTensor, readModel } from './read-model.js';
-export type { DecodeModelOptions } from './read-model.js';
+export type { DecodeModelOptions, ReadModelOptions } from './read-model.js';
+export { hasDiskWeights, loadDiskWeights } from './disk-weights.js';
 export { encodeModel, writeModel } from './write-model.js';
 
 // Building and editing graphs

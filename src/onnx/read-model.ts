@@ -3,6 +3,8 @@ import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import protobuf from 'protobufjs';
 import { FinetuneError } from '../errors.js';
+import { setDiskWeight, skimWeights } from './disk-weights.js';
+import type { SkimmedWeights } from './disk-weights.js';
 import { DataLocation, onnxType } from './proto.js';
 import type { AttributeProto, GraphProto, ModelProto, TensorProto } from './proto.js';
 
@@ -36,7 +38,14 @@ export interface DecodeModelOptions {
   limits?: ModelLimits;
 }
 
-export type ReadModelOptions = Omit<DecodeModelOptions, 'baseDir' | 'source'>;
+export interface ReadModelOptions extends Omit<DecodeModelOptions, 'baseDir' | 'source'> {
+  /**
+   * `memory`: every weight is read into `raw_data`; `disk`: the large graph initializers (float or 8-bit, 4 kB or
+   * more) stay in the file, as references streamModel copies from and loadDiskWeights reads (see disk-weights.ts):
+   * the model then costs its structure in memory, not its weights. @defaultValue `'memory'`
+   */
+  weights?: 'memory' | 'disk';
+}
 
 const INVALID_HINT =
   'Check that the file is a complete .onnx model: a truncated or interrupted download is the usual cause; ' +
@@ -63,6 +72,7 @@ export async function readModel(path: string, options: ReadModelOptions = {}): P
         throw new FinetuneError('MODEL_INVALID', `"${path}" is not a regular file (a pipe, socket or device).`, 'Pass the path of an .onnx file.');
       }
       checkModelBytes(info.size, limits, `"${path}"`);
+      if (options.weights === 'disk') return readLeavingWeights(path, handle.fd, info, options, limits);
       bytes = await handle.readFile();
     } finally {
       await handle.close();
@@ -72,6 +82,32 @@ export async function readModel(path: string, options: ReadModelOptions = {}): P
     throw fileError(path, error);
   }
   return decodeModel(bytes, { ...options, baseDir: dirname(path), source: `"${path}"` });
+}
+
+/** readModel with `weights: 'disk'`: the model's bytes but its large weights, decoded, and references to those. */
+function readLeavingWeights(path: string, fd: number, info: { size: number; mtimeMs: number }, options: ReadModelOptions,
+  limits: Required<ModelLimits>): ModelProto {
+  const source = `"${path}"`;
+  let skimmed: SkimmedWeights;
+  try {
+    skimmed = skimWeights(fd, info.size);
+  } catch (cause) {
+    if (!(cause instanceof RangeError)) throw fileError(path, cause);
+    throw new FinetuneError('MODEL_INVALID', `${capitalize(source)} is not a valid ONNX model: the data ends in the middle of a field ` +
+      `(truncated file?) (${cause.message}).`, INVALID_HINT, { cause });
+  }
+  // The weights left on disk count against the size limit of external data too.
+  const left = info.size - skimmed.bytes.length;
+  const model = decodeModel(skimmed.bytes, { ...options, baseDir: dirname(path), source,
+    limits: { ...limits, maxModelBytes: limits.maxModelBytes - left } });
+  const realPath = realpathSync(path);
+  const initializers = model.graph?.initializer ?? [];
+  for (const [index, { offset, length }] of skimmed.weights) {
+    const tensor = initializers[index];
+    if (!tensor || tensor.raw_data !== undefined) throw new Error(`readModel: initializer ${index} of ${source} is not the one skimmed.`);
+    setDiskWeight(tensor, { path: realPath, offset, length, fileSize: info.size, mtimeMs: info.mtimeMs });
+  }
+  return model;
 }
 
 /**

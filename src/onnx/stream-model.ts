@@ -12,7 +12,10 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { FinetuneError } from '../errors.js';
 import { DataLocation, onnxType } from './proto.js';
+import { byteLength as sum, varint, varintLength } from './protobuf-wire.js';
 import type { ModelProto, TensorProto } from './proto.js';
+import { copyDiskWeight, diskWeightOf, readDiskWeight } from './disk-weights.js';
+import type { DiskWeight } from './disk-weights.js';
 
 /** Protobuf messages cannot exceed 2 GiB. */
 export const MAX_PROTOBUF_BYTES = 2 ** 31 - 1;
@@ -101,6 +104,27 @@ export async function streamModel(model: ModelProto, path: string, options: Stre
 }
 
 /**
+ * The bytes {@link encodeModel} gives, for a model whose weights may still be on disk (see disk-weights.ts): one
+ * buffer of the model's size, each weight read straight into its place, so the weights are never in memory twice.
+ * @throws FinetuneError EXPORT_FAILED over 2 GiB; MODEL_INVALID when a weight's file changed since it was read.
+ */
+export function encodeModelReadingWeights(model: ModelProto): Uint8Array {
+  const plan = planModel(model, null);
+  if (plan.modelBytes > MAX_PROTOBUF_BYTES) {
+    throw new FinetuneError('EXPORT_FAILED', `The model takes ${plan.modelBytes} bytes in one file, over protobuf's 2 GiB limit.`,
+      'Use a smaller backbone or a quantized variant.');
+  }
+  const bytes = Buffer.allocUnsafe(plan.modelBytes);
+  let offset = 0;
+  for (const piece of plan.modelPieces) {
+    if (piece instanceof Uint8Array) bytes.set(piece, offset);
+    else readDiskWeight(piece, bytes.subarray(offset, offset + piece.length));
+    offset += piece.length;
+  }
+  return bytes;
+}
+
+/**
  * A copy of `model` whose initializers listed in `weights` are no longer stored in it but read from the files that
  * {@link streamModel} wrote: `locations` gives the file name (relative to the new model's folder) of the model file
  * and of the external data file. Inline weights of a model file can be referenced this way too, so a small model
@@ -131,13 +155,16 @@ export function referenceWeights(model: ModelProto, weights: readonly WeightLoca
 
 // #region planning
 
+/** Bytes in hand, or a weight still in its file (a model read with `weights: 'disk'`), copied from there. */
+type Piece = Uint8Array | DiskWeight;
+
 interface ModelPlan {
   /** The .onnx file, in order. */
-  readonly modelPieces: Uint8Array[];
+  readonly modelPieces: Piece[];
   readonly weights: WeightLocation[];
   readonly modelBytes: number;
   /** The external data file, in order (padding included). */
-  readonly dataPieces: Uint8Array[];
+  readonly dataPieces: Piece[];
   readonly externalTensors: number;
 }
 
@@ -145,8 +172,8 @@ function planModel(model: ModelProto, external: ExternalDataTarget | null): Mode
   const graph = model.graph;
   const modelBefore = encodeFields('ModelProto', model, (id) => id < MODEL_GRAPH);
   const modelAfter = encodeFields('ModelProto', model, (id) => id > MODEL_GRAPH);
-  const modelPieces: Uint8Array[] = [modelBefore];
-  const dataPieces: Uint8Array[] = [];
+  const modelPieces: Piece[] = [modelBefore];
+  const dataPieces: Piece[] = [];
   let externalTensors = 0;
   const weights: WeightLocation[] = [];
   /** Inline raw_data pieces by their index in modelPieces, to locate once the pieces before them are known. */
@@ -157,11 +184,11 @@ function planModel(model: ModelProto, external: ExternalDataTarget | null): Mode
     const threshold = external?.thresholdBytes ?? 1024;
     const alignment = external?.alignment ?? 4096;
     let dataOffset = 0;
-    const tensorPieces: Uint8Array[] = [];
+    const tensorPieces: Piece[] = [];
     let graphBytes = graphBefore.length + graphAfter.length;
     for (const tensor of graph.initializer) {
-      const raw = tensor.raw_data;
-      let pieces: Uint8Array[];
+      const raw: Piece | undefined = diskWeightOf(tensor) ?? tensor.raw_data;
+      let pieces: Piece[];
       if (external && raw && raw.length >= threshold) {
         const offset = Math.ceil(dataOffset / alignment) * alignment;
         if (offset > dataOffset) dataPieces.push(new Uint8Array(offset - dataOffset));
@@ -218,28 +245,6 @@ function encodeTensorHeader(tensor: TensorProto, include: (id: number) => boolea
   return encodeFields('TensorProto', { ...tensor, raw_data: undefined }, (id) => id !== TENSOR_RAW_DATA && include(id));
 }
 
-function varint(value: number): Uint8Array {
-  const bytes: number[] = [];
-  while (value >= 0x80) {
-    bytes.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return Uint8Array.from(bytes);
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  while (value >= 0x80) { value = Math.floor(value / 0x80); length++; }
-  return length;
-}
-
-function sum(pieces: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const piece of pieces) total += piece.length;
-  return total;
-}
-
 // #endregion
 
 /** Sequential writes: small pieces are gathered into 1 MiB chunks, large ones go straight from their buffers. */
@@ -251,8 +256,13 @@ class PieceWriter {
 
   constructor(private readonly handle: FileHandle, private readonly hash: Hash | null) {}
 
-  async write(piece: Uint8Array): Promise<void> {
+  async write(piece: Piece): Promise<void> {
     if (piece.length === 0) return;
+    if (!(piece instanceof Uint8Array)) {
+      await this.flush();
+      await copyDiskWeight(piece, (chunk) => this.#writeAll(chunk));
+      return;
+    }
     if (this.#staged + piece.length <= this.#staging.length) {
       this.#staging.set(piece, this.#staged);
       this.#staged += piece.length;

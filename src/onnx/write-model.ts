@@ -1,5 +1,6 @@
 import { FinetuneError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { hasDiskWeights } from './disk-weights.js';
 import { onnxType } from './proto.js';
 import type { ModelProto } from './proto.js';
 
@@ -9,9 +10,14 @@ const MAX_MESSAGE_BYTES = 2 ** 31 - 1;
 /**
  * Encodes a model to ONNX protobuf bytes. Accepts decoded models and hand-built plain objects alike;
  * int64 fields may be numbers (±9223372036854775807 or beyond are written as INT64_MAX/MIN).
- * @throws FinetuneError EXPORT_FAILED when the object is not a valid ModelProto or is over 2 GiB.
+ * @throws FinetuneError EXPORT_FAILED when the object is not a valid ModelProto or is over 2 GiB, or when some of its
+ * weights are still on disk (see disk-weights.ts).
  */
 export function encodeModel(model: ModelProto): Uint8Array {
+  if (hasDiskWeights(model)) {
+    throw new FinetuneError('EXPORT_FAILED', 'The model was read with its weights left on disk; encoding it would leave them out.',
+      'Read them first with loadDiskWeights(model), or write the model with streamModel/writeExportedModel, which copy them from the file.');
+  }
   let bytes: Uint8Array;
   try {
     const type = onnxType('ModelProto');

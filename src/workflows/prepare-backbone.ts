@@ -75,10 +75,11 @@ function preprocessFor(resolved: ResolvedBackbone, base: PreprocessSpec | null, 
 
 async function cutResolved(resolved: ResolvedBackbone, options: PrepareBackboneOptions): Promise<PreparedBackbone> {
   // The ONNX tooling (protobufjs, shape inference) loads only when a model is cut: not on a rerun from the cache.
-  const [{ cutBackbone }, { readModel }, { encodeModel }, { valueInfoDims }] = await Promise.all([
-    import('../onnx/cut-backbone.js'), import('../onnx/read-model.js'), import('../onnx/write-model.js'),
+  const [{ cutBackbone }, { readModel }, { encodeModelReadingWeights }, { valueInfoDims }] = await Promise.all([
+    import('../onnx/cut-backbone.js'), import('../onnx/read-model.js'), import('../onnx/stream-model.js'),
     import('../onnx/graph-builder.js')]);
-  const model = await readModel(resolved.path, { limits: options.modelLimits ?? {} });
+  // The weights stay in the file: the export streams them from there; only the extractor's bytes hold them.
+  const model = await readModel(resolved.path, { limits: options.modelLimits ?? {}, weights: 'disk' });
   const say = (message: string): void => options.onProgress?.({ stage: 'info', status: 'message', message });
   const choice = resolved.hub && options.layer === undefined
     ? hubFeatureChoice(resolved.hub.config, graphOutputs(model, valueInfoDims)) : null;
@@ -95,7 +96,7 @@ async function cutResolved(resolved: ResolvedBackbone, options: PrepareBackboneO
   const hubBase = resolved.entry === null && resolved.hub ? await hubSpec(resolved.hub, cut, say) : null;
   const preprocess = preprocessFor(resolved, hubBase, cut.inputShape, options);
   const extractor: FeatureExtractor = {
-    modelBytes: encodeModel(cut.model),
+    modelBytes: encodeModelReadingWeights(cut.model),
     name: resolved.id,
     inputName: cut.inputName,
     embeddingDim: cut.embeddingDim,
