@@ -35,11 +35,11 @@ export { serveMirror } from './registry/serve-mirror.js';
 
 // ONNX: read, write, inspect, cut, build
 export {
-  buildResnetBackbone, buildVggBackbone, cutBackbone, decodeModel, encodeModel, formatInspection, inspectModel,
+  cutBackbone, decodeModel, encodeModel, formatInspection, inspectModel,
   makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, readModel, writeModel,
 } from './onnx/index.js';
 export type {
-  CutBackbone, CutBackboneOptions, ModelInspection, ModelProto, TestBackbone, TestBackboneOptions,
+  CutBackbone, CutBackboneOptions, ModelInspection, ModelProto,
 } from './onnx/index.js';
 
 // Images: datasets, splits, preprocessing, augmentation

@@ -24,7 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['report', 'serve'],
   ['workflows'],
   ['cli'],
-  ['index.ts'],
+  ['index.ts', 'testing.ts'],
 ];
 
 /**

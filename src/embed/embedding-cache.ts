@@ -19,12 +19,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { FinetuneError } from '../errors.js';
 import type { FeatureExtractorSpec } from '../types.js';
 import { sha256, stableStringify } from '../util/hash.js';
+import { lazyRequire } from '../util/lazy-require.js';
 import { embeddingsDir } from '../util/paths.js';
 import { withSqliteErrors, wrapSqliteError } from './cache-errors.js';
+
+/** better-sqlite3, required when the first cache is opened (its native binding loads then), not by importing finetune. */
+export const loadSqlite: () => typeof Database = lazyRequire<typeof Database>('better-sqlite3');
 
 /** File name of the store inside its directory. */
 export const CACHE_FILE_NAME = 'embeddings.sqlite';
@@ -127,7 +131,8 @@ export class EmbeddingCache {
     let db: Database.Database | undefined;
     try {
       if (!readonlyMode) mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { readonly: readonlyMode, timeout: busyTimeoutMs });
+      const SqliteDatabase = loadSqlite();
+      db = new SqliteDatabase(path, { readonly: readonlyMode, timeout: busyTimeoutMs });
       db.pragma(`busy_timeout = ${Math.round(busyTimeoutMs)}`);
       if (!readonlyMode) {
         db.pragma('journal_mode = WAL');

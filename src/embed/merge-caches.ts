@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { FinetuneError } from '../errors.js';
 import type { FeatureExtractorSpec } from '../types.js';
-import { EmbeddingCache, type EmbeddingCacheOptions } from './embedding-cache.js';
+import { EmbeddingCache, loadSqlite, type EmbeddingCacheOptions } from './embedding-cache.js';
 
 export interface MergeCachesOptions {
   /** Accept sources made with different extractors (they stay separate in the target). @defaultValue `false` */
@@ -53,7 +53,8 @@ export function describeSpecDifference(a: unknown, b: unknown, prefix = ''): str
 function readSourceExtractors(path: string): { extractors: SourceExtractor[]; vectors: number } {
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    const SqliteDatabase = loadSqlite();
+    db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
     const rows = db.prepare('SELECT key, spec, embedding_dim FROM extractors ORDER BY key').all() as
       Array<{ key: string; spec: string; embedding_dim: number }>;
     const vectors = db.prepare('SELECT COUNT(*) FROM vectors').pluck().get() as number;

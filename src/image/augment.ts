@@ -24,11 +24,11 @@
  *
  * View 0 is the original (exactly decodeToRgb); views 1..K are augmented.
  */
-import sharp from 'sharp';
 import { FinetuneError, nearestNames } from '../errors.js';
 import type { PreprocessSpec } from '../types.js';
 import { sha256, stableStringify } from '../util/hash.js';
 import { keyedStream } from '../util/rng.js';
+import { loadSharp } from './load-sharp.js';
 import {
   type DecodeOptions, type RgbImage, decodeError, decodeToRgb, openImage, orientedSize, readInput, resizeGeometry,
   resizeWindow, sourceNameOf, toRgbBytes,
@@ -296,6 +296,7 @@ async function rotateAndCrop(pixels: Uint8Array, side: number, degrees: number, 
   // Image y points down, so a counter-clockwise turn by θ maps (x, y) to (x cos θ + y sin θ, −x sin θ + y cos θ).
   const radians = (degrees * Math.PI) / 180;
   const cos = Math.cos(radians), sin = Math.sin(radians);
+  const sharp = loadSharp();
   const { data, info } = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
     .affine([cos, sin, -sin, cos], { background: { r: 128, g: 128, b: 128 }, interpolator: sharp.interpolators.bilinear })
     .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });

@@ -37,9 +37,10 @@
  *    then channel order and layout.
  */
 import { readFile } from 'node:fs/promises';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { FinetuneError } from '../errors.js';
 import type { PreprocessSpec, ResizeFilter } from '../types.js';
+import { loadSharp } from './load-sharp.js';
 import { type ResizeGeometry, resizeGeometry } from './resample-kernels.js';
 import { type ResampleWindow, resample } from './resample.js';
 
@@ -273,7 +274,7 @@ function libvipsJpegScale(shrink: number): number {
  * @internal
  */
 export function openImage(bytes: Uint8Array): Sharp {
-  return sharp(bytes, { autoOrient: true, failOn: 'error' })
+  return loadSharp()(bytes, { autoOrient: true, failOn: 'error' })
     .flatten({ background: ALPHA_BACKGROUND })
     .toColourspace('srgb');
 }

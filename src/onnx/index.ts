@@ -47,5 +47,3 @@ export { FEATURES_OUTPUT, cutBackbone } from './cut-backbone.js';
 export type { CutBackbone, CutBackboneOptions } from './cut-backbone.js';
 
 // Test backbones (tests, demo, bench)
-export { buildResnetBackbone, buildVgg16Backbone, buildVggBackbone } from './test-backbones.js';
-export type { TestBackbone, TestBackboneOptions, Vgg16BackboneOptions } from './test-backbones.js';

@@ -2,7 +2,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../image/load-sharp.js';
 import { readRun } from '../run/read-run.js';
 import { MAX_DUPLICATE_CLUSTERS_SHOWN } from './report-data.js';
 import type { ReportData, Thumbnail } from './report-data.js';
@@ -64,7 +64,7 @@ export async function readRunData(runDir: string, options: ReadRunDataOptions = 
  */
 export async function makeThumbnail(path: string, size: number): Promise<Thumbnail> {
   try {
-    const { data, info } = await sharp(await readRegularFile(path))
+    const { data, info } = await loadSharp()(await readRegularFile(path))
       .rotate()
       .resize(size, size, { fit: 'inside', withoutEnlargement: false })
       .flatten({ background: '#ffffff' })

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { FinetuneError } from '../errors.js';
 import type { Device } from '../types.js';
@@ -51,12 +51,15 @@ export interface SessionOptions {
  * load straight to stderr, although we report the same failure through our own errors (or `fallbackReason`).
  * The library never prints, so it is set to `'fatal'` before the first session.
  */
-function quietOrtDefaultLogger(): void {
+function quietOrtDefaultLogger(ort: typeof Ort): void {
   if (ortEnvConfigured) return;
   ort.env.logLevel = 'fatal';
   ortEnvConfigured = true;
 }
 let ortEnvConfigured = false;
+
+/** onnxruntime-node, imported by the first session (its native binding loads with it), never by importing finetune. */
+const loadOnnxruntime = (): Promise<typeof Ort> => import('onnxruntime-node');
 
 const describeModel = (model: Uint8Array | string): string =>
   typeof model === 'string' ? `"${model}"` : `a ${model.byteLength}-byte model`;
@@ -85,7 +88,7 @@ function ortSessionOptions(provider: ExecutionProvider, options: SessionOptions)
 /** Opens `model` with one provider, on this thread or in the worker; throws ORT's error when it cannot. */
 type OpenSession = (provider: ExecutionProvider, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
 
-const openHere = (model: Uint8Array | string): OpenSession => (_provider, options) =>
+const openHere = (ort: typeof Ort, model: Uint8Array | string): OpenSession => (_provider, options) =>
   typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 
 /** A tensor as plain data, so it can be posted to the worker (the worker builds the real ort.Tensor). */
@@ -193,9 +196,10 @@ export async function createSession(model: Uint8Array | string, options: Session
       'Check the path, or run `finetune models list` to see the zoo ids.');
   }
   const providers = executionProvidersFor(device);   // throws for `cuda` without its libraries
-  quietOrtDefaultLogger();
+  const ort = await loadOnnxruntime();
+  quietOrtDefaultLogger(ort);
   const host = options.worker === true ? new WorkerHostedSession(model) : null;
-  const open: OpenSession = host === null ? openHere(model) : (_provider, sessionOptions) => host.open(sessionOptions);
+  const open: OpenSession = host === null ? openHere(ort, model) : (_provider, sessionOptions) => host.open(sessionOptions);
   const Tensor = (host === null ? ort.Tensor : PlainTensor) as unknown as TensorConstructor;
   let fallbackReason: string | null = null;
   for (const provider of providers) {

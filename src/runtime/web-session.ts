@@ -5,14 +5,14 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as ortWeb from 'onnxruntime-web';
+import type * as OrtWeb from 'onnxruntime-web';
 import { FinetuneError } from '../errors.js';
 import { wrapSession, type ModelSession, type TensorConstructor } from './model-session.js';
 
 let configured = false;
 
 /** Points onnxruntime-web at the .wasm files in node_modules/onnxruntime-web/dist and pins one thread. */
-function configureWasm(): void {
+function configureWasm(ortWeb: typeof OrtWeb): void {
   if (configured) return;
   const require = createRequire(import.meta.url);
   // The package exports its .wasm files by name (not its package.json), so resolve one of them.
@@ -33,7 +33,8 @@ export interface WebSessionOptions {
 
 /** Loads a model (bytes) into onnxruntime-web's wasm backend. `provider` is `'wasm'`. */
 export async function createWebSession(model: Uint8Array, options: WebSessionOptions = {}): Promise<ModelSession> {
-  configureWasm();
+  const ortWeb = await import('onnxruntime-web');   // on the first web session, never by importing finetune
+  configureWasm(ortWeb);
   try {
     const session = await ortWeb.InferenceSession.create(model, {
       executionProviders: ['wasm'], logSeverityLevel: 3,
