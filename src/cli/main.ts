@@ -1,9 +1,9 @@
 /**
- * The `finetune` executable: yargs wiring and the explicit command list only.
- * Command handlers import their implementation lazily, so `finetune --help` loads no native addon.
+ * The `finetune` command line: yargs wiring and the explicit command list only. `bin.ts` runs it; tests can call
+ * {@link main} in-process. Command handlers import their implementation lazily, so `finetune --help` loads no
+ * native addon.
  */
 import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { withCommands } from './commands/index.js';
 import { EXIT_USAGE } from './handle-errors.js';
 import { toolVersion } from '../util/version.js';
@@ -12,8 +12,13 @@ import { bold, red } from './style.js';
 /** A command line yargs rejected: exit code 2. */
 class UsageError extends Error {}
 
-export async function main(argv: string[]): Promise<void> {
-  const configured = withCommands(yargs(argv)
+/**
+ * Runs one command line (without the `node` and script arguments) and returns its exit code: 0 ok, 1 failure,
+ * 2 usage error. Output goes to process.stdout/stderr; never calls process.exit.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  process.exitCode = undefined;
+  const configured = withCommands(yargs([...argv])
     .scriptName('finetune')
     .usage('$0 --backbone <zoo id | model.onnx> --classes <N> --data <folder>  (one-shot: embed → train → export)\n$0 <command> [options]'))
     .example('$0 --backbone mobilenetv2 --classes 3 --data ./photos', 'Train a 3-class classifier on ./photos/<class>/*.jpg and export runs/<time>/model.onnx')
@@ -27,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
     .alias('h', 'help')
     .strict()
     .wrap(Math.min(120, process.stdout.columns ?? 100))
+    .exitProcess(false)   // --help and --version return instead of exiting, so main() can run in-process
     .fail((message, error) => {
       // yargs passes a string (not an Error) when a .check() fails: that is a usage error too.
       throw error instanceof Error ? error : new UsageError(message ?? String(error));
@@ -39,6 +45,5 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${bold('hint')}: run \`finetune --help\` (or \`finetune <command> --help\`) for the options and examples.\n`);
     process.exitCode = EXIT_USAGE;
   }
+  return Number(process.exitCode ?? 0);
 }
-
-await main(hideBin(process.argv));
