@@ -180,12 +180,15 @@ function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[
 
 async function runInWorkers(train: LabelledFeatures, validation: LabelledFeatures | null, jobs: readonly SweepJob[], workerCount: number,
   onResult: (index: number, result: FitResult | CrossFitResult, seconds: number) => void): Promise<void> {
+  // From the compiled package the worker is plain JavaScript. From the sources (tsx), Node 20 cannot start a worker
+  // on a .ts file, so it starts on a bootstrap that registers tsx and then imports `entry`.
+  const fromSources = import.meta.url.endsWith('.ts');
   const workerData: SweepWorkerData = {
     entry: new URL('./sweep-worker.ts', import.meta.url).href,
     train: toSharedFeatures(train),
     validation: validation && toSharedFeatures(validation),
   };
-  const bootstrap = new URL('./sweep-worker-bootstrap.mjs', import.meta.url);
+  const workerFile = new URL(fromSources ? './sweep-worker-bootstrap.mjs' : './sweep-worker.js', import.meta.url);
   let next = 0;
   const workers: Worker[] = [];
   try {
@@ -202,7 +205,7 @@ async function runInWorkers(train: LabelledFeatures, validation: LabelledFeature
         if (!failed) { failed = true; reject(error); }
       };
       for (let w = 0; w < workerCount; w++) {
-        const worker = new Worker(bootstrap, { workerData, execArgv: workerExecArgv() });
+        const worker = new Worker(workerFile, { workerData, execArgv: workerExecArgv() });
         workers.push(worker);
         worker.on('message', (reply: SweepReply) => {
           if ('error' in reply) {
