@@ -6,6 +6,7 @@
  *   - scripts/bench-decode.ts: decode + resize + crop images/s per `--resize-filter`, vs libvips' own kernel.
  *   - scripts/bench-export.ts: export + parity of a generated VGG16 (553 MB) before/after: wall time and peak RSS.
  *   - scripts/bench-cross-fit.ts: 5-fold cross-fitting vs one 80/20 split on the same features (issue 12: ≤ 5×).
+ *   - scripts/bench-cli.ts: `finetune --help` and the one-shot start-up, from the sources (tsx) and from dist/.
  * Pass names to run a subset: `npm run bench -- embed`.
  */
 import { spawn } from 'node:child_process';
@@ -18,6 +19,7 @@ const benches = [
   { name: 'export', script: 'bench-export.ts' },
   { name: 'decode', script: 'bench-decode.ts' },
   { name: 'cross-fit', script: 'bench-cross-fit.ts' },
+  { name: 'cli', script: 'bench-cli.ts' },
 ];
 const wanted = process.argv.slice(2);
 let failed = 0;

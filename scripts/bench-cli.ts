@@ -1,0 +1,67 @@
+/**
+ * CLI start-up: `finetune --help` and the one-shot run's start-up overhead, run from the TypeScript sources through
+ * tsx (how bin/finetune.js ran before the package was compiled) and from the compiled dist/ (the package's bin),
+ * against bare `node` as the floor. Median of 10 runs after a warm-up. Issue 15's target: `--help` ≤ 0.3 s.
+ *
+ * The one-shot overhead is the wall time of `finetune --backbone <missing .onnx> --data <2 classes>`: parsing, loading
+ * the workflow's modules and scanning the dataset, up to its first check (the backbone file does not exist).
+ *
+ * Usage: npm run bench -- cli   (builds dist/ first)
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { busyWarning } from './lib/cpu-busy.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const REPEATS = 10;
+
+const build = spawnSync(process.execPath, [join(root, 'scripts/build.js')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) throw new Error('the build failed');
+
+const warnings = [await busyWarning('before')];
+const data = mkdtempSync(join(tmpdir(), 'finetune-bench-cli-'));
+for (const label of ['a', 'b']) {
+  mkdirSync(join(data, label));
+  for (let i = 0; i < 3; i++) writeFileSync(join(data, label, `${i}.png`), 'not decoded before the backbone check');
+}
+
+/** Wall seconds of `node <args>`: one warm-up, then REPEATS runs. */
+function time(args: readonly string[], expectStatus: number): number[] {
+  const seconds: number[] = [];
+  for (let run = 0; run <= REPEATS; run++) {
+    const started = performance.now();
+    const result = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const elapsed = (performance.now() - started) / 1000;
+    if (result.status !== expectStatus) throw new Error(`node ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+    if (run > 0) seconds.push(elapsed);
+  }
+  return seconds.sort((a, b) => a - b);
+}
+
+const median = (sorted: readonly number[]) => (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
+const oneShot = ['--backbone', join(data, 'missing.onnx'), '--data', data];
+const rows = [
+  { what: 'node -e 0 (floor)', args: ['-e', '0'], status: 0 },
+  { what: '--help, sources via tsx (before)', args: ['bin/finetune.js', '--help'], status: 0 },
+  { what: '--help, compiled dist (after)', args: ['dist/cli/bin.js', '--help'], status: 0 },
+  { what: 'one-shot start-up, sources via tsx (before)', args: ['bin/finetune.js', ...oneShot], status: 1 },
+  { what: 'one-shot start-up, compiled dist (after)', args: ['dist/cli/bin.js', ...oneShot], status: 1 },
+].map((row) => ({ ...row, seconds: time(row.args, row.status) }));
+warnings.push(await busyWarning('after'));
+rmSync(data, { recursive: true, force: true });
+
+const floor = median(rows[0]!.seconds);
+console.log(`\nCLI start-up, median of ${REPEATS} runs after a warm-up (min–max), on ${process.version}`);
+console.log(`${'what'.padEnd(46)}${'median s'.padStart(10)}${'min–max s'.padStart(14)}${'over node'.padStart(11)}`);
+for (const { what, seconds } of rows) {
+  const m = median(seconds);
+  console.log(`${what.padEnd(46)}${m.toFixed(3).padStart(10)}${`${seconds[0]!.toFixed(2)}–${seconds.at(-1)!.toFixed(2)}`.padStart(14)}` +
+    `${(m - floor).toFixed(3).padStart(11)}`);
+}
+const helpAfter = median(rows[2]!.seconds);
+console.log(`--help from dist: ${helpAfter.toFixed(3)} s (target ≤ 0.3 s: ${helpAfter <= 0.3 ? 'met' : 'NOT met'}); ` +
+  `${(median(rows[1]!.seconds) / helpAfter).toFixed(1)}× faster than through tsx`);
+for (const warning of warnings) if (warning !== null) console.log(warning);
