@@ -4,7 +4,8 @@
 //   1. npm pack (prepack builds dist/); the tarball lists no tests, sources or scripts
 //   2. npm ci of a consumer that depends on the tarball, in an empty folder (ONNXRUNTIME_NODE_INSTALL=skip: no CUDA
 //      download; a lockfile pins the versions our package-lock.json resolved, see writeConsumer)
-//   3. npx finetune --help; the one-shot run on a small generated dataset through the ../shared zoo mirror
+//   3. npx finetune --help; the one-shot run on a small generated dataset through the ../shared zoo mirror,
+//      predict, and serve (the page's assets and onnxruntime-web's files from the installed package)
 //   4. plain Node ESM imports fit and listModels (and finetune/train) and no native addon loads
 //   5. a consumer .ts file type-checks against the installed declarations (strict, no skipLibCheck)
 // Usage: npm run check:package  (exit 0 = all passed; keeps the work folder on failure and says where)
@@ -180,14 +181,29 @@ if (existsSync(sharedZoo)) {
       const server = await serveMirror(${JSON.stringify(sharedZoo)});
       console.log(server.url);`], { cwd: app, env, stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const url = await firstLine(mirror);
+      const url = await firstLine(mirror, 'mirror');
       run('npx', ['--no-install', 'finetune', '--backbone', 'mobilenetv2-int8', '--classes', '3', '--data', data, '--out', out,
         '--epochs', '5', '--mirror', url, '--quiet']);
       for (const file of ['model.onnx', 'run.json', 'report.html']) {
         if (!existsSync(join(out, file))) throw new Error(`the run folder lacks ${file}`);
       }
       const prediction = run('npx', ['--no-install', 'finetune', 'predict', join(out, 'model.onnx'), join(data, 'blue/0.png'), '--top', '1', '--json']);
-      return `predict: ${prediction.stdout.replace(/\s+/g, ' ').slice(0, 120)}`;
+      if (!/"className": "blue"/.test(prediction.stdout)) throw new Error(`blue/0.png was not predicted blue: ${prediction.stdout}`);
+      // serve: the page's assets and onnxruntime-web's files come from the installed package
+      // node_modules/.bin/finetune directly (not through npx), so that kill() reaches the server process itself
+      const serve = spawn(join(app, 'node_modules/.bin/finetune'), ['serve', out, '--port', '0', '--json'], { cwd: app, env, stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const servedAt = JSON.parse(await firstLine(serve, 'serve')).url;
+        for (const [path, pattern] of [['/', /<script type="module" src="\/app.js">/], ['/app.js', /ort\.wasm\.min\.mjs/],
+          ['/model-info.json', /"classNames":\["blue","green","red"\]/], ['/ort/ort.wasm.min.mjs', /InferenceSession/]]) {
+          const response = await fetch(new URL(path, servedAt));
+          const text = await response.text();
+          if (response.status !== 200 || !pattern.test(text)) throw new Error(`serve ${path}: ${response.status} ${text.slice(0, 200)}`);
+        }
+      } finally {
+        serve.kill();
+      }
+      return 'blue/0.png predicted blue; served the page, model info and onnxruntime-web';
     } finally {
       mirror.kill();
     }
@@ -196,17 +212,17 @@ if (existsSync(sharedZoo)) {
   console.log(`skip the one-shot run: ${sharedZoo} is missing (no zoo mirror to train from offline)`);
 }
 
-/** The first stdout line of a child (the mirror's URL), within 60 s. */
-function firstLine(child) {
+/** The first stdout line of a server child (its URL), within 60 s. */
+function firstLine(child, what) {
   return new Promise((resolveLine, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error('the mirror did not start within 60 s')), 60_000);
+    const timer = setTimeout(() => reject(new Error(`the ${what} did not start within 60 s`)), 60_000);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       text += chunk;
       if (text.includes('\n')) { clearTimeout(timer); resolveLine(text.split('\n')[0].trim()); }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the mirror exited (${code}) before starting: ${text}`)); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the ${what} exited (${code}) before starting: ${text}`)); });
   });
 }
 

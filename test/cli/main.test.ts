@@ -4,38 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, mock } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli/main.js';
 import { writeRunFixture } from '../report/run-fixture.js';
-
-/**
- * Runs main(argv) in this process with its output captured; resets process.exitCode afterwards. The CLI writes
- * strings; the test runner's own reports (binary, on stdout, possibly while main awaits) pass through untouched.
- */
-async function runMain(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '', stderr = '';
-  const capture = (stream: NodeJS.WriteStream, sink: (text: string) => void) => {
-    const write = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
-    return (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-      if (typeof chunk !== 'string') return write(chunk, ...rest);
-      sink(chunk);
-      const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
-      callback?.();
-      return true;
-    };
-  };
-  const out = mock.method(process.stdout, 'write', capture(process.stdout, (text) => { stdout += text; }));
-  const err = mock.method(process.stderr, 'write', capture(process.stderr, (text) => { stderr += text; }));
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    out.mock.restore();
-    err.mock.restore();
-    process.exitCode = 0;
-  }
-}
+import { runCliInProcess } from './helpers.js';
+import type { CliResult } from './helpers.js';
 
 describe('main (in-process)', () => {
   let root: string;
@@ -47,13 +20,13 @@ describe('main (in-process)', () => {
 
   it('--version prints package.json\'s version and returns 0 (without exiting the process)', async () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    const result = await runMain(['--version']);
+    const result = await runCliInProcess(['--version']);
     assert.equal(result.code, 0);
     assert.equal(result.stdout.trim(), pkg.version);
   });
 
   it('a usage error returns 2 with a hint', async () => {
-    const result = await runMain(['predict']);
+    const result = await runCliInProcess(['predict']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /usage error: .*Not enough non-option arguments/);
     assert.match(result.stderr, /hint: run `finetune --help`/);
@@ -62,9 +35,9 @@ describe('main (in-process)', () => {
   it('report prints an absolute, valid file URL for a relative run folder (issue 14, defect 10)', async () => {
     const cwd = process.cwd();
     process.chdir(root);
-    let result: Awaited<ReturnType<typeof runMain>>;
+    let result: CliResult;
     try {
-      result = await runMain(['report', 'run_m']);
+      result = await runCliInProcess(['report', 'run_m']);
     } finally {
       process.chdir(cwd);
     }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
 import { writeModel } from '../../src/onnx/write-model.js';
 import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
-import { runCli } from './helpers.js';
+import { runCli, runCliInProcess } from './helpers.js';
 
 let dir: string;
 let backbonePath: string;
@@ -70,7 +70,7 @@ describe('finetune (one-shot)', () => {
 
   it('--classes 4 on a 3-class folder fails before any backbone work, listing the classes found', async () => {
     const home = join(dir, 'home-mismatch');
-    const result = await runCli(['--backbone', backbonePath, '--classes', '4', '--data', join(dir, 'shapes')], { FINETUNE_HOME: home });
+    const result = await runCliInProcess(['--backbone', backbonePath, '--classes', '4', '--data', join(dir, 'shapes')], { FINETUNE_HOME: home });
     assert.equal(result.code, 1);
     assertCleanError(result.stderr, /circle.*square.*triangle/);
     assert.ok(!existsSync(join(home, 'embeddings')), 'no embedding cache was created');
@@ -80,28 +80,28 @@ describe('finetune (one-shot)', () => {
     const emptyClass = join(dir, 'empty-class');
     await makeShapesDataset(emptyClass, { perClass: 3, size: 32, classes: ['circle', 'square'] });
     await mkdir(join(emptyClass, 'triangle'));
-    const empty = await runCli(['-b', backbonePath, '-c', '3', '-d', emptyClass], env);
+    const empty = await runCliInProcess(['-b', backbonePath, '-c', '3', '-d', emptyClass], env);
     assert.equal(empty.code, 1);
     assertCleanError(empty.stderr, /triangle/);
 
     const single = join(dir, 'single');
     await makeShapesDataset(single, { perClass: 3, size: 32, classes: ['circle'] });
-    const one = await runCli(['-b', backbonePath, '-c', '1', '-d', single], env);
+    const one = await runCliInProcess(['-b', backbonePath, '-c', '1', '-d', single], env);
     assert.equal(one.code, 1);
     assertCleanError(one.stderr, /class/i);
   });
 
   it('a usage error exits 2; an unknown zoo id lists the nearest ids', async () => {
-    const usage = await runCli(['--backbone', backbonePath, '--classes', '3', '--data', join(dir, 'shapes'), '--bogus-flag'], env);
+    const usage = await runCliInProcess(['--backbone', backbonePath, '--classes', '3', '--data', join(dir, 'shapes'), '--bogus-flag'], env);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /Unknown argument/);
-    const unknown = await runCli(['-b', 'resnet5', '-c', '3', '-d', join(dir, 'shapes'), '--offline'], env);
+    const unknown = await runCliInProcess(['-b', 'resnet5', '-c', '3', '-d', join(dir, 'shapes'), '--offline'], env);
     assert.equal(unknown.code, 1);
     assertCleanError(unknown.stderr, /resnet50/);
   });
 
   it('--offline with an uncached zoo backbone fails within seconds, naming the two ways out', async () => {
-    const result = await runCli(['--backbone', 'vgg16', '--classes', '3', '--data', join(dir, 'shapes'), '--offline'], env);
+    const result = await runCliInProcess(['--backbone', 'vgg16', '--classes', '3', '--data', join(dir, 'shapes'), '--offline'], env);
     assert.equal(result.code, 1);
     assertCleanError(result.stderr, /mirror/i);
     assert.match(result.stderr, /--backbone \.\/\S*\.onnx/);
@@ -111,35 +111,35 @@ describe('finetune (one-shot)', () => {
 
 describe('finetune inspect', () => {
   it('prints the feature tensors of a model, and JSON with --json', async () => {
-    const text = await runCli(['inspect', backbonePath]);
+    const text = await runCliInProcess(['inspect', backbonePath]);
     assert.equal(text.code, 0, text.stderr);
-    const json = await runCli(['inspect', backbonePath, '--json']);
+    const json = await runCliInProcess(['inspect', backbonePath, '--json']);
     const inspection = JSON.parse(json.stdout);
     assert.ok(Array.isArray(inspection.inputs) && inspection.inputs.length === 1);
     assert.ok(inspection.nodeCount > 5);
   });
 
   it('bad input gets one line and a hint, never a stack trace', async () => {
-    const missing = await runCli(['inspect', join(dir, 'nope.onnx')]);
+    const missing = await runCliInProcess(['inspect', join(dir, 'nope.onnx')]);
     assert.equal(missing.code, 1);
     assertCleanError(missing.stderr, /nope\.onnx/);
 
     const notOnnx = join(dir, 'not-onnx.onnx');
     await writeFile(notOnnx, 'this is not a model\n'.repeat(20));
-    const garbage = await runCli(['inspect', notOnnx]);
+    const garbage = await runCliInProcess(['inspect', notOnnx]);
     assert.equal(garbage.code, 1);
     assertCleanError(garbage.stderr, /not-onnx\.onnx/);
 
     const truncated = join(dir, 'truncated.onnx');
     const bytes = await readFile(backbonePath);
     await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const cut = await runCli(['inspect', truncated]);
+    const cut = await runCliInProcess(['inspect', truncated]);
     assert.equal(cut.code, 1);
     assertCleanError(cut.stderr, /truncated\.onnx/);
   });
 
   it('an unknown --layer lists the nearest tensor names', async () => {
-    const result = await runCli(['train', '-b', backbonePath, '-d', join(dir, 'shapes'), '--layer', 'no_such_tensor', '--epochs', '1'], env);
+    const result = await runCliInProcess(['train', '-b', backbonePath, '-d', join(dir, 'shapes'), '--layer', 'no_such_tensor', '--epochs', '1'], env);
     assert.equal(result.code, 1);
     assertCleanError(result.stderr, /no_such_tensor/);
     assert.match(result.stderr, /nearest|did you mean|closest/i);
