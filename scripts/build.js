@@ -1,27 +1,79 @@
 #!/usr/bin/env node
-// Builds the package into dist/: tsc (JavaScript, declarations, source maps) from src/, plus the files tsc does not
-// emit: the serve page's assets. `npm pack` / `npm publish` run it (prepack); development runs the sources with tsx.
+// Builds the package into dist/; `npm pack` / `npm publish` run it (prepack), development runs the sources with tsx.
+//   1. tsc: JavaScript, declarations and source maps (sources inlined: src/ is not shipped) for every module.
+//   2. The serve page's assets (tsc does not copy them).
+//   3. dist/cli/finetune.js, the package's bin: the CLI's start-up graph (main, the command objects, yargs and its
+//      helpers) bundled by esbuild into one file, so `finetune --help` reads one module instead of about a hundred.
+//      Each command's implementation is imported lazily (`await import(...)`); those imports stay external and point
+//      at the tsc output, so the library modules exist once and keep their paths (zoo catalog, serve page, sweep
+//      worker). yargs measures every help line with string-width; printable-ASCII lines get a fast path that
+//      returns their length (what string-width returns for them), the rest go to string-width itself.
+//      `npm run bench -- cli` measures the bundle against dist/cli/bin.js (unbundled) and the sources.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
+const require = createRequire(import.meta.url);
+const fail = (message) => { console.error(`build: ${message}`); process.exit(1); };
 rmSync(dist, { recursive: true, force: true });   // no stale modules from renamed sources
 
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const compiled = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-if (compiled.status !== 0) {
-  console.error('build: tsc failed (see above); dist/ is incomplete.');
-  process.exit(compiled.status ?? 1);
-}
+const compiled = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (compiled.status !== 0) fail('tsc failed (see above); dist/ is incomplete.');
 
-// The browser demo's page is served as files (see src/serve/start-server.ts); its .d.ts is for our type checks only.
 const pageFrom = join(root, 'src/serve/page'), pageTo = join(dist, 'serve/page');
 mkdirSync(pageTo, { recursive: true });
 for (const name of readdirSync(pageFrom)) {
-  if (/\.(html|js|css)$/.test(name)) copyFileSync(join(pageFrom, name), join(pageTo, name));
+  if (/\.(html|js|css)$/.test(name)) copyFileSync(join(pageFrom, name), join(pageTo, name));   // not the .d.ts
 }
-console.error('build: dist/ written (tsc output and the serve page assets).');
+
+const cliDir = join(dist, 'cli');
+const { build } = await import('esbuild');
+await build({
+  entryPoints: [join(cliDir, 'bin.js')],
+  outfile: join(cliDir, 'finetune.js'),   // same depth as src/util/: version.ts's '../../package.json' still resolves
+  bundle: true, format: 'esm', platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning',
+  // yargs' CommonJS helpers call require(); an ESM bundle has none of its own.
+  banner: { js: 'import { createRequire as __finetuneCreateRequire } from "node:module"; const require = __finetuneCreateRequire(import.meta.url);' },
+  plugins: [
+    {
+      name: 'lazy-imports-stay-external',
+      setup(bundler) {
+        bundler.onResolve({ filter: /^\.\.?\// }, (args) => {
+          if (args.kind !== 'dynamic-import') return undefined;
+          const target = relative(cliDir, resolve(args.resolveDir, args.path)).split(sep).join('/');
+          return { path: target.startsWith('.') ? target : `./${target}`, external: true };
+        });
+      },
+    },
+    {
+      name: 'string-width-ascii-fast-path',
+      setup(bundler) {
+        bundler.onResolve({ filter: /^string-width$/ }, async (args) => {
+          if (args.namespace === 'string-width-fast') return undefined;
+          const real = await bundler.resolve('string-width', { resolveDir: args.resolveDir, kind: args.kind, namespace: 'string-width-fast' });
+          return { path: real.path, namespace: 'string-width-fast' };
+        });
+        bundler.onLoad({ filter: /.*/, namespace: 'string-width-fast' }, (args) => ({
+          resolveDir: dirname(args.path),
+          contents: `import stringWidth from ${JSON.stringify(args.path)};
+const PRINTABLE_ASCII = /^[\\x20-\\x7e]*$/;
+export default function fastStringWidth(text, options) {
+  return typeof text === 'string' && PRINTABLE_ASCII.test(text) ? text.length : stringWidth(text, options);
+}`,
+        }));
+      },
+    },
+  ],
+});
+
+// The bundle must run: --version reads package.json relative to it, --help renders every command.
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+const printed = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--version'], { encoding: 'utf8' });
+if (printed.status !== 0 || printed.stdout.trim() !== version) fail(`dist/cli/finetune.js --version printed "${printed.stdout.trim()}" ${printed.stderr}`);
+const help = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--help'], { encoding: 'utf8' });
+if (help.status !== 0 || !help.stdout.includes('Examples:')) fail(`dist/cli/finetune.js --help failed: ${help.stderr}`);
+console.error('build: dist/ written (tsc output, the serve page assets, the bundled CLI dist/cli/finetune.js).');

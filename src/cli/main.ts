@@ -33,6 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .strict()
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .exitProcess(false)   // --help and --version return instead of exiting, so main() can run in-process
+    .locale('en')   // our texts are English; yargs' own words followed the OS locale ("[erforderlich]" amid English)
     .fail((message, error) => {
       // yargs passes a string (not an Error) when a .check() fails: that is a usage error too.
       throw error instanceof Error ? error : new UsageError(message ?? String(error));
