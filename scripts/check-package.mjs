@@ -8,12 +8,13 @@
 //      predict, and serve (the page's assets and onnxruntime-web's files from the installed package)
 //   4. plain Node ESM imports fit and listModels (and finetune/train) and no native addon loads
 //   5. a consumer .ts file type-checks against the installed declarations (strict, no skipLibCheck)
-// Usage: npm run check:package  (exit 0 = all passed; keeps the work folder on failure and says where)
+// Usage: npm run check:package [-- --compile-addons]  (exit 0 = all passed; keeps the work folder on failure and says
+// where). --compile-addons runs the dependencies' install scripts (better-sqlite3 compiles: +100-140 s).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +25,7 @@ const probe = join(root, 'test/package/addon-probe.mjs');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', NO_COLOR: '1', FINETUNE_HOME: join(work, 'home'), npm_config_audit: 'false', npm_config_fund: 'false' };
 let failed = false;
+const compileAddons = process.argv.includes('--compile-addons');
 
 async function step(title, fn) {
   const started = performance.now();
@@ -91,9 +93,23 @@ await step('npm pack: builds dist/ and lists only what users need', () => {
 await step('npm ci <tarball> into an empty folder, offline', () => {
   mkdirSync(app, { recursive: true });
   writeConsumer();
-  run(npm, ['ci', '--offline', '--no-audit', '--no-fund']);
+  if (compileAddons) {
+    run(npm, ['ci', '--offline', '--no-audit', '--no-fund']);
+  } else {
+    // Install scripts off: better-sqlite3's would compile SQLite with node-gyp (offline, prebuild-install cannot
+    // download), 100-140 s on 2 cores, which our own `npm ci` already did. Its addon is copied from our node_modules
+    // (the same version: both come from package-lock.json). Our package has no install script of its own;
+    // onnxruntime-node's is skipped anyway (ONNXRUNTIME_NODE_INSTALL=skip). --compile-addons runs them all.
+    run(npm, ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund']);
+    const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
+    const version = (dir) => JSON.parse(readFileSync(join(dir, 'node_modules/better-sqlite3/package.json'), 'utf8')).version;
+    if (version(root) !== version(app)) throw new Error(`better-sqlite3 ${version(app)} installed, ours is ${version(root)}: run with --compile-addons`);
+    mkdirSync(dirname(join(app, addon)), { recursive: true });
+    copyFileSync(join(root, addon), join(app, addon));
+  }
   if (!existsSync(join(app, 'node_modules/finetune/dist/index.js'))) throw new Error('node_modules/finetune/dist/index.js is missing');
   if (existsSync(join(app, 'node_modules/tsx'))) throw new Error('tsx was installed: it must be a devDependency only');
+  return compileAddons ? 'install scripts run' : 'install scripts off, better-sqlite3\'s addon copied from our node_modules';
 });
 
 await step('npx finetune --help', () => {
