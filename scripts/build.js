@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the package into dist/; `npm pack` / `npm publish` run it (prepack), development runs the sources with tsx.
 //   1. tsc: JavaScript, declarations and source maps (sources inlined: src/ is not shipped) for every module.
-//   2. The serve page's assets (tsc does not copy them).
+//   2. What tsc does not emit: plain .js modules (serve page, resample kernels), their .d.ts, the page's html/css.
 //   3. dist/cli/finetune.js, the package's bin: the CLI's start-up graph (main, the command objects, yargs and its
 //      helpers) bundled by esbuild into one file, so `finetune --help` reads one module instead of about a hundred.
 //      Each command's implementation is imported lazily (`await import(...)`); those imports stay external and point
@@ -24,11 +24,20 @@ rmSync(dist, { recursive: true, force: true });   // no stale modules from renam
 const compiled = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (compiled.status !== 0) fail('tsc failed (see above); dist/ is incomplete.');
 
-const pageFrom = join(root, 'src/serve/page'), pageTo = join(dist, 'serve/page');
-mkdirSync(pageTo, { recursive: true });
-for (const name of readdirSync(pageFrom)) {
-  if (/\.(html|js|css)$/.test(name)) copyFileSync(join(pageFrom, name), join(pageTo, name));   // not the .d.ts
-}
+// Files tsc does not emit, copied to the same place under dist/: plain JavaScript modules (the serve page's scripts,
+// src/image/resample-kernels.js which the library and the page share) with their hand-written .d.ts, and the page's
+// .html/.css.
+(function copyAssets(from) {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const path = join(from, entry.name);
+    if (entry.isDirectory()) copyAssets(path);
+    else if (/\.(js|d\.ts|html|css)$/.test(entry.name)) {
+      const target = join(dist, relative(join(root, 'src'), path));
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(path, target);
+    }
+  }
+})(join(root, 'src'));
 
 const cliDir = join(dist, 'cli');
 const { build } = await import('esbuild');
@@ -76,4 +85,4 @@ const printed = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--ver
 if (printed.status !== 0 || printed.stdout.trim() !== version) fail(`dist/cli/finetune.js --version printed "${printed.stdout.trim()}" ${printed.stderr}`);
 const help = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--help'], { encoding: 'utf8' });
 if (help.status !== 0 || !help.stdout.includes('Examples:')) fail(`dist/cli/finetune.js --help failed: ${help.stderr}`);
-console.error('build: dist/ written (tsc output, the serve page assets, the bundled CLI dist/cli/finetune.js).');
+console.error('build: dist/ written (tsc output, the plain .js modules and page assets, the bundled CLI dist/cli/finetune.js).');

@@ -83,7 +83,7 @@ await step('npm pack: builds dist/ and lists only what users need', () => {
   const unexpected = files.filter((path) => !/^(dist\/|models\/[\w-]+\.json$|package\.json$|README\.md$|LICENSE$)/.test(path));
   const tests = files.filter((path) => /(^|\/)test\/|\.test\.|test-backbones\.ts$|\.ts$/.test(path) && !path.endsWith('.d.ts'));
   for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/finetune.js', 'dist/train/sweep-worker.js', 'dist/serve/page/index.html',
-    'dist/serve/page/app.js', 'models/zoo.json', 'LICENSE']) {
+    'dist/serve/page/app.js', 'dist/image/resample-kernels.js', 'dist/image/resample-kernels.d.ts', 'models/zoo.json', 'LICENSE']) {
     if (!files.includes(needed)) throw new Error(`the tarball lacks ${needed}`);
   }
   if (unexpected.length > 0 || tests.length > 0) throw new Error(`unexpected files in the tarball: ${[...unexpected, ...tests].join(', ')}`);
@@ -211,6 +211,7 @@ if (existsSync(sharedZoo)) {
       try {
         const servedAt = JSON.parse(await firstLine(serve, 'serve')).url;
         for (const [path, pattern] of [['/', /<script type="module" src="\/app.js">/], ['/app.js', /ort\.wasm\.min\.mjs/],
+          ['/preprocess.js', /export function resizeToCrop/], ['/image/resample-kernels.js', /export function resampleBytes/],
           ['/model-info.json', /"classNames":\["blue","green","red"\]/], ['/ort/ort.wasm.min.mjs', /InferenceSession/]]) {
           const response = await fetch(new URL(path, servedAt));
           const text = await response.text();
