@@ -2,7 +2,7 @@
  * `finetune serve <model.onnx | run folder>`: a static page on localhost that runs an exported model in the browser with
  * onnxruntime-web (WebAssembly). Everything the page loads comes from this server: the page itself
  * (src/serve/page), onnxruntime-web's script and .wasm files (from node_modules/onnxruntime-web/dist, never a
- * CDN), the model file, and `/model-info.json` (class names, preprocessing and input, read from the model's
+ * CDN), the model file (and its `model.onnx.data` when it was exported with external data), and `/model-info.json` (class names, preprocessing and input, read from the model's
  * metadata here because onnxruntime-web cannot read metadata). `POST /preprocess` decodes an image with sharp as
  * `finetune predict` does, for the page's optional exact mode.
  *
@@ -18,6 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FinetuneError } from '../errors.js';
 import { readExportedModelInfo } from '../export/exported-model-format.js';
+import { externalDataName } from '../export/write-exported-model.js';
 import type { ExportedModelInfo } from '../export/exported-model-format.js';
 import { METADATA_KEYS } from '../export/exported-model-format.js';
 import { decodeToRgb } from '../image/preprocess-image.js';
@@ -51,6 +52,12 @@ export interface ServedModelInfo {
   /** File name of the model, for display. */
   readonly modelName: string;
   readonly sizeBytes: number;
+  /**
+   * The file beside the model that holds its weights when it was exported with external data (`--external-data`, or
+   * a model over 2 GiB): its name as the model references it (`<model file>.data`), served at `/model.onnx.data`.
+   * `null` when the weights are inside the model.
+   */
+  readonly externalData: { readonly name: string; readonly sizeBytes: number } | null;
   readonly classNames: readonly string[];
   readonly preprocess: PreprocessSpec;
   /** One line, e.g. `resize shorter side to 256, center crop 224×224, …`. */
@@ -182,6 +189,10 @@ export async function startServer(modelPath: string, options: StartServerOptions
       await sendFile(request, response, servedModel, CONTENT_TYPES['.onnx']!);
       return;
     }
+    if (path === '/model.onnx.data' && modelInfo.externalData !== null) {
+      await sendFile(request, response, join(dirname(servedModel), modelInfo.externalData.name), 'application/octet-stream');
+      return;
+    }
     if (path.startsWith('/ort/')) {
       const name = path.slice('/ort/'.length);
       if ((ORT_FILES as readonly string[]).includes(name)) {
@@ -277,6 +288,10 @@ export async function describeModel(modelPath: string, topK = 5): Promise<Served
       'Pass the model.onnx written by `finetune` (it is in the run folder).', { cause: error });
   }
   const info: ExportedModelInfo = await readExportedModelInfo(modelPath);
+  // Our export writes external data to `<model file>.data` beside it, and removes that file when it writes the weights
+  // inline again: so the file's presence says the model needs it.
+  const dataName = externalDataName(modelPath);
+  const dataInfo = await stat(join(dirname(modelPath), dataName)).catch(() => undefined);
   if (info.inputType === 'features' || info.preprocess === null) {
     throw new FinetuneError('MODEL_INVALID', `Model "${modelPath}" takes feature vectors ("${info.inputName}"), not images.`,
       'Serve model.onnx (backbone + head) rather than head.onnx.');
@@ -284,6 +299,7 @@ export async function describeModel(modelPath: string, topK = 5): Promise<Served
   return {
     modelName: basename(modelPath),
     sizeBytes,
+    externalData: dataInfo?.isFile() ? { name: dataName, sizeBytes: dataInfo.size } : null,
     classNames: info.classNames,
     preprocess: info.preprocess,
     preprocessDescription: describePreprocessSpec(info.preprocess),

@@ -117,6 +117,7 @@ async function assertNotBlank(png: Buffer): Promise<void> {
 
 const cases: Array<{
   name: string; spec: PreprocessSpec; withPreprocessing: boolean; width: number; height: number; weightScale: number; exact: boolean;
+  externalData?: boolean;
 }> = [
   {
     name: 'uint8 image input (preprocessing baked in), portrait image center-cropped',
@@ -143,6 +144,11 @@ const cases: Array<{
     spec: { resizeMode: 'direct', resizeSize: 32, resizeFilter: 'torch-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', layout: 'NCHW' },
     withPreprocessing: false, width: 20, height: 13, weightScale: 0.5, exact: false,
   },
+  {
+    name: 'a model exported with external data: the page loads model.onnx.data beside it',
+    spec: { resizeMode: 'shorter-side', resizeSize: 32, resizeFilter: 'pil-bilinear', cropSize: 32, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'RGB', layout: 'NCHW' },
+    withPreprocessing: true, width: 40, height: 32, weightScale: 2, exact: false, externalData: true,
+  },
 ];
 
 describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, () => {
@@ -162,7 +168,7 @@ describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, (
       const dir = join(root, `case-${index}`);
       const modelPath = join(dir, 'model.onnx');
       await writeTinyClassifier(modelPath, { classNames: CLASSES, preprocess: testCase.spec, withPreprocessing: testCase.withPreprocessing, seed: index + 1,
-        weightScale: testCase.weightScale });
+        weightScale: testCase.weightScale, externalData: testCase.externalData ?? false });
       const imagePath = join(dir, 'test-image.png');
       await writeTestImage(imagePath, testCase.width, testCase.height, 11 + index);
       const expected = await predictInNode(modelPath, imagePath);
@@ -189,6 +195,8 @@ describe('finetune serve in headless chromium', { skip: skipWithoutChromium }, (
       const outside = result.requests.filter((url) => !url.startsWith(`${origin}/`));
       assert.deepEqual(outside, [], 'the page requested something outside 127.0.0.1');
       assert.ok(result.requests.some((url) => url.endsWith('.wasm')), 'onnxruntime-web loaded its wasm from the server');
+      assert.equal(result.requests.some((url) => url.endsWith('/model.onnx.data')), testCase.externalData ?? false,
+        'the page fetches model.onnx.data exactly when the model has external data');
       assert.deepEqual(result.failedRequests, []);
       assert.deepEqual(result.consoleErrors, []);
 

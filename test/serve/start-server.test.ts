@@ -74,6 +74,26 @@ describe('startServer', () => {
     assert.match(String(info.preprocessDescription), /resize shorter side to 36 \(pil-bilinear\), center crop 32×32/);
   });
 
+  it('serves a model exported with external data together with its model.onnx.data (named in /model-info.json)', async () => {
+    const dir = join(root, 'external');
+    const external = join(dir, 'model.onnx');
+    await writeTinyClassifier(external, { classNames: ['cat', 'dog'], preprocess: SPEC, externalData: true });
+    const data = await readFile(join(dir, 'model.onnx.data'));
+    const withData = await startServer(external, { port: 0 });
+    try {
+      const info = await (await fetch(new URL('/model-info.json', withData.url))).json() as { externalData: unknown };
+      assert.deepEqual(info.externalData, { name: 'model.onnx.data', sizeBytes: data.length });
+      const response = await fetch(new URL('/model.onnx.data', withData.url));
+      assert.equal(response.status, 200);
+      assert.ok(Buffer.from(await response.arrayBuffer()).equals(data), 'model.onnx.data served unchanged');
+    } finally {
+      await withData.close();
+    }
+    // The model with its weights inline names no data file, and there is none to fetch.
+    assert.equal(server.modelInfo.externalData, null);
+    assert.equal((await get('/model.onnx.data')).status, 404);
+  });
+
   it('serves the model bytes unchanged, and onnxruntime-web files from node_modules', async () => {
     const model = new Uint8Array(await (await get('/model.onnx')).arrayBuffer());
     assert.ok(Buffer.from(model).equals(Buffer.from(modelBytes)), `served ${model.length} bytes, file has ${modelBytes.length}`);

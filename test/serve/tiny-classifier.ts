@@ -4,10 +4,11 @@
  * real export contract: input `image` uint8 [N, 32, 32, 3] (or the float input without baked preprocessing),
  * outputs `probabilities`, `label`, `labels`, and the class names and preprocessing in its metadata.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import sharp from 'sharp';
 import { exportClassifier } from '../../src/export/export-classifier.js';
+import { writeExportedModel } from '../../src/export/write-exported-model.js';
 import { cutBackbone } from '../../src/onnx/cut-backbone.js';
 import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
 import { encodeModel } from '../../src/onnx/write-model.js';
@@ -28,9 +29,11 @@ export interface TinyClassifierOptions {
   seed?: number;
   /** Head weights are uniform in ±weightScale. @defaultValue `2` */
   weightScale?: number;
+  /** Write the weights to `<path>.data` beside the model, as `--external-data` exports do. @defaultValue `false` */
+  externalData?: boolean;
 }
 
-/** Writes the model to `path` and returns its bytes. The preprocess spec's cropSize must be 32. */
+/** Writes the model to `path` and returns its bytes (the .onnx file's). The preprocess spec's cropSize must be 32. */
 export async function writeTinyClassifier(path: string, options: TinyClassifierOptions): Promise<Uint8Array> {
   const seed = options.seed ?? 1;
   const backbone = buildVggBackbone({ inputSize: 32, seed, hiddenDim: 32 });
@@ -50,6 +53,11 @@ export async function writeTinyClassifier(path: string, options: TinyClassifierO
     classNames: options.classNames, preprocess: options.preprocess, withPreprocessing: options.withPreprocessing ?? true,
     backboneId: 'test-vgg',
   });
+  if (options.externalData) {
+    const written = await writeExportedModel(path, model, { externalData: true });
+    if (written.externalData === null || written.externalData.sizeBytes === 0) throw new Error('no weights went to external data');
+    return readFile(path);
+  }
   const bytes = encodeModel(model);
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, bytes);

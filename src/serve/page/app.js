@@ -40,13 +40,17 @@ async function fetchOk(path) {
 
 async function load() {
   info = await (await fetchOk('/model-info.json')).json();
-  $('model').textContent = `${info.modelName} (${formatBytes(info.sizeBytes)}) · ${info.classNames.length} classes` +
+  const totalBytes = info.sizeBytes + (info.externalData?.sizeBytes ?? 0);   // with model.onnx.data, if any
+  $('model').textContent = `${info.modelName} (${formatBytes(totalBytes)}) · ${info.classNames.length} classes` +
     `${info.backboneId ? ` · ${info.backboneId}` : ''} · input ${info.inputName}: ` +
     `${info.inputType === 'uint8-image' ? 'uint8 RGB' : 'float32'} ${formatShape(info.inputShape)}`;
   $('preprocess').textContent = `Preprocessing stored in the model: ${info.preprocessDescription}.`;
-  setStatus('loading', `Loading ${info.modelName} (${formatBytes(info.sizeBytes)})…`);
+  setStatus('loading', `Loading ${info.modelName} (${formatBytes(totalBytes)})…`);
   const bytes = new Uint8Array(await (await fetchOk('/model.onnx')).arrayBuffer());
-  session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+  // A model exported with external data names its weights file (model.onnx.data); onnxruntime-web fetches it from here.
+  if (info.externalData) options.externalData = [{ path: info.externalData.name, data: '/model.onnx.data' }];
+  session = await ort.InferenceSession.create(bytes, options);
   fileInput.disabled = false;
   setStatus('ready', 'Ready: pick or drop an image.');
 }
