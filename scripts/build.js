@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the package into dist/; `npm pack` / `npm publish` run it (prepack), development runs the sources with tsx.
 //   1. tsc: JavaScript, declarations and source maps (sources inlined: src/ is not shipped) for every module.
-//   2. What tsc does not emit: plain .js modules (serve page, resample kernels), their .d.ts, the page's html/css.
+//   2. What tsc does not emit: plain .js/.mjs modules (serve page, resample kernels, ORT worker), their .d.ts, html/css.
 //   3. dist/cli/finetune.js, the package's bin: the CLI's start-up graph (main, the command objects, yargs and its
 //      helpers) bundled by esbuild into one file, so `finetune --help` reads one module instead of about a hundred.
 //      Each command's implementation is imported lazily (`await import(...)`); those imports stay external and point
@@ -25,13 +25,13 @@ const compiled = spawnSync(process.execPath, [require.resolve('typescript/bin/ts
 if (compiled.status !== 0) fail('tsc failed (see above); dist/ is incomplete.');
 
 // Files tsc does not emit, copied to the same place under dist/: plain JavaScript modules (the serve page's scripts,
-// src/image/resample-kernels.js which the library and the page share) with their hand-written .d.ts, and the page's
-// .html/.css.
+// src/image/resample-kernels.js which the library and the page share, worker files such as runtime/ort-worker.mjs)
+// with their hand-written .d.ts, and the page's .html/.css.
 (function copyAssets(from) {
   for (const entry of readdirSync(from, { withFileTypes: true })) {
     const path = join(from, entry.name);
     if (entry.isDirectory()) copyAssets(path);
-    else if (/\.(js|d\.ts|html|css)$/.test(entry.name)) {
+    else if (/\.(m?js|d\.ts|html|css)$/.test(entry.name)) {
       const target = join(dist, relative(join(root, 'src'), path));
       mkdirSync(dirname(target), { recursive: true });
       copyFileSync(path, target);
@@ -40,9 +40,10 @@ if (compiled.status !== 0) fail('tsc failed (see above); dist/ is incomplete.');
 })(join(root, 'src'));
 
 const cliDir = join(dist, 'cli');
+const binEntry = join(cliDir, 'bin.js');
 const { build } = await import('esbuild');
 await build({
-  entryPoints: [join(cliDir, 'bin.js')],
+  entryPoints: [binEntry],
   outfile: join(cliDir, 'finetune.js'),   // same depth as src/util/: version.ts's '../../package.json' still resolves
   bundle: true, format: 'esm', platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning',
   // yargs' CommonJS helpers call require(); an ESM bundle has none of its own.
@@ -52,7 +53,8 @@ await build({
       name: 'lazy-imports-stay-external',
       setup(bundler) {
         bundler.onResolve({ filter: /^\.\.?\// }, (args) => {
-          if (args.kind !== 'dynamic-import') return undefined;
+          // bin.ts imports main.js dynamically (after deciding whether to relaunch): that one is the bundle's content.
+          if (args.kind !== 'dynamic-import' || args.importer === binEntry) return undefined;
           const target = relative(cliDir, resolve(args.resolveDir, args.path)).split(sep).join('/');
           return { path: target.startsWith('.') ? target : `./${target}`, external: true };
         });
