@@ -114,6 +114,10 @@ class WasmDenseWorkspace implements DenseWorkspace {
   private readonly updateInts: Int32Array;
   private readonly correctInts: Int32Array;
   private readonly helpers: Array<{ readonly worker: Worker; readonly control: Int32Array }> = [];
+  /** Helper threads still to start: on the first call wide enough to split (a narrow head never pays for one). */
+  private helpersToStart: number;
+  private readonly module: object;
+  private readonly memory: { readonly buffer: ArrayBufferLike };
 
   constructor(module: object, lengths: readonly number[], threads: number) {
     const offsets: number[] = [];
@@ -137,12 +141,24 @@ class WasmDenseWorkspace implements DenseWorkspace {
     this.updateFloats = new Float32Array(this.buffer, UPDATE_OFFSET, 6);
     this.updateInts = new Int32Array(this.buffer, UPDATE_OFFSET + 24, 1);
     this.correctInts = new Int32Array(this.buffer, CORRECT_OFFSET, 1);
-    for (let h = 0; h + 1 < Math.min(threads, MAX_THREADS); h++) {
+    this.module = module;
+    this.memory = memory;
+    this.helpersToStart = Math.max(0, Math.min(threads, MAX_THREADS) - 1);
+  }
+
+  /** Helper threads running now (for tests: none until a call is wide enough to split). */
+  get runningHelpers(): number {
+    return this.helpers.length;
+  }
+
+  private startHelpers(): void {
+    for (let h = 0; h < this.helpersToStart; h++) {
       const control = CONTROL_OFFSET + h * CONTROL_INTS * 4;
-      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: this.module, memory: this.memory, control } });
       worker.unref();
       this.helpers.push({ worker, control: new Int32Array(this.buffer, control, CONTROL_INTS) });
     }
+    this.helpersToStart = 0;
   }
 
   /**
@@ -152,6 +168,7 @@ class WasmDenseWorkspace implements DenseWorkspace {
    */
   private run(call: number, total: number, granularity: number, macs: number, argsFor: (begin: number, end: number) => number[]): void {
     const fn = this.calls[call]!;
+    if (this.helpersToStart > 0 && macs >= PARALLEL_MIN_MACS && total >= 2 * granularity) this.startHelpers();
     const threads = macs >= PARALLEL_MIN_MACS ? Math.min(this.helpers.length + 1, Math.floor(total / granularity)) : 1;
     if (threads <= 1) { fn(...argsFor(0, total)); return; }
     const per = Math.ceil(total / granularity / threads) * granularity;
@@ -187,6 +204,7 @@ class WasmDenseWorkspace implements DenseWorkspace {
       void worker.terminate();
     }
     this.helpers.length = 0;
+    this.helpersToStart = 0;
   }
 
   /** Byte address of `array[offset]` in this workspace's memory. */

@@ -166,6 +166,23 @@ test('helper threads split wide calls by output: bit-identical to one thread, an
   parallel.forEach((array, index) => assert.deepEqual(array, single[index], `array ${index}`));
 });
 
+test('helper threads start on the first call wide enough to split, never for a narrow head', () => {
+  const [rows, narrowDim, wideDim] = [32, 1280, 157];   // 32×1280×3 ≈ 0.1M multiply-adds; 32×1280×157 ≈ 6.4M
+  const workspace = wasmDenseKernels.createWorkspace([rows * narrowDim, wideDim * narrowDim + wideDim, rows * wideDim], { threads: 2 });
+  const running = (): number => (workspace as unknown as { runningHelpers: number }).runningHelpers;
+  const [x, params, out] = workspace.arrays as [Float32Array, Float32Array, Float32Array];
+  try {
+    assert.equal(running(), 0);
+    workspace.forward(x, 0, rows, narrowDim, params, 0, params, 3 * narrowDim, 3, out, 0);
+    assert.equal(running(), 0, 'a 3-class layer stays on this thread');
+    workspace.forward(x, 0, rows, narrowDim, params, 0, params, wideDim * narrowDim, wideDim, out, 0);
+    assert.equal(running(), 1, 'a wide layer starts the helper');
+  } finally {
+    workspace.dispose();
+  }
+  assert.equal(running(), 0);
+});
+
 test('fit with kernel threads gives bit-identical weights to one thread (a 200-class head)', async () => {
   const train = makeBlobs({ numSamples: 256, embeddingDim: 260, numClasses: 200, noise: 1, seed: 6 });
   const base = { epochs: 2, earlyStopping: null, batchSize: 32 } as const;
