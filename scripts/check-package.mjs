@@ -12,7 +12,7 @@
 // where). --compile-addons runs the dependencies' install scripts (better-sqlite3 compiles: +100-140 s).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +109,9 @@ await step('npm ci <tarball> into an empty folder, offline', () => {
   }
   if (!existsSync(join(app, 'node_modules/finetune/dist/index.js'))) throw new Error('node_modules/finetune/dist/index.js is missing');
   if (existsSync(join(app, 'node_modules/tsx'))) throw new Error('tsx was installed: it must be a devDependency only');
+  const importsTsx = listFiles(join(app, 'node_modules/finetune/dist')).filter((path) => /\.m?js$/.test(path) &&
+    /\bfrom ['"]tsx[/'"]|import\(['"]tsx[/'"]/.test(readFileSync(path, 'utf8')));
+  if (importsTsx.length > 0) throw new Error(`shipped modules import tsx (a devDependency): ${importsTsx.join(', ')}`);
   return compileAddons ? 'install scripts run' : 'install scripts off, better-sqlite3\'s addon copied from our node_modules';
 });
 
@@ -227,6 +230,12 @@ if (existsSync(sharedZoo)) {
   });
 } else {
   console.log(`skip the one-shot run: ${sharedZoo} is missing (no zoo mirror to train from offline)`);
+}
+
+/** Every file under `dir`, recursively. */
+function listFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? listFiles(join(dir, entry.name)) : [join(dir, entry.name)]);
 }
 
 /** The first stdout line of a server child (its URL), within 60 s. */
