@@ -32,7 +32,8 @@ export const trainOptions = {
   baseline: { type: 'number', describe: 'Stop if the monitored metric does not beat this value.' },
   'start-from-epoch': { type: 'number', default: 0, describe: 'Warm-up epochs not monitored.' },
   'restore-best-weights': { type: 'boolean', describe: 'Keep the best epoch\'s weights instead of the last (default: on with --folds 1; ' +
-    'off when cross-fitting, where the held-out fold picking the weights would make the out-of-fold predictions look better than they are).' },
+    'off when cross-fitting: each fold then keeps the epoch the other folds found best (median), since its own held-out fold picking ' +
+    'the weights would make the out-of-fold predictions look better than they are).' },
   'early-stopping': { type: 'boolean', default: true, describe: '--no-early-stopping trains all --epochs.' },
   'reduce-lr-patience': { type: 'number', describe: 'Enable ReduceLROnPlateau with this patience.' },
   'reduce-lr-factor': { type: 'number', default: 0.1, describe: 'ReduceLROnPlateau factor.' },

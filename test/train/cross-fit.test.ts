@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrationReport, fitTemperature, softmaxWithTemperature } from '../../src/train/calibration.js';
-import { crossFit } from '../../src/train/cross-fit.js';
+import { crossFit, otherFoldsBestEpochs } from '../../src/train/cross-fit.js';
+import { fit } from '../../src/train/fit.js';
 import { foldClassCounts, stratifiedFolds } from '../../src/train/folds.js';
 import { mergeHeads } from '../../src/train/merge-heads.js';
 import { predictLogits } from '../../src/train/predict-probabilities.js';
@@ -153,16 +154,51 @@ describe('crossFit', () => {
     assert.deepEqual(a.folds.map((fold) => fold.seed), b.folds.map((fold) => fold.seed));
   });
 
+  it('each early-stopped fold keeps the epoch the other folds found best (median, capped at its own last epoch)', async () => {
+    const options = { folds: 5, seed: 13, epochs: 30, learningRate: 0.1, numClasses: 3 };   // every fold stops early
+    const result = await crossFit(data, options);
+    const bests = result.folds.map((fold) => fold.fit.bestEpoch!);
+    const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); return Math.round((s[1]! + s[2]!) / 2); };
+    result.folds.forEach((fold, index) =>
+      assert.equal(fold.fit.keptEpoch, Math.min(fold.fit.stoppedEpoch, median(bests.filter((_, other) => other !== index))), `fold ${fold.fold}`));
+    const earlier = result.folds.filter((fold) => fold.fit.keptEpoch < fold.fit.stoppedEpoch);
+    assert.ok(earlier.length > 0, 'some fold keeps an epoch before its last (else this test shows nothing)');
+    for (const fold of earlier) {
+      // The kept head is the fold's own trajectory at that epoch: the same fit run for exactly keptEpoch epochs.
+      const rows = (heldOut: boolean) => Array.from({ length: data.numSamples }, (_, row) => row).filter((row) => (result.foldOf[row] === fold.fold - 1) === heldOut);
+      const pick = (picked: number[]) => ({ numSamples: picked.length, embeddingDim: 8, labels: Int32Array.from(picked, (row) => data.labels[row]!),
+        features: Float32Array.from(picked.flatMap((row) => [...data.features.subarray(row * 8, row * 8 + 8)])) });
+      const replay = await fit(pick(rows(false)), { ...options, seed: fold.seed, epochs: fold.fit.keptEpoch, earlyStopping: null, validation: pick(rows(true)) });
+      assert.deepEqual(fold.fit.head.layers[0]!.kernel, replay.head.layers[0]!.kernel);
+      assert.deepEqual(fold.fit.head.layers[0]!.bias, replay.head.layers[0]!.bias);
+      assert.equal(fold.fit.restoredEpoch, fold.fit.keptEpoch);
+    }
+    const last = await crossFit(data, { ...options, keptEpochRule: 'last' });
+    assert.deepEqual(last.folds.map((fold) => fold.fit.keptEpoch), last.folds.map((fold) => fold.fit.stoppedEpoch));
+    assert.notDeepEqual(last.oofLogits, result.oofLogits);
+  });
+
+  it('otherFoldsBestEpochs: the median of the other folds\' best epochs, capped at the fold\'s own kept epoch', () => {
+    const fits = [{ bestEpoch: 3, keptEpoch: 8 }, { bestEpoch: 10, keptEpoch: 15 }, { bestEpoch: 5, keptEpoch: 6 }, { bestEpoch: null, keptEpoch: 4 }];
+    // fold 1: others 10, 5 → 8 (7.5 rounded); fold 2: 3, 5 → 4; fold 3: 3, 10 → 7, capped at 6; fold 4: 3, 10, 5 → 5, capped at 4.
+    assert.deepEqual(otherFoldsBestEpochs(fits), [8, 4, 6, 4]);
+    assert.deepEqual(otherFoldsBestEpochs([{ bestEpoch: null, keptEpoch: 7 }, { bestEpoch: null, keptEpoch: 9 }]), [7, 9]);
+  });
+
   it('a held-out row\'s augmented views never reach the fold that holds it out', async () => {
     const numViews = 2;
     const views = Float32Array.from({ length: data.numSamples * numViews * 8 }, (_, i) => data.features[Math.floor(i / (numViews * 8)) * 8 + (i % 8)]! + 0.1);
-    const base = await crossFit(data, { ...options, views: { features: views, numViews } });
+    // keptEpochRule 'last': the held-out rows' views reach the other folds, so they may move the epoch those folds
+    // find best, which (other-folds-best) picks which epoch of fold 1's own trajectory it keeps; the weights of each
+    // epoch are what this checks.
+    const lastEpoch = { ...options, keptEpochRule: 'last' as const };
+    const base = await crossFit(data, { ...lastEpoch, views: { features: views, numViews } });
     const changed = Float32Array.from(views);
     for (let row = 0; row < data.numSamples; row++) {
       if (base.foldOf[row] !== 0) continue;
       for (let i = 0; i < numViews * 8; i++) changed[row * numViews * 8 + i]! += 5;
     }
-    const other = await crossFit(data, { ...options, views: { features: changed, numViews } });
+    const other = await crossFit(data, { ...lastEpoch, views: { features: changed, numViews } });
     assert.deepEqual(other.folds[0]!.fit.head.layers[0]!.kernel, base.folds[0]!.fit.head.layers[0]!.kernel,
       'fold 1 holds those rows out: their views must not change it');
     assert.notDeepEqual(other.folds[1]!.fit.head.layers[0]!.kernel, base.folds[1]!.fit.head.layers[0]!.kernel,
