@@ -154,8 +154,8 @@ describe('crossFit', () => {
     assert.deepEqual(a.folds.map((fold) => fold.seed), b.folds.map((fold) => fold.seed));
   });
 
-  it('each early-stopped fold keeps the epoch the other folds found best (median, capped at its own last epoch)', async () => {
-    const options = { folds: 5, seed: 13, epochs: 30, learningRate: 0.1, numClasses: 3 };   // every fold stops early
+  for (const hidden of [[], [4]]) it(`each early-stopped fold keeps the epoch the other folds found best (median, capped at its own last epoch; hidden [${hidden}])`, async () => {
+    const options = { folds: 5, seed: 13, epochs: 30, learningRate: 0.1, numClasses: 3, hidden };   // every fold stops early
     const result = await crossFit(data, options);
     const bests = result.folds.map((fold) => fold.fit.bestEpoch!);
     const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); return Math.round((s[1]! + s[2]!) / 2); };
@@ -169,8 +169,11 @@ describe('crossFit', () => {
       const pick = (picked: number[]) => ({ numSamples: picked.length, embeddingDim: 8, labels: Int32Array.from(picked, (row) => data.labels[row]!),
         features: Float32Array.from(picked.flatMap((row) => [...data.features.subarray(row * 8, row * 8 + 8)])) });
       const replay = await fit(pick(rows(false)), { ...options, seed: fold.seed, epochs: fold.fit.keptEpoch, earlyStopping: null, validation: pick(rows(true)) });
-      assert.deepEqual(fold.fit.head.layers[0]!.kernel, replay.head.layers[0]!.kernel);
-      assert.deepEqual(fold.fit.head.layers[0]!.bias, replay.head.layers[0]!.bias);
+      assert.equal(fold.fit.head.layers.length, hidden.length + 1);
+      fold.fit.head.layers.forEach((layer, l) => {
+        assert.deepEqual(layer.kernel, replay.head.layers[l]!.kernel, `layer ${l}`);
+        assert.deepEqual(layer.bias, replay.head.layers[l]!.bias, `layer ${l}`);
+      });
       assert.equal(fold.fit.restoredEpoch, fold.fit.keptEpoch);
     }
     const last = await crossFit(data, { ...options, keptEpochRule: 'last' });
