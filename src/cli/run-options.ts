@@ -29,6 +29,9 @@ export const runOptions = {
     'the original and its views per image.' },
   'augment-views': { type: 'number', requiresArg: true, describe: 'Augmented views per training image, K (default 4 with --augment).' },
   'augment-seed': { type: 'number', requiresArg: true, describe: 'Seed of the views (default 0, fixed so runs with another --seed reuse the cached views).' },
+  'max-memory': { type: 'string', requiresArg: true, describe:
+    'Memory for the training features, e.g. 4GiB or 512MiB (default: 1/8 of RAM, at most 2GiB). Features above it are ' +
+    'written once to a file in the run folder and streamed; mini-batches are then shuffled within windows of half this size.' },
 } as const satisfies Record<string, Options>;
 
 export type RunArgs = ArgsOf<typeof runOptions>;
@@ -36,6 +39,7 @@ export type RunArgs = ArgsOf<typeof runOptions>;
 /** Declares {@link runOptions} with their help sections. */
 export function withRunOptions<T>(yargs: Argv<T>) {
   return withTrainGroups(yargs.options(runOptions))
+    .group(['max-memory'], 'Training:')
     .group(['folds', 'calibrate', 'duplicate-threshold', 'duplicates'], 'Cross-fitting, calibration and data audit:')
     .group(['augment', 'augment-views', 'augment-seed'], 'Augmentation (training images only; each view embedded once and cached):')
     .group(['export', 'external-data', 'with-preprocessing', 'opset', 'web-parity'], 'Export:');

@@ -6,6 +6,9 @@
  *
  * Nothing crosses folds: each fold fits its own standardization on its training rows (inside `fit`), and a row's
  * augmented views train only the folds where that row trains.
+ *
+ * `train` may be streamed from a feature file (out-of-core): the folds are then row lists over the same file
+ * (`selectRows`), each fold's fit streams them, and the held-out rows are predicted window by window.
  */
 import type { HeadWeights, ProgressCallback } from '../types.js';
 import { deriveSeed } from '../util/rng.js';
@@ -13,12 +16,15 @@ import { Callback, type TrainingRun } from './callbacks.js';
 import { calibrationReport, fitTemperature, softmaxWithTemperature } from './calibration.js';
 import type { CalibrationReport } from './calibration.js';
 import { fit } from './fit.js';
-import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from './fit.js';
+import type { FitOptions, FitResult, TrainingViews } from './fit.js';
 import { checkFeaturesFinite, resolveFitOptions } from './fit-options.js';
 import type { KernelInitializer } from './fit-options.js';
 import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
 import { predictLogits } from './predict-probabilities.js';
+import { selectRows } from './streamed-features.js';
+import { mapRows } from './streamed-rows.js';
+import type { TrainingData } from './training-data.js';
 
 /**
  * The options of `fit`, except that early stopping does not restore each fold's own best epoch by default
@@ -148,17 +154,6 @@ export function otherFoldsBestEpochs(fits: ReadonlyArray<Pick<FitResult, 'bestEp
   });
 }
 
-/** Rows `rows` of `data` as their own matrix. */
-function gatherRows(data: LabelledFeatures, rows: readonly number[]): LabelledFeatures {
-  const { embeddingDim } = data;
-  const features = new Float32Array(rows.length * embeddingDim), labels = new Int32Array(rows.length);
-  rows.forEach((row, index) => {
-    features.set(data.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), index * embeddingDim);
-    labels[index] = data.labels[row]!;
-  });
-  return { features, labels, numSamples: rows.length, embeddingDim };
-}
-
 function gatherViews(views: TrainingViews, rows: readonly number[], embeddingDim: number): TrainingViews {
   const { numViews } = views;
   const stride = numViews * embeddingDim;
@@ -191,7 +186,7 @@ function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>, numCla
  * monitors its held-out fold, `valLoss` by default) plus `folds`, `views` and `calibrate`.
  * @throws RangeError when `folds` is not an integer in [2, numSamples]; FinetuneError from `fit` for bad options or data.
  */
-export async function crossFit(train: LabelledFeatures, options: CrossFitOptions = {}): Promise<CrossFitResult> {
+export async function crossFit(train: TrainingData, options: CrossFitOptions = {}): Promise<CrossFitResult> {
   const folds = options.folds ?? 5;
   const seed = options.seed ?? 42;
   const calibrate = options.calibrate ?? true;
@@ -210,13 +205,18 @@ export async function crossFit(train: LabelledFeatures, options: CrossFitOptions
   const onProgress: ProgressCallback | undefined = options.onProgress;
   const otherFoldsBest = (options.keptEpochRule ?? 'other-folds-best') === 'other-folds-best'
     && earlyStopping !== null && earlyStopping.restoreBestWeights !== true;
+  // Streamed data: the held-out rows are predicted window by window within the fits' memory budget.
+  const windowOptions = {
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    ...(options.blockRows !== undefined ? { blockRows: options.blockRows } : {}),
+  };
 
-  const trained: Array<{ seed: number; trainRows: number[]; heldOutRows: number[]; heldOut: LabelledFeatures; result: FitResult;
+  const trained: Array<{ seed: number; trainRows: number[]; heldOutRows: number[]; heldOut: TrainingData; result: FitResult;
     snapshots: EpochSnapshots | null }> = [];
   for (let fold = 0; fold < folds; fold++) {
     const trainRows: number[] = [], heldOutRows: number[] = [];
     for (let row = 0; row < train.numSamples; row++) (foldOf[row] === fold ? heldOutRows : trainRows).push(row);
-    const foldTrain = gatherRows(train, trainRows), heldOut = gatherRows(train, heldOutRows);
+    const foldTrain = selectRows(train, Int32Array.from(trainRows)), heldOut = selectRows(train, Int32Array.from(heldOutRows));
     const views = viewsOption ? gatherViews(viewsOption, trainRows, train.embeddingDim) : null;
     const seedOfFold = foldSeed(seed, fold + 1);
     onProgress?.({ stage: 'info', status: 'message',
@@ -230,17 +230,18 @@ export async function crossFit(train: LabelledFeatures, options: CrossFitOptions
   // Each fold's kept weights: its last epoch, or (other-folds-best) the epoch the other folds found best.
   const keptEpochs = otherFoldsBest ? otherFoldsBestEpochs(trained.map(({ result }) => result)) : null;
   const oofLogits = new Float32Array(train.numSamples * numClasses);
-  const results: FoldResult[] = trained.map(({ seed: seedOfFold, trainRows, heldOutRows, heldOut, result: fitted, snapshots }, fold) => {
+  const results: FoldResult[] = [];
+  for (const [fold, { seed: seedOfFold, trainRows, heldOutRows, heldOut, result: fitted, snapshots }] of trained.entries()) {
     const epoch = keptEpochs?.[fold] ?? fitted.keptEpoch;
     const weights = epoch === fitted.keptEpoch ? undefined : snapshots?.weights.get(epoch);
     const result: FitResult = weights === undefined ? fitted
       : { ...fitted, head: headWithWeights(fitted.head, weights), keptEpoch: epoch, restoredEpoch: epoch };
-    const logits = predictLogits(result.head, heldOut.features, heldOut.numSamples);
+    const logits = await mapRows(heldOut, numClasses, (features, rows) => predictLogits(result.head, features, rows), windowOptions);
     heldOutRows.forEach((row, index) => oofLogits.set(logits.subarray(index * numClasses, (index + 1) * numClasses), row * numClasses));
     const { loss, accuracy } = lossAndAccuracy(logits, heldOut.labels, numClasses);
-    return { fold: fold + 1, seed: seedOfFold, trainCount: trainRows.length, heldOutCount: heldOutRows.length,
-      heldOutLoss: loss, heldOutAccuracy: accuracy, fit: result };
-  });
+    results.push({ fold: fold + 1, seed: seedOfFold, trainCount: trainRows.length, heldOutCount: heldOutRows.length,
+      heldOutLoss: loss, heldOutAccuracy: accuracy, fit: result });
+  }
 
   const { loss: cvLoss, accuracy: cvAccuracy } = lossAndAccuracy(oofLogits, train.labels, numClasses);
   const fitted = calibrate ? fitTemperature(oofLogits, train.labels, numClasses) : null;

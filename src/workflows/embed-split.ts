@@ -56,6 +56,7 @@ export interface EmbeddedSplit {
   /** Rows of `extraction.features` in the training / validation split. */
   readonly trainRows: readonly number[];
   readonly validationRows: readonly number[];
+  /** The training / validation rows as their own matrices, copied on first access. */
   readonly train: LabelledFeatures;
   readonly validation: LabelledFeatures | null;
   readonly skipped: readonly SkippedFile[];
@@ -122,10 +123,13 @@ export async function embedSplit(options: EmbedSplitOptions,
   const validationRows: number[] = [];
   extraction.okIndices.forEach((itemIndex, row) => (validationIndexSet.has(itemIndex) ? validationRows : trainRows).push(row));
   checkEveryClassPresent(dataset, extraction, trainRows, 'training');
+  // Copied on first use: a run that streams its features from a file (out-of-core) never gathers them.
+  let train: LabelledFeatures | undefined;
+  let validation: LabelledFeatures | null | undefined;
   return {
     dataset, split, testSet, backbone, extraction, testExtraction, trainRows, validationRows,
-    train: gatherRows(extraction, dataset, trainRows),
-    validation: validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null,
+    get train() { return (train ??= gatherRows(extraction, dataset, trainRows)); },
+    get validation() { return (validation ??= validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null); },
     skipped, embedSeconds,
   };
 }

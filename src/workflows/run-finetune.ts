@@ -22,6 +22,7 @@ import type { FitOptions, FitResult } from '../train/fit.js';
 import { evaluateProbabilities } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictLogits } from '../train/predict-probabilities.js';
+import { isStreamed } from '../train/training-data.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
 import { writeReport } from '../report/index.js';
 import { RUN_FILES } from '../run/run-format.js';
@@ -32,7 +33,9 @@ import type {
 import { defaultRunDir, linkLatest, writeRun } from '../run/write-run.js';
 import { reportNearDuplicates } from './near-duplicate-report.js';
 import { calibrationSummary, trainHead } from './train-head.js';
-import type { LabelledImages, TrainOptions } from './train-head.js';
+import type { LabelledImages, TrainingImages, TrainOptions } from './train-head.js';
+import { planTrainingMemory, writeStreamedSplit } from './out-of-core.js';
+import type { StreamedSplit } from './out-of-core.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import { sha256 } from '../util/hash.js';
 import { packageVersions } from '../util/package-versions.js';
@@ -60,6 +63,13 @@ export interface RunFinetuneOptions extends EmbedSplitOptions {
   duplicateThreshold?: number | null;
   /** Trainer options (`seed` defaults to the run's seed). */
   train?: TrainOptions;
+  /**
+   * Bytes the training features (labelled images × embeddingDim × 4) may take in memory; above it they are written
+   * once from the embedding cache to a feature file in the run folder (deleted after training) and streamed, with
+   * mini-batches shuffled within windows of half this size (see out-of-core.ts). Augmentation and the
+   * near-duplicate search need the features in memory. @defaultValue ⅛ of the machine's memory, at most 2 GiB
+   */
+  maxMemory?: number;
   /**
    * Augment the training images (never validation or test; the split comes first): `augmentViews` seeded views
    * per image, each embedded once and cached (embedAugmentedViews); each epoch the trainer draws one of the
@@ -130,6 +140,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   // 1. Everything that can fail without backbone work: dataset, class count, split, folds, augmentation spec.
   const scanned = await scanAndSplit({ ...options, seed, validationSplit });
   checkFolds(folds, scanned.dataset, onProgress);
+  planTrainingMemory(0, 1, options.maxMemory);   // checks --max-memory before any backbone work
   const augment = resolveAugmentOption(options);
   const runDir = resolve(options.out ?? defaultRunDir());
   await mkdir(runDir, { recursive: true });
@@ -141,8 +152,20 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   const numClasses = dataset.classNames.length;
   const cacheDir = options.cacheDir ?? embeddingsDir(options.home);
   const pathsOf = (rows: readonly number[]) => rows.map((row) => dataset.items[extraction.okIndices[row]!]!.path);
-  const trainData = { ...embedded.train, paths: pathsOf(trainRows) };
-  const validationData = embedded.validation && { ...embedded.validation, paths: pathsOf(validationRows) };
+  // Out-of-core when the training features exceed the memory budget: trained from a feature file written once.
+  const memory = planTrainingMemory(trainRows.length + validationRows.length, extraction.embeddingDim, options.maxMemory);
+  if (memory.streamed && augment !== null)
+    throw new FinetuneError('INVALID_OPTION', `--augment needs the training features in memory, but they take ` +
+      `${memory.featureBytes} bytes, more than --max-memory ${memory.budgetBytes}.`,
+      'Raise --max-memory above the feature size, or drop --augment.');
+  const streamedSplit: StreamedSplit | null = !memory.streamed ? null : await writeStreamedSplit({
+    runDir, cacheDir, extractorKey: extraction.extractorKey, trainRows, validationRows, plan: memory, onProgress,
+    rows: extraction.okIndices.map((index, row) => ({
+      imageSha: extraction.imageShas[row]!, label: dataset.items[index]!.label, file: dataset.items[index]!.relativePath })),
+  });
+  const trainData: TrainingImages = { ...(streamedSplit?.train ?? embedded.train), paths: pathsOf(trainRows) };
+  const validationSource = streamedSplit ? streamedSplit.validation : embedded.validation;
+  const validationData: TrainingImages | null = validationSource && { ...validationSource, paths: pathsOf(validationRows) };
 
   // 4. Training.
   // Augmented views of the training rows only, in trainData's row order.
@@ -164,9 +187,15 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     }
   }
   const trainStarted = performance.now();
-  const trained = await trainHead(trainData, validationData, {
-    folds, calibrate: options.calibrate ?? true, seed, classNames: dataset.classNames, train: options.train, views, onProgress,
-  });
+  let trained;
+  try {
+    trained = await trainHead(trainData, validationData, {
+      folds, calibrate: options.calibrate ?? true, seed, classNames: dataset.classNames, views, onProgress,
+      train: streamedSplit ? { ...options.train, ...streamedSplit.fitOptions } : options.train,
+    });
+  } finally {
+    await streamedSplit?.close();
+  }
   const trainSeconds = (performance.now() - trainStarted) / 1000;
 
   let test: EvaluationMetrics | null = null;
@@ -180,11 +209,17 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
     test = evaluateProbabilities(probabilities, testData.labels, testData.paths, dataset.classNames);
     if (trained.crossFit !== null) testCalibration = calibrationOf(logits, testData.labels, numClasses, trained.crossFit.temperature);
   }
-  const nearDuplicates = duplicateThreshold === null ? null : reportNearDuplicates([
-    { split: 'train', features: trainData.features, paths: trainData.paths },
-    ...(validationData ? [{ split: 'validation' as const, features: validationData.features, paths: validationData.paths }] : []),
-    ...(testData ? [{ split: 'test' as const, features: testData.features, paths: testData.paths }] : []),
-  ], extraction.embeddingDim, duplicateThreshold);
+  // The all-pairs search needs every vector in memory: a streamed run skips it (and says so).
+  if (duplicateThreshold !== null && streamedSplit !== null) {
+    onProgress({ stage: 'info', status: 'message', message:
+      'Near-duplicate search skipped: the training features are streamed (over --max-memory).' });
+  }
+  const nearDuplicates = duplicateThreshold === null || isStreamed(trainData) || (validationData !== null && isStreamed(validationData)) ? null
+    : reportNearDuplicates([
+      { split: 'train', features: trainData.features, paths: trainData.paths },
+      ...(validationData ? [{ split: 'validation' as const, features: validationData.features, paths: validationData.paths }] : []),
+      ...(testData ? [{ split: 'test' as const, features: testData.features, paths: testData.paths }] : []),
+    ], extraction.embeddingDim, duplicateThreshold);
   if (nearDuplicates !== null && nearDuplicates.summary.crossSplitClusters > 0) {
     onProgress({ stage: 'warn', status: 'message', message: `${nearDuplicates.summary.crossSplitClusters} group(s) of near-duplicate ` +
       `images span training and test (cosine ≥ ${duplicateThreshold}): they inflate test accuracy. See near-duplicates.csv.` });

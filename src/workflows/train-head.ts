@@ -1,6 +1,8 @@
 /**
  * The head stage of a run: cross-fitting by default (K folds, out-of-fold metrics with Wilson intervals, temperature
  * scaling, the label audit), or one `fit` on a single train/validation split (`folds: 1`, the Keras recipe).
+ * The features may be in memory or streamed from a feature file (out-of-core, see out-of-core.ts); the two give
+ * the same results up to the window shuffle.
  */
 import { auditLabels } from '../audit/label-audit.js';
 import type {
@@ -16,6 +18,9 @@ import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from '../
 import { evaluateProbabilities, wilsonInterval } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
+import { mapRows, readRows } from '../train/streamed-rows.js';
+import { isStreamed } from '../train/training-data.js';
+import type { TrainingData } from '../train/training-data.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
 
 /** Trainer options of a run (the run supplies the data, classes, views and progress). */
@@ -25,6 +30,9 @@ export type TrainOptions = Omit<FitOptions, 'validation' | 'numClasses' | 'class
 export interface LabelledImages extends LabelledFeatures {
   readonly paths: readonly string[];
 }
+
+/** Training data of either kind (in memory or streamed from a feature file) with the image path of each row. */
+export type TrainingImages = TrainingData & { readonly paths: readonly string[] };
 
 export interface TrainHeadOptions {
   /** Folds K; 1 trains once on `train` and early-stops on `validation`. */
@@ -65,20 +73,24 @@ export interface TrainedHead {
 /** Images the cross-fitted export is checked on: up to this many labelled images, spread over the data. */
 const PARITY_IMAGES = 32;
 
-export async function trainHead(train: LabelledImages, validation: LabelledImages | null, options: TrainHeadOptions): Promise<TrainedHead> {
+export async function trainHead(train: TrainingImages, validation: TrainingImages | null, options: TrainHeadOptions): Promise<TrainedHead> {
   const { classNames, onProgress, seed } = options;
   const numClasses = classNames.length;
   const fitOptions = { seed, ...options.train, numClasses, classNames, onProgress, views: options.views };
+  const windowOptions = {
+    ...(options.train?.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.train.memoryBudgetBytes } : {}),
+    ...(options.train?.blockRows !== undefined ? { blockRows: options.train.blockRows } : {}),
+  };
   if (options.folds === 1) {
     const result = await fit(train, { ...fitOptions, validation });
-    const probabilities = validation ? predictProbabilities(result.head, validation.features, validation.numSamples) : null;
+    const probabilities = validation
+      ? await mapRows(validation, numClasses, (features, rows) => predictProbabilities(result.head, features, rows), windowOptions) : null;
     const metrics = validation && probabilities ? evaluateProbabilities(probabilities, validation.labels, validation.paths, classNames) : null;
     const training = summarizeTraining(result, metrics?.accuracy ?? null);
     return {
       head: result.head, fit: result, crossFit: null, history: result.history, training, crossFitSummary: null,
       validation: metrics, crossValidation: null, labelAudit: null, labelIssues: null,
-      parity: validation && probabilities && validation.numSamples > 0
-        ? { paths: validation.paths, features: validation.features, labels: validation.labels, probabilities } : null,
+      parity: validation && probabilities && validation.numSamples > 0 ? await parityImages(validation, probabilities, numClasses) : null,
       optimizer: result.optimizer, metadataSummary: training,
     };
   }
@@ -98,9 +110,7 @@ export async function trainHead(train: LabelledImages, validation: LabelledImage
     })),
   };
   const parityRows = spreadRows(train.numSamples, PARITY_IMAGES);
-  const parityFeatures = new Float32Array(parityRows.length * train.embeddingDim);
-  parityRows.forEach((row, index) =>
-    parityFeatures.set(train.features.subarray(row * train.embeddingDim, (row + 1) * train.embeddingDim), index * train.embeddingDim));
+  const parityFeatures = (await readRows(train, parityRows)).features;
   return {
     head: result.head, fit: null, crossFit: result,
     history: result.folds.flatMap((fold) => fold.fit.history.map((logs): RunHistoryEntry => ({ fold: fold.fold, ...logs }))),
@@ -119,8 +129,21 @@ export async function trainHead(train: LabelledImages, validation: LabelledImage
   };
 }
 
+/**
+ * The images the export is checked on: every validation image when its features are in memory; when they are
+ * streamed, up to PARITY_IMAGES of them spread over the split (read from the file).
+ */
+async function parityImages(validation: TrainingImages, probabilities: Float32Array, numClasses: number): Promise<NonNullable<TrainedHead['parity']>> {
+  if (!isStreamed(validation)) return { paths: validation.paths, features: validation.features, labels: validation.labels, probabilities };
+  const rows = spreadRows(validation.numSamples, PARITY_IMAGES);
+  const picked = await readRows(validation, rows);
+  const pickedProbabilities = new Float32Array(rows.length * numClasses);
+  rows.forEach((row, index) => pickedProbabilities.set(probabilities.subarray(row * numClasses, (row + 1) * numClasses), index * numClasses));
+  return { paths: rows.map((row) => validation.paths[row]!), features: picked.features, labels: picked.labels, probabilities: pickedProbabilities };
+}
+
 /** Out-of-fold metrics: accuracy and per-class accuracy with 95 % Wilson intervals, and the calibration. */
-function crossValidationMetrics(result: CrossFitResult, train: LabelledImages, classNames: readonly string[]): CrossValidationMetrics {
+function crossValidationMetrics(result: CrossFitResult, train: TrainingImages, classNames: readonly string[]): CrossValidationMetrics {
   const metrics = evaluateProbabilities(result.oofProbabilities, train.labels, train.paths, classNames);
   const correct = Math.round(metrics.accuracy * metrics.n);
   return {

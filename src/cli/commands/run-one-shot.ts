@@ -8,7 +8,7 @@ import { backboneSourceArgs } from '../options.js';
 import type { CrossValidationMetrics } from '../../run/run-format.js';
 import type { CrossFitResult } from '../../train/cross-fit.js';
 import { trainOptionsFromFlags } from '../train-options.js';
-import { modelLimitsFromFlags, preprocessFlags } from './shared.js';
+import { modelLimitsFromFlags, parseByteSize, preprocessFlags } from './shared.js';
 import type { RunArgs } from '../run-options.js';
 
 /** How the run ends unless --export says otherwise: `finetune` exports model.onnx, `finetune train` stops at head.onnx. */
@@ -27,6 +27,7 @@ export async function runOneShot(args: RunArgs, mode: RunOneShotMode): Promise<R
     device: args.device, batchSize: args.batchSize, cacheDir: args.cacheDir, strict: args.strict, shardCaches: args.shardCaches,
     preprocess: preprocessFlags(args), modelLimits: modelLimitsFromFlags(args),
     train: { ...trainOptionsFromFlags(args), seed: args.seed },
+    maxMemory: args.maxMemory === undefined ? undefined : parseByteSize(args.maxMemory, 'max-memory'),
     augment: args.augment, augmentViews: args.augmentViews, augmentSeed: args.augmentSeed,
     out: args.out, export: args.export ?? mode.defaultExport, externalData: args.externalData ?? 'auto',
     withPreprocessing: mode.withPreprocessing, opset: args.opset, webParity: args.webParity,
