@@ -14,6 +14,8 @@ import type { DatasetSplit } from '../image/split-dataset.js';
 import type { LabelledFeatures } from '../train/fit.js';
 import type { Device, ProgressCallback } from '../types.js';
 import { embeddingsDir } from '../util/paths.js';
+import { planTrainingMemory } from './out-of-core.js';
+import type { TrainingMemoryPlan } from './out-of-core.js';
 import { prepareBackbone } from './prepare-backbone.js';
 import type { PrepareBackboneOptions, PreparedBackbone } from './prepare-backbone.js';
 
@@ -56,9 +58,14 @@ export interface EmbeddedSplit {
   /** Rows of `extraction.features` in the training / validation split. */
   readonly trainRows: readonly number[];
   readonly validationRows: readonly number[];
-  /** The training / validation rows as their own matrices, copied on first access. */
+  /**
+   * The training / validation rows as their own matrices, copied on first access; not available when `memory`
+   * says the run streams (the vectors were not kept: read them from the cache, see out-of-core.ts).
+   */
   readonly train: LabelledFeatures;
   readonly validation: LabelledFeatures | null;
+  /** The memory plan of a run that asked for one (`outOfCore`), made before extraction on the dataset's size; else null. */
+  readonly memory: TrainingMemoryPlan | null;
   readonly skipped: readonly SkippedFile[];
   readonly embedSeconds: number;
 }
@@ -74,8 +81,14 @@ export async function scanAndSplit(options: Pick<EmbedSplitOptions, 'data' | 'cl
   return { dataset, split, testSet };
 }
 
+/**
+ * With `outOfCore`, the labelled images' features are planned against `maxMemory` (planTrainingMemory, on every
+ * image of the dataset: the most rows there can be) before extraction; when they would exceed it, extraction keeps
+ * no vectors (they are in the cache) and the caller streams them.
+ */
 export async function embedSplit(options: EmbedSplitOptions,
-  scanned?: { dataset: Dataset; split: DatasetSplit; testSet: Dataset | null }): Promise<EmbeddedSplit> {
+  scanned?: { dataset: Dataset; split: DatasetSplit; testSet: Dataset | null },
+  outOfCore?: { readonly maxMemory: number | undefined }): Promise<EmbeddedSplit> {
   const onProgress = options.onProgress ?? (() => undefined);
   const { dataset, split, testSet } = scanned ?? await scanAndSplit(options);
   onProgress({ stage: 'info', status: 'message', message:
@@ -88,6 +101,7 @@ export async function embedSplit(options: EmbedSplitOptions,
     `Backbone: ${backbone.resolved.id}, cut at "${backbone.cut.featureTensor}" → ${backbone.cut.embeddingDim}-d features` +
     `${backbone.cut.pooling !== 'none' ? ` (${backbone.cut.pooling} pooling)` : ''}${backbone.cut.dequantized ? ', dequantized' : ''}` });
 
+  const memory = outOfCore === undefined ? null : planTrainingMemory(dataset.items.length, backbone.cut.embeddingDim, outOfCore.maxMemory);
   const embedStarted = performance.now();
   if (options.shardCaches && options.shardCaches.length > 0) {
     const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir ?? embeddingsDir(options.home)));
@@ -102,7 +116,7 @@ export async function embedSplit(options: EmbedSplitOptions,
       cache, device: options.device ?? 'auto', strict: options.strict ?? false, onProgress,
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     };
-    extraction = await extractEmbeddings(dataset.items, backbone.extractor, embedOptions);
+    extraction = await extractEmbeddings(dataset.items, backbone.extractor, { ...embedOptions, collectFeatures: !(memory?.streamed ?? false) });
     if (testSet) testExtraction = await extractEmbeddings(testSet.items, backbone.extractor, embedOptions);
   } finally {
     cache.close();
@@ -123,13 +137,16 @@ export async function embedSplit(options: EmbedSplitOptions,
   const validationRows: number[] = [];
   extraction.okIndices.forEach((itemIndex, row) => (validationIndexSet.has(itemIndex) ? validationRows : trainRows).push(row));
   checkEveryClassPresent(dataset, extraction, trainRows, 'training');
-  // Copied on first use: a run that streams its features from a file (out-of-core) never gathers them.
+  // Copied on first use; a run that streams its features from a file (out-of-core) has no vectors to copy.
   let train: LabelledFeatures | undefined;
   let validation: LabelledFeatures | null | undefined;
+  const kept = (): void => {
+    if (memory?.streamed) throw new TypeError('embedSplit: a streamed run kept no vectors; read them from the cache (writeStreamedSplit).');
+  };
   return {
-    dataset, split, testSet, backbone, extraction, testExtraction, trainRows, validationRows,
-    get train() { return (train ??= gatherRows(extraction, dataset, trainRows)); },
-    get validation() { return (validation ??= validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null); },
+    dataset, split, testSet, backbone, extraction, testExtraction, trainRows, validationRows, memory,
+    get train() { kept(); return (train ??= gatherRows(extraction, dataset, trainRows)); },
+    get validation() { kept(); return (validation ??= validationRows.length > 0 ? gatherRows(extraction, dataset, validationRows) : null); },
     skipped, embedSeconds,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Out-of-core training in a run (`--max-memory`): when the training features of a run (its labelled images ×
- * embeddingDim × 4 bytes) exceed the memory budget, the run writes their cached vectors once to a flat feature file
+ * embeddingDim × 4 bytes; planned before extraction on the dataset's image count, so extraction keeps no vectors,
+ * see embedSplit) exceed the memory budget, the run writes their cached vectors once to a flat feature file
  * (float32 .npy, streamed from the embedding cache in chunks) in a temporary folder of the run folder, trains on it
  * a window at a time (train/streamed-features.ts: the budget holds the two window buffers) and deletes the folder
  * when training ends. Below the budget nothing changes: features stay in memory.
@@ -38,6 +39,8 @@ export function defaultMemoryBudget(totalBytes: number = totalmem()): number {
 export interface TrainingMemoryPlan {
   /** The budget in bytes (`maxMemoryBytes`, else {@link defaultMemoryBudget}). */
   readonly budgetBytes: number;
+  /** embeddingDim × 4. */
+  readonly rowBytes: number;
   /** rows × embeddingDim × 4. */
   readonly featureBytes: number;
   /** True when the features exceed the budget: train from a feature file. */
@@ -59,14 +62,14 @@ export function planTrainingMemory(numRows: number, embeddingDim: number, maxMem
   const budgetBytes = maxMemoryBytes ?? defaultMemoryBudget();
   const rowBytes = embeddingDim * 4;
   const featureBytes = numRows * rowBytes;
-  if (featureBytes <= budgetBytes) return { budgetBytes, featureBytes, streamed: false, blockRows: 0, windowRows: 0 };
+  if (featureBytes <= budgetBytes) return { budgetBytes, rowBytes, featureBytes, streamed: false, blockRows: 0, windowRows: 0 };
   const windowRows = Math.floor(budgetBytes / 2 / rowBytes);
   if (windowRows < 1)
     throw new FinetuneError('INVALID_OPTION', `--max-memory ${budgetBytes} bytes cannot hold the two window buffers of out-of-core ` +
       `training: each needs at least one row of ${embeddingDim} floats (${rowBytes} bytes); the features take ${formatBytes(featureBytes)}.`,
       `Raise --max-memory to at least ${2 * rowBytes} bytes (a few hundred MiB reads efficiently, e.g. --max-memory 512MiB).`);
   const blockRows = Math.min(MAX_BLOCK_ROWS, Math.max(1, Math.floor(windowRows / MIN_BLOCKS_PER_WINDOW)));
-  return { budgetBytes, featureBytes, streamed: true, blockRows, windowRows: Math.floor(windowRows / blockRows) * blockRows };
+  return { budgetBytes, rowBytes, featureBytes, streamed: true, blockRows, windowRows: Math.floor(windowRows / blockRows) * blockRows };
 }
 
 /** One labelled image of the run, in the order the feature file is written. */
@@ -104,7 +107,7 @@ export async function writeStreamedSplit(options: {
   const { runDir, rows, plan } = options;
   const dir = join(runDir, STREAMED_FEATURES_DIR);
   const onProgress = options.onProgress ?? (() => undefined);
-  onProgress({ stage: 'info', status: 'message', message: `Training features (${rows.length} × ${formatBytes(plan.featureBytes / rows.length)}` +
+  onProgress({ stage: 'info', status: 'message', message: `Training features (${plan.featureBytes / plan.rowBytes} × ${formatBytes(plan.rowBytes)}` +
     ` = ${formatBytes(plan.featureBytes)}) exceed --max-memory ${formatBytes(plan.budgetBytes)}: streaming them from a feature file ` +
     `(windows of ${plan.windowRows} rows in blocks of ${plan.blockRows}; mini-batches are shuffled within a window)` });
   const cache = EmbeddingCache.open({ cacheDir: options.cacheDir, readonly: true });

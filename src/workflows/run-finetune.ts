@@ -146,14 +146,15 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   await mkdir(runDir, { recursive: true });
 
   // 2-3. Backbone and embeddings (cached).
-  const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned);
+  const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned, { maxMemory: options.maxMemory });
   const { dataset, testSet, backbone, extraction, testExtraction, trainRows, validationRows, skipped, embedSeconds } = embedded;
   const split = embedded.split;
   const numClasses = dataset.classNames.length;
   const cacheDir = options.cacheDir ?? embeddingsDir(options.home);
   const pathsOf = (rows: readonly number[]) => rows.map((row) => dataset.items[extraction.okIndices[row]!]!.path);
-  // Out-of-core when the training features exceed the memory budget: trained from a feature file written once.
-  const memory = planTrainingMemory(trainRows.length + validationRows.length, extraction.embeddingDim, options.maxMemory);
+  // Out-of-core when the training features exceed the memory budget (planned before extraction, which then kept no
+  // vectors): trained from a feature file written once from the cache.
+  const memory = embedded.memory!;
   if (memory.streamed && augment !== null)
     throw new FinetuneError('INVALID_OPTION', `--augment needs the training features in memory, but they take ` +
       `${memory.featureBytes} bytes, more than --max-memory ${memory.budgetBytes}.`,

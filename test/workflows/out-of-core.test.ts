@@ -26,9 +26,9 @@ describe('planTrainingMemory', () => {
   });
 
   it('streams only when rows × dim × 4 bytes exceed the budget, with blocks small enough for 16 per window', () => {
-    assert.deepEqual(planTrainingMemory(100, 8, 3200), { budgetBytes: 3200, featureBytes: 3200, streamed: false, blockRows: 0, windowRows: 0 });
+    assert.deepEqual(planTrainingMemory(100, 8, 3200), { budgetBytes: 3200, rowBytes: 32, featureBytes: 3200, streamed: false, blockRows: 0, windowRows: 0 });
     // 1 byte over: windows of ⌊3199 / 2 / 32⌋ = 49 rows → blocks of 3 rows, 16 per window.
-    assert.deepEqual(planTrainingMemory(100, 8, 3199), { budgetBytes: 3199, featureBytes: 3200, streamed: true, blockRows: 3, windowRows: 48 });
+    assert.deepEqual(planTrainingMemory(100, 8, 3199), { budgetBytes: 3199, rowBytes: 32, featureBytes: 3200, streamed: true, blockRows: 3, windowRows: 48 });
     // 1M × 1280 in 1 GiB: full 1,024-row blocks, ⌊2^29 / 5120 / 1024⌋ = 102 per window.
     const large = planTrainingMemory(1_000_000, 1280, 2 ** 30);
     assert.equal(large.streamed, true);
