@@ -61,6 +61,8 @@ export interface OursResult {
   readonly finalValLoss: number;
   readonly finalValAccuracy: number;
   readonly sweepSeconds?: number;
+  /** CPU seconds of the sweep's process, its worker threads included: the work, whatever else ran on the machine. */
+  readonly sweepCpuSeconds?: number;
   readonly sweepConfigs?: number;
 }
 
@@ -124,13 +126,14 @@ async function runOursChild(bench: BenchCase, epochs: number, sweepEpochs: numbe
   const { train, validation } = splitProblem(data);
   const featureBytes = data.features.byteLength;
   if (bench.name === 'sweep') {
-    const startedAt = performance.now();
+    const startedAt = performance.now(), cpuAtStart = process.cpuUsage();
     const results = await sweep(train, validation, SWEEP_GRID, { batchSize: bench.batchSize, epochs: sweepEpochs, earlyStopping: null,
       workers: availableParallelism() });
     const sweepSeconds = (performance.now() - startedAt) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart), sweepCpuSeconds = (cpu.user + cpu.system) / 1e6;
     const best = results[0]!;
     return { msPerEpoch: NaN, epochMs: [], featureBytes, rssBeforeFeaturesBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      finalValLoss: best.valLoss, finalValAccuracy: best.valAccuracy, sweepSeconds, sweepConfigs: results.length };
+      finalValLoss: best.valLoss, finalValAccuracy: best.valAccuracy, sweepSeconds, sweepCpuSeconds, sweepConfigs: results.length };
   }
   const result = await fit(train, { validation, batchSize: bench.batchSize, epochs, earlyStopping: null, seed: 1, ...(threads === null ? {} : { threads }) });
   const epochMs = result.history.map((logs) => logs.seconds * 1000);
@@ -272,7 +275,7 @@ export function formatTrainBench(result: Awaited<ReturnType<typeof runTrainBench
   const header = ['problem', 'finetune ms/epoch', 'PyTorch ms/epoch', 'PyTorch ÷ finetune', 'finetune peak RSS', 'target'];
   const rows = result.reports.map(({ bench, ours, torch, speedRatio }) => {
     if (bench.name === 'sweep')
-      return [`sweep: ${ours.sweepConfigs} configs over ${describe(bench)}`, `${ours.sweepSeconds!.toFixed(1)} s wall`, '–', '–', mib(ours.peakRssBytes), bench.target];
+      return [`sweep: ${ours.sweepConfigs} configs over ${describe(bench)}`, `${ours.sweepSeconds!.toFixed(1)} s wall (${ours.sweepCpuSeconds!.toFixed(0)} s CPU)`, '–', '–', mib(ours.peakRssBytes), bench.target];
     const torchCell = torch === null ? '–' : 'msPerEpoch' in torch ? torch.msPerEpoch.toFixed(0) : `skipped: ${torch.skipped}`;
     return [describe(bench), ours.msPerEpoch.toFixed(0), torchCell, speedRatio === null ? '–' : `${speedRatio.toFixed(2)}×`,
       `${mib(ours.peakRssBytes)} (${(ours.peakRssBytes / ours.featureBytes).toFixed(2)}× features)`, bench.target];
