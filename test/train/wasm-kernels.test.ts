@@ -6,6 +6,7 @@ import { applyUpdate, type OptimizerStep } from '../../src/train/optimizers.js';
 import { fastestDenseKernels, isWasmSimdAvailable, wasmDenseKernels } from '../../src/train/wasm-dense-kernels.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeBlobs } from './synthetic.js';
+import * as jsLoss from '../../src/train/loss.js';
 
 const fill = (array: Float32Array, rng: Rng, scale = 1): Float32Array => {
   for (let i = 0; i < array.length; i++) array[i] = (rng.nextFloat() * 2 - 1) * scale;
@@ -253,4 +254,23 @@ test('dropout in wasm draws exactly what Rng.nextFloat draws: same masks and val
       wasm.dispose();
     }
   }
+});
+
+test('softmax cross-entropy in wasm writes no subnormal gradient for confidently rejected classes (x86 slows down ~100× on each)', () => {
+  const rows = 4, numClasses = 5;
+  const workspace = wasmDenseKernels.createWorkspace([rows * numClasses, rows * numClasses, rows]);
+  const [logits, gradient, labelBlock] = workspace.arrays as [Float32Array, Float32Array, Float32Array];
+  const labels = new Int32Array(labelBlock.buffer, labelBlock.byteOffset, rows);
+  // Gaps of 60 to 300 below each row's maximum: exp underflows towards or below float32's normal range.
+  logits.set([40, -60, -90, -100, -260, 0, -70, -88, -120, -300, 10, 10, -80, -95, -87, -3, -66, -64.5, -200, 0]);
+  labels.set([0, 0, 1, 4]);
+  const batch = workspace.softmaxCrossEntropy(logits, 0, labels, rows, numClasses, 0, null, gradient, 0, 1 / rows);
+  const subnormal = [...gradient].filter((value) => value !== 0 && Math.abs(value) < 2 ** -126);
+  assert.deepEqual(subnormal, [], 'subnormal gradient values');
+  const { softmaxCrossEntropyRows } = jsLoss;
+  const expectedGradient = new Float32Array(rows * numClasses);
+  const expected = softmaxCrossEntropyRows(logits, 0, labels, rows, numClasses, 0, null, expectedGradient, 0, 1 / rows);
+  assert.ok(Math.abs(batch.weightedLossSum - expected.weightedLossSum) <= 1e-6 * Math.abs(expected.weightedLossSum));
+  assertNear(gradient, expectedGradient, 1 / rows, 2e-6, 'gradient');
+  workspace.dispose();
 });
