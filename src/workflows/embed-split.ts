@@ -84,11 +84,12 @@ export async function scanAndSplit(options: Pick<EmbedSplitOptions, 'data' | 'cl
 /**
  * With `outOfCore`, the labelled images' features are planned against `maxMemory` (planTrainingMemory, on every
  * image of the dataset: the most rows there can be) before extraction; when they would exceed it, extraction keeps
- * no vectors (they are in the cache) and the caller streams them.
+ * no vectors (they are in the cache) and the caller streams them, unless `needsMemory` names a flag that needs
+ * the features in memory: then it fails before extraction.
  */
 export async function embedSplit(options: EmbedSplitOptions,
   scanned?: { dataset: Dataset; split: DatasetSplit; testSet: Dataset | null },
-  outOfCore?: { readonly maxMemory: number | undefined }): Promise<EmbeddedSplit> {
+  outOfCore?: { readonly maxMemory: number | undefined; readonly needsMemory?: string | undefined }): Promise<EmbeddedSplit> {
   const onProgress = options.onProgress ?? (() => undefined);
   const { dataset, split, testSet } = scanned ?? await scanAndSplit(options);
   onProgress({ stage: 'info', status: 'message', message:
@@ -102,6 +103,10 @@ export async function embedSplit(options: EmbedSplitOptions,
     `${backbone.cut.pooling !== 'none' ? ` (${backbone.cut.pooling} pooling)` : ''}${backbone.cut.dequantized ? ', dequantized' : ''}` });
 
   const memory = outOfCore === undefined ? null : planTrainingMemory(dataset.items.length, backbone.cut.embeddingDim, outOfCore.maxMemory);
+  if (memory?.streamed && outOfCore?.needsMemory !== undefined)
+    throw new FinetuneError('INVALID_OPTION', `${outOfCore.needsMemory} needs the training features in memory, but they take up to ` +
+      `${memory.featureBytes} bytes, more than --max-memory ${memory.budgetBytes}.`,
+      `Raise --max-memory above the feature size, or drop ${outOfCore.needsMemory}.`);
   const embedStarted = performance.now();
   if (options.shardCaches && options.shardCaches.length > 0) {
     const merged = mergeCaches(options.shardCaches, defaultCachePath(options.cacheDir ?? embeddingsDir(options.home)));

@@ -146,7 +146,8 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   await mkdir(runDir, { recursive: true });
 
   // 2-3. Backbone and embeddings (cached).
-  const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned, { maxMemory: options.maxMemory });
+  const embedded = await embedSplit({ ...options, seed, validationSplit, onProgress }, scanned,
+    { maxMemory: options.maxMemory, needsMemory: augment === null ? undefined : '--augment' });
   const { dataset, testSet, backbone, extraction, testExtraction, trainRows, validationRows, skipped, embedSeconds } = embedded;
   const split = embedded.split;
   const numClasses = dataset.classNames.length;
@@ -155,10 +156,6 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   // Out-of-core when the training features exceed the memory budget (planned before extraction, which then kept no
   // vectors): trained from a feature file written once from the cache.
   const memory = embedded.memory!;
-  if (memory.streamed && augment !== null)
-    throw new FinetuneError('INVALID_OPTION', `--augment needs the training features in memory, but they take ` +
-      `${memory.featureBytes} bytes, more than --max-memory ${memory.budgetBytes}.`,
-      'Raise --max-memory above the feature size, or drop --augment.');
   const streamedSplit: StreamedSplit | null = !memory.streamed ? null : await writeStreamedSplit({
     runDir, cacheDir, extractorKey: extraction.extractorKey, trainRows, validationRows, plan: memory, onProgress,
     rows: extraction.okIndices.map((index, row) => ({

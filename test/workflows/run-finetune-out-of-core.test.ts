@@ -107,8 +107,13 @@ describe('runFinetune with --max-memory (out-of-core)', () => {
   it('a budget too small for one row per window buffer fails naming --max-memory; --augment needs the features in memory', async () => {
     await assert.rejects(run('too-small', { folds: 1, train: { epochs: 1 }, maxMemory: 16 }), (error) =>
       error instanceof FinetuneError && error.code === 'INVALID_OPTION' && /--max-memory 16 bytes/.test(error.message) && /Raise --max-memory/.test(error.hint ?? ''));
-    await assert.rejects(run('augment', { folds: 1, train: { epochs: 1 }, maxMemory: Math.floor(featureBytes / 3), augment: 'flip' }), (error) =>
-      error instanceof FinetuneError && error.code === 'INVALID_OPTION' && /--augment needs the training features in memory/.test(error.message));
+    // --augment is refused before extraction: no embed progress at all.
+    const events: ProgressEvent[] = [];
+    await assert.rejects(runFinetune({ ...base, out: join(dir, 'augment'), folds: 1, train: { epochs: 1 }, maxMemory: Math.floor(featureBytes / 3),
+      augment: 'flip', onProgress: (event) => events.push(event) }), (error) =>
+      error instanceof FinetuneError && error.code === 'INVALID_OPTION' && /--augment needs the training features in memory/.test(error.message)
+      && /drop --augment/.test(error.hint ?? ''));
+    assert.deepEqual(events.filter((event) => event.stage === 'embed'), []);
     await assert.rejects(run('bad', { maxMemory: -1 }), (error) => error instanceof FinetuneError && /Invalid --max-memory -1/.test(error.message));
   });
 });
