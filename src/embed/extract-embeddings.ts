@@ -77,8 +77,8 @@ export interface ExtractEmbeddingsOptions {
    * With the backbone on the CPU: `overlap` runs decoding and inference at once and lets the OS share the cores;
    * `alternate` lets them take turns, each with every core to itself. On CUDA they always overlap. Measured on the
    * shared 2-core VM (others using ~1.2 cores; 256 images, medians of 3): overlap 59.6 vs alternate 43.3 img/s with
-   * MobileNetV2-int8, 17.8 vs 13.9 with a ResNet-like fp32 backbone, so overlap is the default; alternate is kept for
-   * a machine the extraction has to itself (not measurable here). @defaultValue `'overlap'`
+   * MobileNetV2-int8, 17.8 vs 13.9 with a ResNet-like fp32 backbone; with the VM quiet (medians of 5): 116.1 vs 99.1
+   * and 34.1 vs 33.0. So overlap is the default. @defaultValue `'overlap'`
    */
   readonly cpuSharing?: 'alternate' | 'overlap';
   /** Let ORT's intra-op threads spin while waiting for work (see SessionOptions). @defaultValue ORT's default */
