@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { watchCpuContention } from './lib/cpu-contention.js';
+import { median } from './lib/stats.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const REPEATS = 10;
@@ -42,7 +43,6 @@ function time(args: readonly string[], expectStatus: number): number[] {
   return seconds.sort((a, b) => a - b);
 }
 
-const median = (sorted: readonly number[]) => (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
 const oneShot = ['--backbone', join(data, 'missing.onnx'), '--data', data];
 const rows = [
   { what: 'node -e 0 (floor)', args: ['-e', '0'], status: 0 },

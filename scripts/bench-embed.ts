@@ -36,17 +36,13 @@ import type { Device, PreprocessSpec } from '../src/types.js';
 import { mapLimit } from '../src/util/map-limit.js';
 import { watchCpuContention } from './lib/cpu-contention.js';
 import { writePhotoJpegs } from './lib/photo-jpegs.js';
+import { median } from './lib/stats.js';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 function flag(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? process.argv[index + 1] ?? fallback : fallback;
 }
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 // #region decode-only child mode (run under taskset for the scaling table)
 

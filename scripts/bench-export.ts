@@ -40,6 +40,7 @@ import { createSession } from '../src/runtime/session.js';
 import { predictProbabilities } from '../src/train/predict-probabilities.js';
 import type { HeadWeights } from '../src/types.js';
 import { Rng } from '../src/util/rng.js';
+import { median } from './lib/stats.js';
 
 function flag(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -189,11 +190,6 @@ async function prepare(): Promise<void> {
   }
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const gb = (bytes: number): string => `${(bytes / 1e9).toFixed(2)} GB`;
 
 async function main(): Promise<void> {

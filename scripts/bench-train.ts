@@ -89,7 +89,6 @@ export interface CaseReport {
   readonly speedRatio: number | null;
 }
 
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Seeded blobs written straight into one Float32Array (no temporaries the size of the matrix). */
 export function makeProblem(numSamples: number, embeddingDim: number, numClasses: number): LabelledFeatures {
@@ -187,6 +186,7 @@ print(json.dumps({'epochMs': times, 'msPerEpoch': sorted(times[1:])[len(times[1:
                   'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, 'version': torch.__version__,
                   'threads': torch.get_num_threads(), 'blas': blas, 'finalValLoss': val_loss / (N - T), 'finalValAccuracy': correct / (N - T)}))
 `;
+import { median } from './lib/stats.js';
 
 const TORCH_PYTHON = '/usr/bin/python3';
 
