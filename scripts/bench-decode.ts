@@ -11,12 +11,14 @@
  *
  * Usage: npx tsx scripts/bench-decode.ts [--images 64] [--large 6] [--in-flight <2 × cores>] [--json]
  */
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { photoLikeJpeg } from './lib/photo-jpegs.js';
 import { preprocessImage } from '../src/image/preprocess-image.js';
 import { IMAGENET_SPEC, RESIZE_FILTERS } from '../src/image/preprocess-spec.js';
 import type { PreprocessSpec, ResizeFilter } from '../src/types.js';
+import { watchCpuContention } from './lib/cpu-contention.js';
+import { median } from './lib/stats.js';
 
 function flag(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -29,13 +31,6 @@ const asJson = process.argv.includes('--json');
 const log = (line: string): void => { if (!asJson) process.stderr.write(`${line}\n`); };
 const ROUNDS = 5;
 const BASELINE: ResizeFilter = 'sharp-linear';
-
-function busyWarning(when: string): string | null {
-  const load = loadavg()[0]!, cores = cpus().length;
-  return load > 0.5 * cores
-    ? `warning (${when}): load average ${load.toFixed(1)} on ${cores} cores: other processes use the CPU, figures are indicative only`
-    : null;
-}
 
 /** Images/s and main-thread utilisation of preprocessing every image once, `inFlight` at a time. */
 async function measure(images: readonly Buffer[], spec: PreprocessSpec): Promise<{ imagesPerSecond: number; mainThreadBusy: number }> {
@@ -51,11 +46,9 @@ async function measure(images: readonly Buffer[], spec: PreprocessSpec): Promise
   return { imagesPerSecond: images.length / seconds, mainThreadBusy: performance.eventLoopUtilization(eluStart).utilization };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const warnings: string[] = [];
-const before = busyWarning('start');
-if (before) { warnings.push(before); log(before); }
+const contention = watchCpuContention();
 log(`generating ${numImages} photo-like 640×480 JPEGs and ${numLarge} 4000×3000 ones…`);
 const sets = [
   { name: '640×480', images: await Promise.all(Array.from({ length: numImages }, (_, i) => photoLikeJpeg(640, 480, i + 1))) },
@@ -78,8 +71,8 @@ for (const set of sets) {
       mainThreadBusy: median(samples.get(filter)!.map((sample) => sample.mainThreadBusy)) });
   }
 }
-const after = busyWarning('end');
-if (after) warnings.push(after);
+const contended = contention.warning();
+if (contended) warnings.push(contended);
 
 if (asJson) {
   process.stdout.write(`${JSON.stringify({ cores: availableParallelism(), inFlight, rounds: ROUNDS, rows, warnings })}\n`);
