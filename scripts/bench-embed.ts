@@ -2,11 +2,15 @@
  * Extraction at the ceiling of the machine (issue 17 §2). For a ResNet-like fp32 backbone (generated with the
  * repo's graph builder, ResNet-18-sized) and MobileNetV2-int8 (../shared/zoo), on photo-like 640×480 JPEGs and on
  * 12-megapixel ones, all measured in the same run:
- *  - raw ORT: onnxruntime-node alone on pre-made input tensors (session load not counted), before and after the
- *    end-to-end runs, the better of the two;
+ *  - raw ORT: onnxruntime-node alone on pre-made input tensors (session load not counted): one session per backbone,
+ *    one rep (≥ 128 images) before the first end-to-end run, one between every two, one after the last; the median
+ *    of all of them, printed with its min–max, so one noisy sample cannot decide the ceiling;
  *  - decode alone: read + sharp decode + resize + crop + normalise with every core busy and several images in flight;
  *  - ceiling = 1 / (1/raw + 1/decode): on a CPU both share the cores, so this is the best end-to-end rate;
- *  - end to end: `finetune embed` as a child process, fresh cache, process start included (wall clock);
+ *  - end to end: `finetune embed` as a child process, fresh cache, process start included (wall clock). By default
+ *    the shipped bin, dist/cli/finetune.js (what `npm i finetune` users run; built first when dist/ is missing or
+ *    older than the sources); `--from-source` runs bin/finetune.js through tsx instead (the clone's dev path,
+ *    ~0.45 s more process start);
  *  - of ceiling = end to end / ceiling (target ≥ 0.9);
  *  - rerun: the same command again on the warm cache, as a share of the first run (target ≤ 5 %);
  *  - peak RSS of the end-to-end process.
@@ -15,11 +19,11 @@
  * processes used the CPU meanwhile.
  *
  * Usage: npx tsx scripts/bench-embed.ts [--images 1024] [--large 48] [--reps 5] [--rss-images 10000]
- *          [--backbones resnet,mobilenet] [--device auto|cpu|cuda] [--json]
+ *          [--backbones resnet,mobilenet] [--device auto|cpu|cuda] [--from-source] [--json]
  *        (internal: --decode-only DIR --spec JSON prints decode images/s as JSON; run it under taskset)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -86,6 +90,7 @@ const rssImages = Number(flag('rss-images', '10000'));
 const device = flag('device', 'auto') as Device;
 const wantedBackbones = flag('backbones', 'resnet,mobilenet').split(',');
 const asJson = process.argv.includes('--json');
+const fromSource = process.argv.includes('--from-source');
 const log = (line: string): void => { process.stderr.write(`${line}\n`); };
 const cores = availableParallelism();
 
@@ -121,32 +126,62 @@ async function loadBackbones(dir: string): Promise<Backbone[]> {
   return backbones;
 }
 
-/** Raw ORT on pre-made tensors: images/s, median of reps, each ≥ 128 images after a warm-up run. */
-async function rawThroughput(backbone: Backbone): Promise<{ imagesPerSecond: number; provider: string }> {
+/** Raw ORT on pre-made tensors, one session per backbone: `rep()` runs ≥ 128 images and returns images/s. */
+interface RawOrt {
+  readonly provider: string;
+  rep(): Promise<number>;
+  release(): Promise<void>;
+}
+
+async function openRawOrt(backbone: Backbone): Promise<RawOrt> {
   const batchSize = defaultBatchSize((await stat(backbone.path)).size);
   const crop = backbone.spec.cropSize;
   const dims = backbone.spec.layout === 'NCHW' ? [batchSize, 3, crop, crop] : [batchSize, crop, crop, 3];
   const tensor = new Float32Array(batchSize * 3 * crop * crop);
   for (let i = 0; i < tensor.length; i++) tensor[i] = Math.sin(i * 0.37) * 1.5;
   const session = await createSession(backbone.cutBytes, { device });
-  await session.runFloat(backbone.inputName, tensor, dims);
+  await session.runFloat(backbone.inputName, tensor, dims);   // warm-up
   const batches = Math.ceil(128 / batchSize);
-  const rates: number[] = [];
-  for (let rep = 0; rep < reps; rep++) {
-    const started = performance.now();
-    for (let b = 0; b < batches; b++) await session.runFloat(backbone.inputName, tensor, dims);
-    rates.push((batches * batchSize) / ((performance.now() - started) / 1000));
-  }
-  const provider = session.provider;
-  await session.release();
-  return { imagesPerSecond: median(rates), provider };
+  return {
+    provider: session.provider,
+    async rep() {
+      const started = performance.now();
+      for (let b = 0; b < batches; b++) await session.runFloat(backbone.inputName, tensor, dims);
+      return (batches * batchSize) / ((performance.now() - started) / 1000);
+    },
+    release: () => session.release(),
+  };
 }
+
+/** The newest modification time (ms) of the files under `dir`. */
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** The bin the end-to-end runs start: the shipped bundle (built when missing or older than the sources) or tsx. */
+function chooseBin(): { readonly path: string; readonly label: string } {
+  if (fromSource) return { path: join(root, 'bin', 'finetune.js'), label: 'bin/finetune.js (sources through tsx; --from-source)' };
+  const shipped = join(root, 'dist', 'cli', 'finetune.js');
+  const sourcesMtime = Math.max(newestMtimeMs(join(root, 'src')), statSync(join(root, 'package.json')).mtimeMs);
+  if (!existsSync(shipped) || statSync(shipped).mtimeMs < sourcesMtime) {
+    log('building dist/ (missing or older than src/): node scripts/build.js');
+    const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (build.status !== 0) throw new Error('the build failed (see above); --from-source runs the sources instead');
+  }
+  return { path: shipped, label: 'dist/cli/finetune.js (the shipped bin, as after `npm i finetune`)' };
+}
+
+const bin = chooseBin();
 
 interface CliRun { readonly seconds: number; readonly peakRssBytes: number; readonly stdout: string }
 
 /** `finetune embed` as a child process under /usr/bin/time: wall seconds (process start included) and peak RSS. */
 function runEmbed(backbone: Backbone, data: string, cacheDir: string): Promise<CliRun> {
-  const args = [join(root, 'bin', 'finetune.js'), 'embed', '--backbone', backbone.path, '--data', data, '--cache-dir', cacheDir,
+  const args = [bin.path, 'embed', '--backbone', backbone.path, '--data', data, '--cache-dir', cacheDir,
     '--device', device, '--json', '--quiet'];
   const useTime = existsSync('/usr/bin/time');
   return new Promise((resolvePromise, reject) => {
@@ -171,6 +206,9 @@ interface Row {
   readonly images: string;
   readonly count: number;
   readonly raw: number;
+  readonly rawMin: number;
+  readonly rawMax: number;
+  readonly rawReps: number;
   readonly decode: number;
   readonly ceiling: number;
   readonly endToEnd: number;
@@ -190,6 +228,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'finetune-bench-embed-'));
   try {
     log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cores} logical cores, node ${process.version}; device ${device}`);
+    log(`finetune embed runs ${bin.label}`);
     const photos = join(dir, 'photos');
     await writePhotoJpegs(numImages, (i) => join(photos, i % 2 === 0 ? 'a' : 'b', `photo-${String(i).padStart(5, '0')}.jpg`),
       { width: 640, height: 480, mixOrientation: true });
@@ -201,37 +240,42 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     const watch = watchCpuContention();
     for (const backbone of backbones) {
-      // Raw ORT before and after the end-to-end runs; the ceiling uses the better of the two (on a shared machine
-      // the load drifts, and a ceiling measured in a busy moment would flatter the end-to-end ratio).
-      const rawBefore = await rawThroughput(backbone);
-      log(`${backbone.name}: raw ORT (${rawBefore.provider}) ${rawBefore.imagesPerSecond.toFixed(1)} img/s before`);
+      // Raw ORT interleaved with the end-to-end runs (before the first, between each two, after the last); the
+      // ceiling uses the median (on a shared machine the load drifts: one sample in a quiet or busy moment would
+      // flatter or sink the ratio).
+      const rawOrt = await openRawOrt(backbone);
+      const rawRates: number[] = [await rawOrt.rep()];
+      log(`${backbone.name}: raw ORT (${rawOrt.provider}) ${rawRates[0]!.toFixed(1)} img/s before`);
       const measured: Array<{ label: string; count: number; decode: number; firsts: CliRun[]; reruns: CliRun[] }> = [];
       for (const [label, data, count] of [['640×480', photos, numImages], ['12 MP', large, numLarge]] as const) {
         const paths = await listImages(data);
         await decodeThroughput(paths.slice(0, 8), backbone.spec, 2 * cores);   // warm-up
         const decodeRates: number[] = [];
         for (let rep = 0; rep < reps; rep++) decodeRates.push(await decodeThroughput(paths, backbone.spec, 2 * cores));
-        await runEmbed(backbone, data, join(dir, 'cache-warmup', label));   // warm-up: page cache, tsx's transform cache
+        await runEmbed(backbone, data, join(dir, 'cache-warmup', label));   // warm-up: page cache (and tsx's cache)
         const firsts: CliRun[] = [], reruns: CliRun[] = [];
         for (let rep = 0; rep < reps; rep++) {
           const cacheDir = join(dir, 'cache', `${rows.length + measured.length}-${rep}`);
           firsts.push(await runEmbed(backbone, data, cacheDir));
           reruns.push(await runEmbed(backbone, data, cacheDir));
           await rm(cacheDir, { recursive: true, force: true });
+          rawRates.push(await rawOrt.rep());
         }
         measured.push({ label, count, decode: median(decodeRates), firsts, reruns });
       }
-      const rawAfter = await rawThroughput(backbone);
-      const raw = Math.max(rawBefore.imagesPerSecond, rawAfter.imagesPerSecond);
-      log(`${backbone.name}: raw ORT ${rawAfter.imagesPerSecond.toFixed(1)} img/s after; ceiling uses ${raw.toFixed(1)}`);
+      await rawOrt.release();
+      const raw = median(rawRates);
+      const rawMin = Math.min(...rawRates), rawMax = Math.max(...rawRates);
+      log(`${backbone.name}: raw ORT median ${raw.toFixed(1)} img/s of ${rawRates.length} reps (min–max ${rawMin.toFixed(1)}–${rawMax.toFixed(1)}: ` +
+        `${rawRates.map((rate) => rate.toFixed(1)).join(' ')})`);
       for (const { label, count, decode, firsts, reruns } of measured) {
         const ceiling = 1 / (1 / raw + 1 / decode);
         const firstSeconds = median(firsts.map((run) => run.seconds));
         const endToEnd = count / firstSeconds;
         const row: Row = {
-          backbone: backbone.name, images: label, count, raw, decode, ceiling, endToEnd,
+          backbone: backbone.name, images: label, count, raw, rawMin, rawMax, rawReps: rawRates.length, decode, ceiling, endToEnd,
           ofCeiling: endToEnd / ceiling, rerunShare: median(reruns.map((run) => run.seconds)) / firstSeconds,
-          peakRssBytes: Math.max(...firsts.map((run) => run.peakRssBytes)), provider: rawBefore.provider,
+          peakRssBytes: Math.max(...firsts.map((run) => run.peakRssBytes)), provider: rawOrt.provider,
         };
         rows.push(row);
         log(`  ${label}: decode ${decode.toFixed(1)} img/s, ceiling ${ceiling.toFixed(1)}, finetune embed ${endToEnd.toFixed(1)} img/s ` +
@@ -270,9 +314,9 @@ async function main(): Promise<void> {
     const warning = watch.warning();
 
     const table = [
-      '| backbone | images | raw ORT | decode alone | ceiling | `finetune embed` | of ceiling | rerun | peak RSS |',
+      '| backbone | images | raw ORT (min–max) | decode alone | ceiling | `finetune embed` | of ceiling | rerun | peak RSS |',
       '|---|---|---|---|---|---|---|---|---|',
-      ...rows.map((row) => `| ${row.backbone} | ${row.count} × ${row.images} | ${row.raw.toFixed(1)} img/s | ${row.decode.toFixed(1)} img/s | ` +
+      ...rows.map((row) => `| ${row.backbone} | ${row.count} × ${row.images} | ${row.raw.toFixed(1)} img/s (${row.rawMin.toFixed(0)}–${row.rawMax.toFixed(0)}) | ${row.decode.toFixed(1)} img/s | ` +
         `${row.ceiling.toFixed(1)} | ${row.endToEnd.toFixed(1)} img/s | **${row.ofCeiling.toFixed(2)}** | ${(row.rerunShare * 100).toFixed(1)} % | ` +
         `${(row.peakRssBytes / 2 ** 20).toFixed(0)} MiB |`),
     ];
@@ -280,12 +324,13 @@ async function main(): Promise<void> {
       ...scaling.map((entry) => `| ${entry.cores} | ${entry.imagesPerSecond.toFixed(1)} img/s |`)];
     const lines = [
       `finetune embed vs the machine's ceiling (${cores} cores, ${device}, medians of ${reps}; process start included, fresh cache):`,
+      `finetune embed = ${bin.label}; raw ORT = median of ${rows[0]?.rawReps ?? 0} reps interleaved with the end-to-end runs`,
       ...table, '', 'Decode throughput by cores:', ...scalingTable,
       ...(rss === null ? [] : ['', `Peak RSS of finetune embed (${rssBackbone!.name}): ${rss.smallCount} images ${(rss.small / 2 ** 20).toFixed(0)} MiB, ` +
         `${rss.largeCount} images ${(rss.large / 2 ** 20).toFixed(0)} MiB`]),
     ];
     if (warning !== null) lines.push('', warning);
-    if (asJson) process.stdout.write(`${JSON.stringify({ cores, device, reps, rows, scaling, rss, othersCores, warning })}\n`);
+    if (asJson) process.stdout.write(`${JSON.stringify({ cores, device, reps, bin: bin.label, rows, scaling, rss, othersCores, warning })}\n`);
     else process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await rm(dir, { recursive: true, force: true });
