@@ -274,3 +274,35 @@ test('softmax cross-entropy in wasm writes no subnormal gradient for confidently
   assertNear(gradient, expectedGradient, 1 / rows, 2e-6, 'gradient');
   workspace.dispose();
 });
+
+test('backwardWeights skips zero gradient rows bit-exactly: the float32 sum in row order, with ReLU/dropout zeros (±0)', () => {
+  const rng = new Rng(21);
+  for (const [rows, inputDim, outputDim] of [[32, 37, 5], [9, 64, 2], [6, 19, 1]] as const) {
+    const numParams = outputDim * inputDim + outputDim;
+    const workspace = wasmDenseKernels.createWorkspace([rows * inputDim, rows * outputDim, numParams, numParams]);
+    const [x, gradOut, params, grads] = workspace.arrays as [Float32Array, Float32Array, Float32Array, Float32Array];
+    fill(x, rng); fill(gradOut, rng);
+    // Dead units (whole columns), rows with every output zero, and scattered zeros, some of them −0 (dropout's 0 · g < 0).
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < outputDim; j++) {
+        const index = i * outputDim + j, draw = rng.nextFloat();
+        if (j === 1 || i % 3 === 0 || draw < 0.4) gradOut[index] = draw < 0.2 ? -0 : 0;
+      }
+    workspace.backwardWeights(gradOut, rows, outputDim, x, 0, inputDim, { params, grads, state: [] }, 0, null);
+    const expected = new Float32Array(numParams);
+    for (let j = 0; j < outputDim; j++) {
+      for (let p = 0; p < inputDim; p++) {
+        let sum = 0;
+        for (let i = 0; i < rows; i++) sum = Math.fround(sum + Math.fround(gradOut[i * outputDim + j]! * x[i * inputDim + p]!));
+        expected[j * inputDim + p] = sum;
+      }
+      let bias = 0;
+      for (let i = 0; i < rows; i++) bias = Math.fround(bias + gradOut[i * outputDim + j]!);
+      expected[outputDim * inputDim + j] = bias;
+    }
+    // Bytes, so that −0 and +0 differ.
+    assert.deepEqual(new Uint32Array(grads.buffer, grads.byteOffset, numParams), new Uint32Array(expected.buffer), `${rows}×${inputDim}→${outputDim}`);
+    if (outputDim > 1) assert.ok(grads.subarray(inputDim, 2 * inputDim).every((value) => Object.is(value, 0)), 'a dead unit\'s gradient is +0');
+    workspace.dispose();
+  }
+});

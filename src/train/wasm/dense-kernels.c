@@ -168,6 +168,12 @@ INLINE void weights_tile(const f32* g, int rows, int out_dim, const f32* x, int 
   v128_t acc[4][4];
   UNROLL for (int c = 0; c < C; c++) UNROLL for (int v = 0; v < 4; v++) acc[c][v] = wasm_f32x4_splat(0.0f);
   for (int i = 0; i < rows; i++) {
+    // A row whose gradient is zero for all C outputs adds only ±0 to sums that are never −0 (they start at +0
+    // and x is finite), so skipping it leaves every bit as it was. ReLU and dropout make such rows common in
+    // MLPs, and exp's cut-off (below) in confident softmax heads.
+    int nonzero = 0;
+    UNROLL for (int c = 0; c < C; c++) nonzero |= g[i * out_dim + j0 + c] != 0.0f;
+    if (!nonzero) continue;
     const f32* xrow = x + i * in_dim + p0;
     v128_t xv[4];
     UNROLL for (int v = 0; v < 4; v++) xv[v] = wasm_v128_load(xrow + 4 * v);
