@@ -21,10 +21,12 @@ import { checkFeaturesFinite, resolveFitOptions } from './fit-options.js';
 import type { KernelInitializer } from './fit-options.js';
 import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
-import { predictLogits } from './predict-probabilities.js';
+import { Network } from './network.js';
+import type { Standardization } from './standardization.js';
 import { selectRows } from './streamed-features.js';
 import { mapRows } from './streamed-rows.js';
-import type { TrainingData } from './training-data.js';
+import { isStreamed, type LabelledFeatures, type TrainingData } from './training-data.js';
+import { fastestDenseKernels } from './wasm-dense-kernels.js';
 
 /**
  * The options of `fit`, except that early stopping does not restore each fold's own best epoch by default
@@ -135,6 +137,97 @@ function headWithWeights(head: HeadWeights, weights: readonly Float32Array[]): H
   };
 }
 
+/**
+ * Each fold's standardization: mean and population standard deviation of its training rows (every row outside
+ * the fold), as `fitStandardization` on those rows would give, but from two passes over the data for all the folds
+ * instead of two passes over 80 % of it per fold: per-fold sums, then per-fold centred squares, combined for each
+ * fold's complement in float64 (the pairwise update of Chan, Golub and LeVeque). The float64 results differ from
+ * fitStandardization's by summation order only, so a float32 mean or std may differ in its last bit.
+ */
+export function foldStandardizations(data: LabelledFeatures, foldOf: Int32Array, folds: number): Standardization[] {
+  const { features, numSamples, embeddingDim } = data;
+  const counts = new Float64Array(folds), sums = new Float64Array(folds * embeddingDim), squares = new Float64Array(folds * embeddingDim);
+  for (let row = 0; row < numSamples; row++) {
+    const offset = row * embeddingDim, fold = foldOf[row]!, sum = fold * embeddingDim;
+    counts[fold]!++;
+    for (let feature = 0; feature < embeddingDim; feature++) sums[sum + feature]! += features[offset + feature]!;
+  }
+  const means = sums.map((value, index) => value / counts[Math.floor(index / embeddingDim)]!);
+  for (let row = 0; row < numSamples; row++) {
+    const offset = row * embeddingDim, group = foldOf[row]! * embeddingDim;
+    for (let feature = 0; feature < embeddingDim; feature++) {
+      const centred = features[offset + feature]! - means[group + feature]!;
+      squares[group + feature]! += centred * centred;
+    }
+  }
+  return Array.from({ length: folds }, (_, held) => {
+    const others = Array.from({ length: folds }, (_, fold) => fold).filter((fold) => fold !== held && counts[fold]! > 0);
+    const count = others.reduce((total, fold) => total + counts[fold]!, 0);
+    const mean = new Float32Array(embeddingDim), std = new Float32Array(embeddingDim);
+    for (let feature = 0; feature < embeddingDim; feature++) {
+      let sum = 0;
+      for (const fold of others) sum += sums[fold * embeddingDim + feature]!;
+      const mean64 = sum / count;
+      let squared = 0;
+      for (const fold of others) {
+        const index = fold * embeddingDim + feature, offset = means[index]! - mean64;
+        squared += squares[index]! + counts[fold]! * offset * offset;
+      }
+      mean[feature] = mean64;
+      const deviation = Math.sqrt(squared / count);
+      std[feature] = deviation > 1e-12 && Number.isFinite(deviation) ? deviation : 1;
+    }
+    return { mean, std };
+  });
+}
+
+/** Kernels in the training layout ([outputDim × inputDim]) and biases of `head`, per layer (`Network.setWeights`). */
+function trainingWeights(head: HeadWeights): Float32Array[] {
+  return head.layers.flatMap(({ inputDim, outputDim, kernel, bias }) => {
+    const transposed = new Float32Array(inputDim * outputDim);
+    for (let feature = 0; feature < inputDim; feature++)
+      for (let k = 0; k < outputDim; k++) transposed[k * inputDim + feature] = kernel[feature * outputDim + k]!;
+    return [transposed, bias];
+  });
+}
+
+/**
+ * Logits of held-out rows through the training kernels, batch by batch as each fold's validation pass computed
+ * them (float32 sums; `predictLogits`, the exported graph's float64 reference, agrees to float32 rounding). One
+ * network serves every fold: each fold's weights and standardization are loaded into it in turn.
+ */
+class HeldOutLogits {
+  private readonly network: Network;
+  constructor(embeddingDim: number, numClasses: number, hidden: readonly number[], private readonly batchSize: number,
+    standardize: boolean, kernels = fastestDenseKernels()) {
+    const placeholder = standardize ? { mean: new Float32Array(embeddingDim), std: new Float32Array(embeddingDim).fill(1) } : null;
+    this.network = new Network(embeddingDim, numClasses, hidden, batchSize, 0, placeholder, kernels, 0);
+  }
+
+  /** Logits of rows `order` of `data` (all rows in order when null), by `head`. */
+  predict(head: HeadWeights, data: LabelledFeatures, order: Int32Array | null): Float32Array {
+    const { network, batchSize } = this, { numClasses, embeddingDim } = network;
+    network.setWeights(trainingWeights(head));
+    const { standardization } = head;
+    if ((standardization === null) !== (network.mean === null)) throw new RangeError('HeldOutLogits: the head\'s standardization does not match.');
+    if (standardization !== null)
+      for (let feature = 0; feature < embeddingDim; feature++) {
+        network.mean![feature] = standardization.mean[feature]!;
+        network.invStd![feature] = 1 / standardization.std[feature]!;
+      }
+    const count = order === null ? data.numSamples : order.length;
+    const logits = new Float32Array(count * numClasses);
+    for (let start = 0; start < count; start += batchSize) {
+      const rows = Math.min(batchSize, count - start);
+      network.gather(data, order, start, rows);
+      logits.set(network.forward(rows, null).subarray(0, rows * numClasses), start * numClasses);
+    }
+    return logits;
+  }
+
+  dispose(): void { this.network.workspace.dispose(); }
+}
+
 /** Median of `values` (the mean of the middle two, rounded, for an even count); null when empty. */
 function medianEpoch(values: readonly number[]): number | null {
   if (values.length === 0) return null;
@@ -211,6 +304,9 @@ export async function crossFit(train: TrainingData, options: CrossFitOptions = {
     ...(options.blockRows !== undefined ? { blockRows: options.blockRows } : {}),
   };
 
+  // In memory, every fold's standardization from two passes over the data (streamed: each fit scans its own rows).
+  const standardizations = resolved.standardize && !isStreamed(train) ? foldStandardizations(train, foldOf, folds) : null;
+
   const trained: Array<{ seed: number; trainRows: number[]; heldOutRows: number[]; heldOut: TrainingData; result: FitResult;
     snapshots: EpochSnapshots | null }> = [];
   for (let fold = 0; fold < folds; fold++) {
@@ -223,7 +319,8 @@ export async function crossFit(train: TrainingData, options: CrossFitOptions = {
       message: `Fold ${fold + 1}/${folds}: training on ${trainRows.length} images, early-stopping on ${heldOutRows.length} held out` });
     const snapshots = otherFoldsBest ? new EpochSnapshots(SNAPSHOT_BUDGET_BYTES / folds) : null;
     const result = await fit(foldTrain, { ...fitOptions, earlyStopping, seed: seedOfFold, validation: heldOut, views, numClasses,
-      callbacks: snapshots === null ? [] : [snapshots] }, 'options');
+      callbacks: snapshots === null ? [] : [snapshots], ...(standardizations === null ? {} : { standardization: standardizations[fold]! }) },
+    'options');
     trained.push({ seed: seedOfFold, trainRows, heldOutRows, heldOut, result, snapshots });
   }
 
@@ -231,16 +328,24 @@ export async function crossFit(train: TrainingData, options: CrossFitOptions = {
   const keptEpochs = otherFoldsBest ? otherFoldsBestEpochs(trained.map(({ result }) => result)) : null;
   const oofLogits = new Float32Array(train.numSamples * numClasses);
   const results: FoldResult[] = [];
-  for (const [fold, { seed: seedOfFold, trainRows, heldOutRows, heldOut, result: fitted, snapshots }] of trained.entries()) {
-    const epoch = keptEpochs?.[fold] ?? fitted.keptEpoch;
-    const weights = epoch === fitted.keptEpoch ? undefined : snapshots?.weights.get(epoch);
-    const result: FitResult = weights === undefined ? fitted
-      : { ...fitted, head: headWithWeights(fitted.head, weights), keptEpoch: epoch, restoredEpoch: epoch };
-    const logits = await mapRows(heldOut, numClasses, (features, rows) => predictLogits(result.head, features, rows), windowOptions);
-    heldOutRows.forEach((row, index) => oofLogits.set(logits.subarray(index * numClasses, (index + 1) * numClasses), row * numClasses));
-    const { loss, accuracy } = lossAndAccuracy(logits, heldOut.labels, numClasses);
-    results.push({ fold: fold + 1, seed: seedOfFold, trainCount: trainRows.length, heldOutCount: heldOutRows.length,
-      heldOutLoss: loss, heldOutAccuracy: accuracy, fit: result });
+  const predictor = new HeldOutLogits(train.embeddingDim, numClasses, resolved.hidden, resolved.batchSize, resolved.standardize, options.kernels);
+  try {
+    for (const [fold, { seed: seedOfFold, trainRows, heldOutRows, heldOut, result: fitted, snapshots }] of trained.entries()) {
+      const epoch = keptEpochs?.[fold] ?? fitted.keptEpoch;
+      const weights = epoch === fitted.keptEpoch ? undefined : snapshots?.weights.get(epoch);
+      const result: FitResult = weights === undefined ? fitted
+        : { ...fitted, head: headWithWeights(fitted.head, weights), keptEpoch: epoch, restoredEpoch: epoch };
+      // In memory the held-out rows are read in place (by index); streamed, window by window.
+      const logits = isStreamed(train) ? await mapRows(heldOut, numClasses, (features, numSamples) =>
+        predictor.predict(result.head, { features, numSamples, embeddingDim: train.embeddingDim, labels: new Int32Array(numSamples) }, null), windowOptions)
+        : predictor.predict(result.head, train, Int32Array.from(heldOutRows));
+      heldOutRows.forEach((row, index) => oofLogits.set(logits.subarray(index * numClasses, (index + 1) * numClasses), row * numClasses));
+      const { loss, accuracy } = lossAndAccuracy(logits, heldOut.labels, numClasses);
+      results.push({ fold: fold + 1, seed: seedOfFold, trainCount: trainRows.length, heldOutCount: heldOutRows.length,
+        heldOutLoss: loss, heldOutAccuracy: accuracy, fit: result });
+    }
+  } finally {
+    predictor.dispose();
   }
 
   const { loss: cvLoss, accuracy: cvAccuracy } = lossAndAccuracy(oofLogits, train.labels, numClasses);

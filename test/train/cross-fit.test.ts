@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrationReport, fitTemperature, softmaxWithTemperature } from '../../src/train/calibration.js';
-import { crossFit, otherFoldsBestEpochs } from '../../src/train/cross-fit.js';
+import { crossFit, foldStandardizations, otherFoldsBestEpochs } from '../../src/train/cross-fit.js';
 import { fit } from '../../src/train/fit.js';
 import { foldClassCounts, stratifiedFolds } from '../../src/train/folds.js';
 import { mergeHeads } from '../../src/train/merge-heads.js';
 import { predictLogits } from '../../src/train/predict-probabilities.js';
+import { fitStandardization } from '../../src/train/standardization.js';
 import type { HeadWeights } from '../../src/types.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeBlobs } from './synthetic.js';
@@ -168,7 +169,8 @@ describe('crossFit', () => {
       const rows = (heldOut: boolean) => Array.from({ length: data.numSamples }, (_, row) => row).filter((row) => (result.foldOf[row] === fold.fold - 1) === heldOut);
       const pick = (picked: number[]) => ({ numSamples: picked.length, embeddingDim: 8, labels: Int32Array.from(picked, (row) => data.labels[row]!),
         features: Float32Array.from(picked.flatMap((row) => [...data.features.subarray(row * 8, row * 8 + 8)])) });
-      const replay = await fit(pick(rows(false)), { ...options, seed: fold.seed, epochs: fold.fit.keptEpoch, earlyStopping: null, validation: pick(rows(true)) });
+      const replay = await fit(pick(rows(false)), { ...options, seed: fold.seed, epochs: fold.fit.keptEpoch, earlyStopping: null, validation: pick(rows(true)),
+        standardization: fold.fit.head.standardization! });
       assert.equal(fold.fit.head.layers.length, hidden.length + 1);
       fold.fit.head.layers.forEach((layer, l) => {
         assert.deepEqual(layer.kernel, replay.head.layers[l]!.kernel, `layer ${l}`);
@@ -179,6 +181,24 @@ describe('crossFit', () => {
     const last = await crossFit(data, { ...options, keptEpochRule: 'last' });
     assert.deepEqual(last.folds.map((fold) => fold.fit.keptEpoch), last.folds.map((fold) => fold.fit.stoppedEpoch));
     assert.notDeepEqual(last.oofLogits, result.oofLogits);
+  });
+
+  it('foldStandardizations: each fold\'s training-row statistics, as fitStandardization gives them, from one pass for all folds', () => {
+    const features = Float32Array.from(data.features, (value, i) => value * 100 + 1e4 + (i % 8 === 5 ? 0 : Math.sin(i)));
+    for (let row = 0; row < data.numSamples; row++) features[row * 8 + 3] = 7.25;   // a constant feature: std 1
+    const shifted = { ...data, features };
+    const foldOf = stratifiedFolds(data.labels, 3, 4, 2);
+    foldStandardizations(shifted, foldOf, 4).forEach(({ mean, std }, fold) => {
+      const rows = Array.from({ length: data.numSamples }, (_, row) => row).filter((row) => foldOf[row] !== fold);
+      const picked = Float32Array.from(rows.flatMap((row) => [...features.subarray(row * 8, row * 8 + 8)]));
+      const expected = fitStandardization(picked, rows.length, 8);
+      for (let f = 0; f < 8; f++) {
+        assert.ok(Math.abs(mean[f]! - expected.mean[f]!) <= 1e-6 * Math.abs(expected.mean[f]!), `fold ${fold} mean ${f}: ${mean[f]} vs ${expected.mean[f]}`);
+        assert.ok(Math.abs(std[f]! - expected.std[f]!) <= 1e-5 * expected.std[f]!, `fold ${fold} std ${f}: ${std[f]} vs ${expected.std[f]}`);
+      }
+      assert.equal(std[3], 1);
+      assert.equal(mean[3], 7.25);
+    });
   });
 
   it('otherFoldsBestEpochs: the median of the other folds\' best epochs, capped at the fold\'s own kept epoch', () => {
