@@ -185,9 +185,12 @@ class LazySession {
     if (options.session !== undefined) this.#promise = Promise.resolve(options.session);
   }
 
-  /** Images per ORT run: a whole batch on the worker; the default (a few, on the CPU) for a caller's session. */
+  /**
+   * Images per ORT run: a whole batch on the worker, its tensor moved there rather than copied; the default (a few,
+   * on the CPU) for a caller's session.
+   */
   rowsPerRun(rows: number): RunBackboneOptions {
-    return this.#owned ? { rowsPerRun: rows } : {};
+    return this.#owned ? { rowsPerRun: rows, transferInput: true } : {};
   }
 
   get(): Promise<ModelSession> {

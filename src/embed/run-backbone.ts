@@ -21,6 +21,11 @@ export interface RunBackboneOptions {
    * CPU provider (when the run shares the main thread with decoding), else every row at once
    */
   readonly rowsPerRun?: number;
+  /**
+   * `tensor` is not needed after this call: its last run may move its buffer to a worker-hosted session instead of
+   * copying it (RunOptions.transferInputs; the buffer is detached afterwards). @defaultValue `false`
+   */
+  readonly transferInput?: boolean;
 }
 
 /** Rows of a [n × embeddingDim] matrix holding a NaN or ±Infinity, ascending. */
@@ -66,7 +71,9 @@ export async function runBackbone(session: ModelSession, io: BackboneIo, tensor:
       input = padded;
     }
     const runRows = fixedBatch ?? count;
-    const outputs = await session.runFloat(inputName, input, inputDims(io.preprocess, runRows), { outputNames: [outputName] });
+    // The last run may take the buffer (nothing reads it afterwards); a zero-padded copy is never read again either.
+    const transferInputs = options.transferInput === true && (start + count >= rows || input.buffer !== tensor.buffer);
+    const outputs = await session.runFloat(inputName, input, inputDims(io.preprocess, runRows), { outputNames: [outputName], transferInputs });
     const output = outputs[outputName]!;
     if (output.data.length !== runRows * embeddingDim) {
       throw new FinetuneError('INFERENCE_FAILED',

@@ -9,7 +9,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { FinetuneError } from '../errors.js';
 import type { Device } from '../types.js';
 import { cudaUnavailableError, executionProvidersFor, type ExecutionProvider } from './devices.js';
-import { wrapSession, type HostTensor, type ModelSession, type TensorConstructor, type TensorDataMap, type TensorType } from './model-session.js';
+import { WORKER_HOSTED, wrapSession, type HostedRunOptions, type HostTensor, type ModelSession, type TensorConstructor, type TensorDataMap, type TensorType } from './model-session.js';
 
 export interface SessionOptions {
   /** Where to run. `auto` uses CUDA when its libraries are installed and load, else the CPU. @defaultValue `'auto'` */
@@ -107,6 +107,7 @@ type WorkerReply =
  * Requests are answered in order; the worker keeps the process alive only while a request is pending.
  */
 class WorkerHostedSession {
+  readonly [WORKER_HOSTED] = true;
   inputNames: readonly string[] = [];
   outputNames: readonly string[] = [];
   inputMetadata: readonly InferenceSession.ValueMetadata[] = [];
@@ -162,9 +163,11 @@ class WorkerHostedSession {
     return this as unknown as InferenceSession;   // the members wrapSession reads, with plain tensors
   }
 
-  async run(feeds: Record<string, PlainTensor>, fetches: readonly string[]): Promise<Record<string, HostTensor>> {
+  async run(feeds: Record<string, PlainTensor>, fetches: readonly string[], hosted?: HostedRunOptions): Promise<Record<string, HostTensor>> {
     const id = this.#nextId++;
-    const reply = await this.#request(id, { type: 'run', id, feeds: { ...feeds }, fetches });
+    const transfer = hosted?.transferInputs === true
+      ? [...new Set(Object.values(feeds).flatMap((feed) => (ArrayBuffer.isView(feed.data) && feed.data.buffer instanceof ArrayBuffer ? [feed.data.buffer] : [])))] : [];
+    const reply = await this.#request(id, { type: 'run', id, feeds: { ...feeds }, fetches }, transfer);
     if (reply.type === 'failed') throw new Error(reply.message);
     if (reply.type !== 'result') throw new Error(`ort-worker: unexpected reply ${reply.type} to run`);
     return reply.outputs;

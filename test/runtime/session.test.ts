@@ -216,6 +216,29 @@ describe('createSession({ worker: true })', () => {
     }
   });
 
+  it('moves the input to the worker with transferInputs (detached after the run), copies it without', async () => {
+    const session = await createSession(backbone.bytes, { device: 'cpu', worker: true });
+    const here = await createSession(backbone.bytes, { device: 'cpu' });
+    try {
+      const x = seededFloats(4 * 3 * 8 * 8, 11);
+      const expected = (await here.runFloat('input', x, [4, 3, 8, 8]))['features']!.data;
+      const copied = x.slice();
+      const fromCopy = (await session.runFloat('input', copied, [4, 3, 8, 8]))['features']!.data;
+      assert.equal(copied.length, 4 * 3 * 8 * 8, 'without transferInputs the caller keeps its data');
+      const moved = x.slice();
+      const fromMoved = (await session.runFloat('input', moved, [4, 3, 8, 8], { transferInputs: true }))['features']!.data;
+      assert.equal(moved.length, 0, 'with transferInputs the buffer went to the worker (detached here)');
+      assert.deepEqual(fromMoved, expected);
+      assert.deepEqual(fromCopy, expected);
+      const inProcess = x.slice();
+      await here.runFloat('input', inProcess, [4, 3, 8, 8], { transferInputs: true });
+      assert.equal(inProcess.length, 4 * 3 * 8 * 8, 'a session on this thread never detaches anything');
+    } finally {
+      await session.release();
+      await here.release();
+    }
+  });
+
   it('lets the process exit without release (the worker does not keep it alive when idle)', () => {
     const script = `
       import { createSession } from ${JSON.stringify(new URL('../../src/runtime/session.ts', import.meta.url).pathname)};
