@@ -1,22 +1,34 @@
 /**
  * What cross-fitting costs (issue 12: K = 5 must cost at most 5× the single-split training): on the same features,
  * the default recipe's training time with one 80/20 split (`fit`, the baseline) and with 5 folds (`crossFit`: five
- * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling). Medians of ≥ 5 repetitions after
- * a warm-up, both measured in this run, alternately (fit, crossFit, fit, …); wall time and process CPU time.
+ * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling), by default (folds in a worker
+ * thread beside this one where the work pays for starting it) and with every fold in this thread (`workers: 0`).
+ * Medians of ≥ 5 repetitions after a warm-up, all measured in this run, alternately (fit, crossFit, crossFit in one
+ * thread, fit, …); wall time and process CPU time (all threads: a worker's start and its folds count).
  *
  * Features: seeded Gaussian blobs shaped like the issue's task (300 labelled images × 1280-d MobileNetV2 features ×
  * 3 classes) and a larger one (3,000 × 1280 × 10), so the ratio does not hinge on one size. Early stopping is on, as
  * in the default, so each fit runs until its own patience ends; a fixed-epochs row (no early stopping) shows the
  * pure cost ratio.
  *
- *   npx tsx scripts/bench-cross-fit.ts [--repeats 7]
+ *   npx tsx scripts/bench-cross-fit.ts [--repeats 7] [--dist]
+ *
+ * `--dist` runs the compiled package (dist/, `npm run build` first), as `npm i finetune` users do: its fold worker
+ * starts faster than one started from the sources through tsx.
  */
-import { crossFit } from '../src/train/cross-fit.js';
-import { fit } from '../src/train/fit.js';
+import { existsSync, statSync } from 'node:fs';
 import type { FitOptions, LabelledFeatures } from '../src/train/fit.js';
 import { Rng } from '../src/util/rng.js';
 import { watchCpuContention } from './lib/cpu-contention.js';
 import { median } from './lib/stats.js';
+
+const fromDist = process.argv.includes('--dist');
+const compiled = new URL('../dist/train/cross-fit.js', import.meta.url);
+if (fromDist && !existsSync(compiled)) throw new Error('bench-cross-fit --dist: dist/ is missing; run `npm run build` first.');
+if (fromDist && statSync(compiled).mtimeMs < statSync(new URL('../src/train/cross-fit.ts', import.meta.url)).mtimeMs)
+  process.stderr.write('warning: dist/train/cross-fit.js is older than src/train/cross-fit.ts; run `npm run build` to measure the sources\' code.\n');
+const { crossFit } = (await import(fromDist ? compiled.href : '../src/train/cross-fit.js')) as typeof import('../src/train/cross-fit.js');
+const { fit } = (await import(fromDist ? new URL('../dist/train/fit.js', import.meta.url).href : '../src/train/fit.js')) as typeof import('../src/train/fit.js');
 
 const repeatsIndex = process.argv.indexOf('--repeats');
 const repeats = Math.max(5, repeatsIndex === -1 ? 7 : Number(process.argv[repeatsIndex + 1]));
@@ -51,12 +63,10 @@ function split(data: LabelledFeatures, numClasses: number): { train: LabelledFea
 interface Timing { readonly wall: number; readonly cpu: number }
 
 /**
- * Median wall and process-CPU milliseconds of `baseline` and `candidate`, run alternately (after one warm-up of
- * each) so that a change in the machine's load during the run weighs on both alike. CPU time counts every thread
- * of this process, so kernel helper threads show in it.
+ * Median wall and process-CPU milliseconds of each of `runs`, run in turn (after one warm-up of each) so that a
+ * change in the machine's load during the run weighs on all alike.
  */
-async function medians(baseline: () => Promise<unknown>, candidate: () => Promise<unknown>): Promise<[Timing, Timing]> {
-  const runs = [baseline, candidate];
+async function medians(runs: ReadonlyArray<() => Promise<unknown>>): Promise<Timing[]> {
   const samples = runs.map(() => ({ walls: [] as number[], cpus: [] as number[] }));
   for (const run of runs) await run();   // warm-up
   for (let i = 0; i < repeats; i++)
@@ -67,24 +77,32 @@ async function medians(baseline: () => Promise<unknown>, candidate: () => Promis
       samples[index]!.walls.push(performance.now() - started);
       samples[index]!.cpus.push((cpu.user + cpu.system) / 1000);
     }
-  const [single, folds] = samples.map(({ walls, cpus }) => ({ wall: median(walls), cpu: median(cpus) }));
-  return [single!, folds!];
+  return samples.map(({ walls, cpus }) => ({ wall: median(walls), cpu: median(cpus) }));
 }
 
 const contention = watchCpuContention();
 const rows: string[] = [];
+const ratios = (folds: Timing, single: Timing): string => `${(folds.wall / single.wall).toFixed(2)}× | ${(folds.cpu / single.cpu).toFixed(2)}×`;
 for (const [name, data, numClasses] of [['300 × 1280, 3 classes', blobs(300, 1280, 3, 1), 3], ['3,000 × 1280, 10 classes', blobs(3000, 1280, 10, 2), 10]] as const) {
   for (const [recipe, options] of [['default (early stopping)', {}], ['30 epochs, no early stopping', { epochs: 30, earlyStopping: null }]] as const) {
     const fitOptions: FitOptions = { seed: 1, numClasses, ...options };
     const { train, validation } = split(data, numClasses);
-    const [single, folds] = await medians(() => fit(train, { ...fitOptions, validation }), () => crossFit(data, { ...fitOptions, folds: 5 }));
-    rows.push(`| ${name} | ${recipe} | ${single.wall.toFixed(0)} | ${folds.wall.toFixed(0)} | ${(folds.wall / single.wall).toFixed(2)}× `
-      + `| ${(folds.cpu / single.cpu).toFixed(2)}× |`);
-    process.stderr.write(`${name}, ${recipe}: fit ${single.wall.toFixed(0)} ms (CPU ${single.cpu.toFixed(0)}), `
-      + `crossFit ${folds.wall.toFixed(0)} ms (CPU ${folds.cpu.toFixed(0)})\n`);
+    let inWorkers = 0;
+    const countWorkerFolds = { onProgress: (event: { status: string; message?: string }) => { if (event.status === 'message' && event.message?.includes('worker')) inWorkers++; } };
+    const [single, folds, oneThread] = await medians([
+      () => fit(train, { ...fitOptions, validation }),
+      () => { inWorkers = 0; return crossFit(data, { ...fitOptions, folds: 5, ...countWorkerFolds }); },
+      () => crossFit(data, { ...fitOptions, folds: 5, workers: 0 }),
+    ]);
+    rows.push(`| ${name} | ${recipe} | ${single!.wall.toFixed(0)} | ${folds!.wall.toFixed(0)} | ${ratios(folds!, single!)} | ${inWorkers}/5 `
+      + `| ${oneThread!.wall.toFixed(0)} | ${ratios(oneThread!, single!)} |`);
+    process.stderr.write(`${name}, ${recipe}: fit ${single!.wall.toFixed(0)} ms (CPU ${single!.cpu.toFixed(0)}), crossFit ${folds!.wall.toFixed(0)} ms `
+      + `(CPU ${folds!.cpu.toFixed(0)}, ${inWorkers} folds in a worker), in one thread ${oneThread!.wall.toFixed(0)} ms (CPU ${oneThread!.cpu.toFixed(0)})\n`);
   }
 }
-process.stdout.write(`Cross-fitting cost: median of ${repeats} runs after a warm-up (wall ms; ratios of wall and of process CPU time)\n\n` +
-  '| features | recipe | one 80/20 split (baseline) | 5-fold cross-fit | ratio | CPU ratio |\n|---|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
+process.stdout.write(`Cross-fitting cost (${fromDist ? 'dist/, the compiled package' : 'the sources through tsx'}): median of ${repeats} runs `
+  + 'after a warm-up (wall ms; ratios to the baseline of wall and of process CPU time)\n\n'
+  + '| features | recipe | one 80/20 split (baseline) | 5-fold cross-fit (default) | ratio | CPU ratio | folds in a worker '
+  + '| cross-fit, one thread | ratio | CPU ratio |\n|---|---|---|---|---|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
 const warning = contention.warning();
 if (warning) process.stdout.write(`\n${warning}\n`);

@@ -82,7 +82,8 @@ await step('npm pack: builds dist/ and lists only what users need', () => {
   const files = packed.files.map((file) => file.path);
   const unexpected = files.filter((path) => !/^(dist\/|models\/[\w-]+\.json$|package\.json$|README\.md$|LICENSE$)/.test(path));
   const tests = files.filter((path) => /(^|\/)test\/|\.test\.|test-backbones\.ts$|\.ts$/.test(path) && !path.endsWith('.d.ts'));
-  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/finetune.js', 'dist/train/sweep-worker.js', 'dist/serve/page/index.html',
+  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/finetune.js', 'dist/train/sweep-worker.js', 'dist/train/cross-fit-worker.js',
+    'dist/serve/page/index.html',
     'dist/serve/page/app.js', 'dist/image/resample-kernels.js', 'dist/image/resample-kernels.d.ts', 'models/zoo.json', 'LICENSE']) {
     if (!files.includes(needed)) throw new Error(`the tarball lacks ${needed}`);
   }

@@ -1,8 +1,8 @@
 /** Worker-thread side of `sweep`: trains the configs it is sent on the shared feature matrices. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isFinetuneError } from '../errors.js';
 import { trainSweepJob } from './sweep.js';
 import type { SweepJob, SweepReply, SweepWorkerData } from './sweep.js';
+import { toWorkerError } from './train-workers.js';
 
 const { train, validation } = workerData as SweepWorkerData;
 const port = parentPort;
@@ -15,11 +15,6 @@ port.on('message', (job: SweepJob) => {
       const transfer = result.head.layers.flatMap((layer) => [layer.kernel.buffer, layer.bias.buffer]) as ArrayBuffer[];
       port.postMessage({ index: job.index, result } satisfies SweepReply, transfer);
     },
-    (error: unknown) => {
-      const reply: SweepReply = isFinetuneError(error)
-        ? { index: job.index, error: { name: error.name, code: error.code, message: error.message, ...(error.hint === undefined ? {} : { hint: error.hint }) } }
-        : { index: job.index, error: { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) } };
-      port.postMessage(reply);
-    },
+    (error: unknown) => port.postMessage({ index: job.index, error: toWorkerError(error) } satisfies SweepReply),
   );
 });

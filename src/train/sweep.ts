@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { FinetuneError } from '../errors.js';
 import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
@@ -7,6 +7,7 @@ import { crossFit, type CrossFitResult } from './cross-fit.js';
 import { fit, type FitResult } from './fit.js';
 import { fitStandardization } from './standardization.js';
 import { checkFeaturesFinite, resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
+import { fromWorkerError, startTrainWorker, toSharedFeatures, type WorkerError } from './train-workers.js';
 
 /** Values to try per hyperparameter; the sweep trains every combination. Omitted keys use the base options. */
 export interface SweepGrid {
@@ -90,27 +91,14 @@ export function formatSweepConfig(config: SweepConfig): string {
   return `lr=${config.learningRate} wd=${config.weightDecay} hidden=[${config.hidden.join(',')}] dropout=${config.dropout} seed=${config.seed}`;
 }
 
-/** The same rows and labels in SharedArrayBuffers (a copy only when they are not shared already). */
-export function toSharedFeatures(data: LabelledFeatures): LabelledFeatures {
-  const share = <T extends Float32Array | Int32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T => {
-    if (array.buffer instanceof SharedArrayBuffer) return array;
-    const copy = make(new SharedArrayBuffer(array.byteLength));
-    copy.set(array);
-    return copy;
-  };
-  return {
-    ...data,
-    features: share(data.features, (buffer) => new Float32Array(buffer)),
-    labels: share(data.labels, (buffer) => new Int32Array(buffer)),
-  };
-}
+export { toSharedFeatures } from './train-workers.js';
 
 /** Messages between the sweep and its workers. */
 export type SweepJob = { readonly index: number; readonly options: FitOptions; readonly folds: number };
 export type SweepReply =
   | { readonly index: number; readonly result: FitResult }
   | { readonly index: number; readonly crossFit: CrossFitResult }
-  | { readonly index: number; readonly error: { readonly name: string; readonly code?: string; readonly message: string; readonly hint?: string } };
+  | { readonly index: number; readonly error: WorkerError };
 export interface SweepWorkerData {
   readonly entry: string;
   readonly train: LabelledFeatures;
@@ -141,28 +129,6 @@ function toSweepResult(index: number, config: SweepConfig, rankBy: MetricName, r
   };
 }
 
-/**
- * The parent's Node flags minus tsx's loader flags: a worker registers tsx itself (see the bootstrap), and
- * loading it twice costs about a second per worker.
- */
-function workerExecArgv(): string[] {
-  const result: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const [name, inlineValue] = flag.includes('=') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
-    if (['--import', '--require', '-r', '--loader', '--experimental-loader'].includes(name)) {
-      const value = inlineValue ?? argv[i + 1] ?? '';
-      if (inlineValue === undefined) i++;
-      if (/(^|[\\/])tsx($|[\\/])/.test(value)) continue;
-      result.push(name, value);
-      continue;
-    }
-    result.push(flag);
-  }
-  return result;
-}
-
 /** Multiply-adds of one training sample's forward pass through a config's layers. */
 function multiplyAddsPerSample(embeddingDim: number, config: SweepConfig, numClasses: number): number {
   const widths = [embeddingDim, ...config.hidden, numClasses];
@@ -180,15 +146,7 @@ function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[
 
 async function runInWorkers(train: LabelledFeatures, validation: LabelledFeatures | null, jobs: readonly SweepJob[], workerCount: number,
   onResult: (index: number, result: FitResult | CrossFitResult, seconds: number) => void): Promise<void> {
-  // From the compiled package the worker is plain JavaScript. From the sources (tsx), Node 20 cannot start a worker
-  // on a .ts file, so it starts on a bootstrap that registers tsx and then imports `entry`.
-  const fromSources = import.meta.url.endsWith('.ts');
-  const workerData: SweepWorkerData = {
-    entry: new URL('./sweep-worker.ts', import.meta.url).href,
-    train: toSharedFeatures(train),
-    validation: validation && toSharedFeatures(validation),
-  };
-  const workerFile = new URL(fromSources ? './sweep-worker-bootstrap.mjs' : './sweep-worker.js', import.meta.url);
+  const workerData: Omit<SweepWorkerData, 'entry'> = { train: toSharedFeatures(train), validation: validation && toSharedFeatures(validation) };
   let next = 0;
   const workers: Worker[] = [];
   try {
@@ -205,14 +163,10 @@ async function runInWorkers(train: LabelledFeatures, validation: LabelledFeature
         if (!failed) { failed = true; reject(error); }
       };
       for (let w = 0; w < workerCount; w++) {
-        const worker = new Worker(workerFile, { workerData, execArgv: workerExecArgv() });
+        const worker = startTrainWorker('sweep-worker', workerData);
         workers.push(worker);
         worker.on('message', (reply: SweepReply) => {
-          if ('error' in reply) {
-            const { code, message, hint, name } = reply.error;
-            fail(code === undefined ? Object.assign(new Error(message), { name }) : new FinetuneError(code as FinetuneError['code'], message, hint));
-            return;
-          }
+          if ('error' in reply) { fail(fromWorkerError(reply.error)); return; }
           onResult(reply.index, 'crossFit' in reply ? reply.crossFit : reply.result, (performance.now() - started.get(reply.index)!) / 1000);
           if (--pending === 0) resolve();
           else dispatch(worker);

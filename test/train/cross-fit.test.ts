@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrationReport, fitTemperature, softmaxWithTemperature } from '../../src/train/calibration.js';
-import { crossFit, foldStandardizations, otherFoldsBestEpochs } from '../../src/train/cross-fit.js';
+import { crossFit, foldSeed, foldStandardizations, otherFoldsBestEpochs, trainFold, trainFoldsInWorkers } from '../../src/train/cross-fit.js';
+import type { FoldJob } from '../../src/train/cross-fit.js';
 import { fit } from '../../src/train/fit.js';
 import { foldClassCounts, stratifiedFolds } from '../../src/train/folds.js';
 import { mergeHeads } from '../../src/train/merge-heads.js';
@@ -199,6 +200,43 @@ describe('crossFit', () => {
       assert.equal(std[3], 1);
       assert.equal(mean[3], 7.25);
     });
+  });
+
+  it('folds trained in a worker thread beside this one give bit-identical results (kept epochs, views, calibration)', async () => {
+    const numViews = 2;
+    const views = { features: Float32Array.from({ length: data.numSamples * numViews * 8 }, (_, i) => data.features[Math.floor(i / (numViews * 8)) * 8 + (i % 8)]! + 0.1 * Math.sin(i)), numViews };
+    const early = { ...options, learningRate: 0.1, views };   // every fold stops early: kept epochs come from snapshots
+    const messages: string[] = [];
+    const [here, parallel] = [await crossFit(data, { ...early, workers: 0 }),
+      await crossFit(data, { ...early, workers: 1, onProgress: (event) => { if (event.status === 'message') messages.push(event.message ?? ''); } })];
+    assert.ok(here.folds.some((fold) => fold.fit.keptEpoch < fold.fit.stoppedEpoch), 'some fold keeps an earlier epoch (snapshots cross the thread)');
+    assert.deepEqual(parallel.oofLogits, here.oofLogits);
+    assert.deepEqual(parallel.head, here.head);
+    assert.equal(parallel.temperature, here.temperature);
+    assert.deepEqual(parallel.folds.map((fold) => [fold.fit.keptEpoch, fold.fit.history.length, fold.heldOutLoss]),
+      here.folds.map((fold) => [fold.fit.keptEpoch, fold.fit.history.length, fold.heldOutLoss]));
+    assert.equal(messages.filter((message) => /^Fold \d\/5/.test(message)).length, 5, messages.join('\n'));
+    await assert.rejects(crossFit(data, { ...options, workers: -1 }), (error: Error & { code?: string }) => error.code === 'INVALID_OPTION');
+
+    // Every fold in the workers (none here): the same fits, snapshots included, as trainFold in this thread.
+    const foldOf = stratifiedFolds(data.labels, 3, 3, 5);
+    const jobs: FoldJob[] = [0, 1, 2].map((fold) => ({
+      fold, seed: foldSeed(5, fold + 1), snapshotBudgetBytes: 1 << 20,
+      trainRows: Int32Array.from(foldOf.keys()).filter((row) => foldOf[row] !== fold), heldOutRows: Int32Array.from(foldOf.keys()).filter((row) => foldOf[row] === fold),
+      options: { numClasses: 3, epochs: 12, learningRate: 0.1, hidden: [4], dropout: 0.2, threads: 1 },
+    }));
+    const inWorkers = await trainFoldsInWorkers(data, views, jobs, 2, undefined, () => {}, false);
+    for (const job of jobs) {
+      const local = await trainFold(data, views, job);
+      assert.deepEqual(inWorkers[job.fold]!.result.head, local.result.head, `fold ${job.fold}`);
+      assert.deepEqual(inWorkers[job.fold]!.result.history.map((logs) => logs.valLoss), local.result.history.map((logs) => logs.valLoss));
+      assert.deepEqual(inWorkers[job.fold]!.snapshots, local.snapshots);
+      assert.equal(local.snapshots!.size, local.result.stoppedEpoch);
+    }
+    // A fold failing in a worker fails the call with the error's code and message.
+    const failing = jobs.map((job) => ({ ...job, options: { ...job.options, batchSize: -1 } }));
+    await assert.rejects(trainFoldsInWorkers(data, views, failing, 1, undefined, () => {}, false),
+      (error: Error & { code?: string }) => error.code === 'INVALID_OPTION' && /batch/i.test(error.message));
   });
 
   it('otherFoldsBestEpochs: the median of the other folds\' best epochs, capped at the fold\'s own kept epoch', () => {
