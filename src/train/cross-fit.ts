@@ -13,7 +13,7 @@
  * `train` may be streamed from a feature file (out-of-core): the folds are then row lists over the same file
  * (`selectRows`), each fold's fit streams them, and the held-out rows are predicted window by window.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { isMainThread, type Worker } from 'node:worker_threads';
 import { FinetuneError } from '../errors.js';
 import type { HeadWeights, ProgressCallback } from '../types.js';
@@ -68,8 +68,10 @@ export interface CrossFitOptions extends Omit<FitOptions, 'validation' | 'views'
    * one core, the features shared, not copied). Folds go to whichever thread is free, this one included, and are
    * merged in fold order, so the result is bit-identical to training them one after another (`0`). A worker takes
    * ~0.2–0.3 s to start from the compiled package and 0.3–0.75 s from the sources (tsx).
+   * Memory: the features are copied once into shared memory, and each busy thread holds one fold's copy.
    * @defaultValue one fewer than the cores (at most folds − 1) when the folds' estimated work is over
-   *   {@link PARALLEL_FOLDS_MIN_SECONDS} seconds, else `0`; `0` inside a worker thread (e.g. a sweep's)
+   *   {@link PARALLEL_FOLDS_MIN_SECONDS} seconds and 4× the features fit in a quarter of the memory, else `0`;
+   *   `0` inside a worker thread (e.g. a sweep's)
    */
   workers?: number;
 }
@@ -329,7 +331,10 @@ function foldWorkerCount(train: TrainingData, resolved: ResolvedFitOptions, fold
   let multiplyAdds = 0;
   for (let l = 0; l + 1 < widths.length; l++) multiplyAdds += widths[l]! * widths[l + 1]!;
   const seconds = folds * resolved.epochs * train.numSamples * (3 * multiplyAdds + 4 * train.embeddingDim) / 1e10;
-  return seconds >= PARALLEL_FOLDS_MIN_SECONDS ? Math.max(0, Math.min(availableParallelism() - 1, folds - 1)) : 0;
+  // Memory: the shared copy of the features plus one fold's copies per thread come to ~4× the features in all
+  // (sequential: ~2×), so the default keeps that within a quarter of the machine's memory.
+  const featureBytes = train.numSamples * train.embeddingDim * 4;
+  return seconds >= PARALLEL_FOLDS_MIN_SECONDS && 4 * featureBytes <= totalmem() / 4 ? Math.max(0, Math.min(availableParallelism() - 1, folds - 1)) : 0;
 }
 
 /** The folds one after another in this thread. */
