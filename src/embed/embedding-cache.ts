@@ -13,10 +13,15 @@
  * processes may read and write the same file: writers take the lock with BEGIN IMMEDIATE and wait up to
  * `busyTimeoutMs` for each other.
  *
+ * The store also remembers each image file's sha256 by its stat signature (size, mtime, ctime, inode, device; see
+ * {@link fileSignature}), so a rerun finds its hits without reading and hashing every file again. Only hits use
+ * that memo: an image that has to be computed is always read and hashed, so a vector is always stored under the hash
+ * of the bytes that produced it.
+ *
  * This module is the store (open, register, get, put). Administration (stats, listing, prune) is in
  * cache-admin.ts, the NumPy export in export-npy.ts, cross-file merging in merge-caches.ts.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, type Stats } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -68,21 +73,46 @@ export interface CacheEntry {
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+/** A file's absolute path and the stat taken before its bytes were read. */
+export interface StatOfFile {
+  readonly path: string;
+  readonly stat: Stats;
+}
+
+/**
+ * A file's identity for the sha memo: size, mtime and ctime (milliseconds as doubles: ~0.25 µs resolution today),
+ * inode and device. ctime changes on every write and cannot be set by tools (touch -d sets mtime only). Null when
+ * the file changed less than {@link SETTLED_MS} before `nowMs`: on a file system with coarse timestamps, a write in
+ * the same tick would leave the signature unchanged (git's "racy" entries), so such files are not remembered.
+ * (A plain stat, not `bigint: true`: making BigIntStats cost ~30 µs a file, a tenth of a 1,000-image rerun.)
+ */
+export function fileSignature(stat: Stats, nowMs: number): string | null {
+  if (nowMs - stat.mtimeMs < SETTLED_MS || nowMs - stat.ctimeMs < SETTLED_MS) return null;
+  return `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}:${stat.dev}`;
+}
+
+/** How long a file must be left unchanged before its sha is remembered: 2 s (FAT's mtime tick). */
+export const SETTLED_MS = 2000;
+
 /**
  * A BLOB from SQLite → a Float32Array of `embeddingDim` values that owns its (aligned) memory. A blob of any
  * other length (a damaged or hand-edited row) is CACHE_CORRUPT: using it would shift every feature.
  */
 function blobToVector(blob: Buffer, embeddingDim: number, where: { path: string; key: string; imageSha: string }): Float32Array {
-  if (blob.byteLength !== embeddingDim * 4) {
-    const size = blob.byteLength % 4 === 0 ? `${blob.byteLength / 4} floats` : `${blob.byteLength} bytes`;
+  checkBlobLength(blob.byteLength, embeddingDim, where);
+  const vector = new Float32Array(embeddingDim);
+  new Uint8Array(vector.buffer).set(blob);
+  return vector;
+}
+
+function checkBlobLength(byteLength: number, embeddingDim: number, where: { path: string; key: string; imageSha: string }): void {
+  if (byteLength !== embeddingDim * 4) {
+    const size = byteLength % 4 === 0 ? `${byteLength / 4} floats` : `${byteLength} bytes`;
     throw new FinetuneError('CACHE_CORRUPT',
       `The embedding cache "${where.path}" holds a vector of ${size} for image ${where.imageSha.slice(0, 12)}…, ` +
       `but extractor ${where.key.slice(0, 12)} has embeddingDim ${embeddingDim} (${embeddingDim * 4} bytes).`,
       `Drop that extractor's vectors with \`finetune cache prune --extractor ${where.key.slice(0, 12)}\` (they are recomputed on the next run), or move the file away.`);
   }
-  const vector = new Float32Array(embeddingDim);
-  new Uint8Array(vector.buffer).set(blob);
-  return vector;
 }
 
 const vectorToBlob = (vector: Float32Array): Buffer => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
@@ -170,6 +200,11 @@ export class EmbeddingCache {
           vector BLOB NOT NULL,
           created_at INTEGER NOT NULL,
           PRIMARY KEY (extractor, image_sha, variant)
+        );
+        CREATE TABLE IF NOT EXISTS file_shas (
+          path TEXT PRIMARY KEY,
+          signature TEXT NOT NULL,
+          image_sha TEXT NOT NULL
         );`);
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version === 0) db.pragma(`user_version = ${CACHE_SCHEMA_VERSION}`);
@@ -251,6 +286,28 @@ export class EmbeddingCache {
   }
 
   /**
+   * Which of `imageShas` have a vector, without reading the vectors (their stored length is still checked:
+   * CACHE_CORRUPT as in getMany).
+   */
+  hasMany(key: string, imageShas: readonly string[], options: VariantOption = {}): Set<string> {
+    const variant = options.variant ?? '';
+    const found = new Set<string>();
+    const embeddingDim = this.embeddingDimOf(key);
+    if (embeddingDim === null || imageShas.length === 0) return found;
+    const select = this.#db.prepare<[string, string, string], { bytes: number }>(
+      'SELECT length(vector) AS bytes FROM vectors WHERE extractor = ? AND image_sha = ? AND variant = ?');
+    withSqliteErrors(this.path, 'reading vectors', () => this.#db.transaction(() => {
+      for (const imageSha of imageShas) {
+        const row = select.get(key, imageSha, variant);
+        if (row === undefined) continue;
+        checkBlobLength(row.bytes, embeddingDim, { path: this.path, key, imageSha });
+        found.add(imageSha);
+      }
+    })());
+    return found;
+  }
+
+  /**
    * Stores vectors in ONE transaction (all or nothing). Existing keys are kept (content-addressed: the same key
    * means the same vector). Returns how many rows were new.
    */
@@ -273,6 +330,44 @@ export class EmbeddingCache {
       throw wrapSqliteError(this.path, cause, 'writing vectors');
     }
     return inserted;
+  }
+
+  /**
+   * The remembered sha256 of each file whose stat signature still matches (undefined where unknown or changed).
+   * A store written before the memo existed, opened read-only, remembers nothing.
+   */
+  rememberedShas(files: readonly StatOfFile[], nowMs: number = Date.now()): Array<string | undefined> {
+    if (files.length === 0 || !this.#hasFileShas()) return files.map(() => undefined);
+    const select = this.#db.prepare<[string], { signature: string; image_sha: string }>('SELECT signature, image_sha FROM file_shas WHERE path = ?');
+    return withSqliteErrors(this.path, 'reading file hashes', () => this.#db.transaction(() => files.map(({ path, stat }) => {
+      const row = select.get(path);
+      const signature = row === undefined ? null : fileSignature(stat, nowMs);
+      return row !== undefined && signature !== null && row.signature === signature ? row.image_sha : undefined;
+    }))());
+  }
+
+  /** Remembers the sha256 of files just read and hashed (skipped when read-only or the file changed just now). */
+  rememberShas(files: ReadonlyArray<StatOfFile & { readonly imageSha: string }>, nowMs: number = Date.now()): void {
+    if (this.readonly || files.length === 0) return;
+    const upsert = this.#db.prepare<[string, string, string]>(
+      'INSERT INTO file_shas (path, signature, image_sha) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET signature = excluded.signature, image_sha = excluded.image_sha');
+    try {
+      this.#db.transaction(() => {
+        for (const { path, stat, imageSha } of files) {
+          const signature = fileSignature(stat, nowMs);
+          if (signature !== null) upsert.run(path, signature, imageSha);
+        }
+      }).immediate();
+    } catch (cause) {
+      throw wrapSqliteError(this.path, cause, 'writing file hashes');
+    }
+  }
+
+  #fileShasTable: boolean | undefined;
+  #hasFileShas(): boolean {
+    this.#fileShasTable ??= withSqliteErrors(this.path, 'reading the schema', () =>
+      this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_shas'").get() !== undefined);
+    return this.#fileShasTable;
   }
 
   /** Number of vectors stored for an extractor and variant. */

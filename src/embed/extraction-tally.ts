@@ -40,7 +40,7 @@ export class ExtractionTally {
    * number of images (finetune embed only fills the cache).
    */
   constructor(private readonly items: ReadonlyArray<{ readonly path: string }>, private readonly strict: boolean,
-    provider: SessionProvider | null, private readonly collectFeatures = true) {
+    provider: SessionProvider | null, readonly collectFeatures = true) {
     this.#shas = new Array<string | undefined>(items.length);
     this.provider = provider;
   }
@@ -101,12 +101,18 @@ export class ExtractionTally {
   }
 
   /** Vectors found in the cache. */
-  addCached(found: ReadonlyMap<string, Float32Array>): void {
-    for (const [sha, vector] of found) {
+  addCached(found: ReadonlyMap<string, Float32Array> | ReadonlySet<string>): void {
+    if (found instanceof Set) {
+      if (this.collectFeatures) throw new TypeError('ExtractionTally.addCached: collecting features needs the vectors, not just their shas.');
+      for (const sha of found) this.#embeddedShas.add(sha);
+      return;
+    }
+    for (const [sha, vector] of found as ReadonlyMap<string, Float32Array>) {
       if (this.collectFeatures) this.#vectorBySha.set(sha, vector);
       else this.#embeddedShas.add(sha);
     }
   }
+
 
   /** Image served from the cache, or identical to one computed (or queued) in this run. */
   hit(): void {

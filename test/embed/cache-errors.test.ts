@@ -107,8 +107,10 @@ describe('cache errors (issue 14, defect 8)', () => {
     const cache = EmbeddingCache.open({ path, readonly: true });
     try {
       assert.equal(cache.getMany(key, [sha256('image-0')]).size, 1, 'intact rows still read');
-      for (const [sha, text] of [[bad, `${DIM - 1} floats`], [odd, `${DIM * 4 - 2} bytes`]] as const) {
-        assert.throws(() => cache.getMany(key, [sha256('image-0'), sha]), (error: unknown) => {
+      assert.deepEqual(cache.hasMany(key, [sha256('image-0'), sha256('absent')]), new Set([sha256('image-0')]));
+      for (const [sha, text, read] of [[bad, `${DIM - 1} floats`, 'getMany'], [odd, `${DIM * 4 - 2} bytes`, 'getMany'],
+        [bad, `${DIM - 1} floats`, 'hasMany']] as const) {
+        assert.throws(() => cache[read](key, [sha256('image-0'), sha]), (error: unknown) => {
           isCode('CACHE_CORRUPT')(error);
           const { message, hint } = error as FinetuneError;
           assert.ok(message.includes(text), message);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { EmbeddingCache, defaultCachePath, extractorKey } from '../../src/embed/embedding-cache.js';
+import { EmbeddingCache, SETTLED_MS, defaultCachePath, extractorKey } from '../../src/embed/embedding-cache.js';
 import { mergeCaches } from '../../src/embed/merge-caches.js';
 import { FinetuneError } from '../../src/errors.js';
 import type { FeatureExtractorSpec } from '../../src/types.js';
@@ -133,6 +133,43 @@ describe('EmbeddingCache', () => {
     assert.equal(found.size, shas.length);
     for (const sha of shas) assert.deepEqual(found.get(sha), expectedVector(sha, 8));
     cache.close();
+  });
+});
+
+describe('EmbeddingCache file-sha memo', () => {
+  it('gives a file\'s sha back while its stat is unchanged; never for a changed or just-written file', async () => {
+    const path = join(dir, 'memo-image.jpg');
+    await writeFile(path, 'image bytes');
+    const statOf = async (): Promise<import('node:fs').Stats> => stat(path);
+    const first = await statOf();
+    const settledAt = (s: import('node:fs').Stats): number => Math.max(s.ctimeMs, s.mtimeMs) + SETTLED_MS;
+    const cache = EmbeddingCache.open({ path: join(dir, 'memo.sqlite') });
+    try {
+      // Written just now: not remembered (a coarse-timestamp file system could hide a second write in the same tick).
+      cache.rememberShas([{ path, stat: first, imageSha: shaOf('v1') }], settledAt(first) - 1);
+      assert.deepEqual(cache.rememberedShas([{ path, stat: first }], settledAt(first)), [undefined]);
+      cache.rememberShas([{ path, stat: first, imageSha: shaOf('v1') }], settledAt(first));
+      assert.deepEqual(cache.rememberedShas([{ path, stat: first }, { path: join(dir, 'other.jpg'), stat: first }], settledAt(first)),
+        [shaOf('v1'), undefined], 'remembered by path and signature');
+      await appendFile(path, ' more');
+      const second = await statOf();
+      assert.deepEqual(cache.rememberedShas([{ path, stat: second }], settledAt(second)), [undefined], 'a changed file is unknown');
+      cache.rememberShas([{ path, stat: second, imageSha: shaOf('v2') }], settledAt(second));
+      assert.deepEqual(cache.rememberedShas([{ path, stat: second }], settledAt(second)), [shaOf('v2')]);
+      assert.deepEqual(cache.rememberedShas([{ path, stat: first }], settledAt(second)), [undefined], 'the old signature is gone');
+    } finally {
+      cache.close();
+    }
+    // A store written before the memo existed, opened read-only, remembers nothing (and does not fail).
+    const old = join(dir, 'old-store.sqlite');
+    EmbeddingCache.open({ path: old }).close();
+    const db = new Database(old);
+    db.exec('DROP TABLE file_shas');
+    db.close();
+    const readonly = EmbeddingCache.open({ path: old, readonly: true });
+    assert.deepEqual(readonly.rememberedShas([{ path, stat: await statOf() }]), [undefined]);
+    readonly.rememberShas([{ path, stat: await statOf(), imageSha: shaOf('v2') }]);
+    readonly.close();
   });
 });
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { EmbeddingCache, extractorKey } from '../../src/embed/embedding-cache.js';
 import { defaultBatchSize, extractEmbeddings, type LazyFeatureExtractor } from '../../src/embed/extract-embeddings.js';
 import { shardOf } from '../../src/embed/shard-of.js';
@@ -117,6 +118,49 @@ describe('extractEmbeddings', () => {
     assert.equal(fourth.computed, 20);
     assert.notDeepEqual(fourth.features, first.features);
     cache.close();
+  });
+
+  it('finds a rerun\'s hits by the files\' stat without reading them; a changed file is read and recomputed', async () => {
+    const folder = join(dir, 'memo');
+    await mkdir(folder, { recursive: true });
+    const paths = await Promise.all(images.slice(0, 10).map(async (path, i) => {
+      const target = join(folder, `${i}.jpg`);
+      await copyFile(path, target);
+      return target;
+    }));
+    const items = paths.map((path) => ({ path }));
+    const cache = openCache('memo');
+    await new Promise((done) => setTimeout(done, 2100));   // the memo keeps files unchanged for ≥ 2 s only
+    const first = await extractEmbeddings(items, tinyExtractor(), { cache, device: 'cpu', batchSize: 4 });
+    assert.equal(first.computed, 10);
+    // Count the file reads of the next runs (fs/promises.readFile, as readImageFile calls it).
+    const replacement = await readFile(images[15]!);
+    const fsPromises = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+    const reads: string[] = [];
+    const original = fsPromises.readFile;
+    const readFileMock = mock.method(fsPromises, 'readFile', function (this: unknown, ...args: Parameters<typeof readFile>) {
+      reads.push(String(args[0]));
+      return original.apply(this, args);
+    });
+    syncBuiltinESMExports();
+    try {
+      const second = await extractEmbeddings(items, tinyExtractor(), { cache, device: 'cpu', batchSize: 4 });
+      assert.equal(second.cacheHits, 10);
+      assert.deepEqual(second.features, first.features);
+      assert.deepEqual(reads, [], 'no image file is read when its stat matches the remembered sha');
+      // Overwrite one file with another image: new size/ctime, so it is read, hashed and computed.
+      await writeFile(paths[3]!, replacement);
+      const third = await extractEmbeddings(items, tinyExtractor(), { cache, device: 'cpu', batchSize: 4 });
+      assert.deepEqual(reads, [paths[3]], 'only the changed file is read');
+      assert.equal(third.computed, 1);
+      assert.equal(third.cacheHits, 9);
+      const [expected] = await referenceFeatures([images[15]!]);
+      assertClose(third.features.subarray(3 * 16, 4 * 16), expected!, 'the changed file\'s new features');
+    } finally {
+      readFileMock.mock.restore();
+      syncBuiltinESMExports();
+      cache.close();
+    }
   });
 
   it('calls a lazy extractor\'s loadModel only when an image misses the cache', async () => {
