@@ -359,10 +359,12 @@ export type FoldReply =
  * The folds shared between this thread and `workerCount` worker threads: each thread takes the next fold when it is
  * free (a worker once it has started), so a worker that starts late costs nothing but its start. Every fold's
  * result is the same wherever it trains (one kernel thread each, same inputs), and they are returned in fold order.
- * `trainHere` false leaves every fold to the workers (tests).
+ * A worker that fails before it is ready leaves its folds to this thread. For tests: `trainHere` false leaves
+ * every fold to the workers (a worker that cannot start then fails the call); `workerModule` names the worker.
  */
 export async function trainFoldsInWorkers(train: LabelledFeatures, views: TrainingViews | null, jobs: readonly FoldJob[], workerCount: number,
-  onProgress: ProgressCallback | undefined, announce: (job: FoldJob, where: string) => void, trainHere = true): Promise<TrainedFold[]> {
+  onProgress: ProgressCallback | undefined, announce: (job: FoldJob, where: string) => void,
+  { trainHere = true, workerModule = 'cross-fit-worker' }: { readonly trainHere?: boolean; readonly workerModule?: string } = {}): Promise<TrainedFold[]> {
   const oneThread = jobs.map((job) => ({ ...job, options: { ...job.options, threads: 1 } }));
   const trained: Array<TrainedFold | undefined> = new Array(jobs.length);
   let next = 0, completed = 0, failure: unknown = null;
@@ -382,9 +384,9 @@ export async function trainFoldsInWorkers(train: LabelledFeatures, views: Traini
   const workers: Worker[] = [];
   try {
     for (let w = 0; w < workerCount; w++) {
-      const worker = startTrainWorker('cross-fit-worker', shared);
+      const worker = startTrainWorker(workerModule, shared);
       workers.push(worker);
-      let busy = false;
+      let busy = false, ready = false;
       const dispatch = (): void => {
         const job = failure === null ? oneThread[next] : undefined;
         busy = job !== undefined;
@@ -394,12 +396,13 @@ export async function trainFoldsInWorkers(train: LabelledFeatures, views: Traini
         worker.postMessage(job);
       };
       worker.on('message', (reply: FoldReply) => {
-        if ('ready' in reply) dispatch();
+        if ('ready' in reply) { ready = true; dispatch(); }
         else if ('error' in reply) fail(fromWorkerError(reply.error));
         else { finish(reply.fold, reply.trained); dispatch(); }
       });
-      worker.on('error', fail);
-      worker.on('exit', (code) => { if (busy) fail(new Error(`A cross-fitting worker exited with code ${code} before finishing its fold.`)); });
+      // A worker that cannot start (e.g. its module is missing from a bundle) only leaves its folds to this thread.
+      worker.on('error', (error) => { if (ready || !trainHere) fail(error); });
+      worker.on('exit', (code) => { if (busy || (!ready && !trainHere)) fail(new Error(`A cross-fitting worker exited with code ${code} before finishing its fold.`)); });
     }
     while (trainHere && failure === null && next < oneThread.length) {
       const job = oneThread[next++]!;

@@ -225,7 +225,7 @@ describe('crossFit', () => {
       trainRows: Int32Array.from(foldOf.keys()).filter((row) => foldOf[row] !== fold), heldOutRows: Int32Array.from(foldOf.keys()).filter((row) => foldOf[row] === fold),
       options: { numClasses: 3, epochs: 12, learningRate: 0.1, hidden: [4], dropout: 0.2, threads: 1 },
     }));
-    const inWorkers = await trainFoldsInWorkers(data, views, jobs, 2, undefined, () => {}, false);
+    const inWorkers = await trainFoldsInWorkers(data, views, jobs, 2, undefined, () => {}, { trainHere: false });
     for (const job of jobs) {
       const local = await trainFold(data, views, job);
       assert.deepEqual(inWorkers[job.fold]!.result.head, local.result.head, `fold ${job.fold}`);
@@ -235,8 +235,17 @@ describe('crossFit', () => {
     }
     // A fold failing in a worker fails the call with the error's code and message.
     const failing = jobs.map((job) => ({ ...job, options: { ...job.options, batchSize: -1 } }));
-    await assert.rejects(trainFoldsInWorkers(data, views, failing, 1, undefined, () => {}, false),
+    await assert.rejects(trainFoldsInWorkers(data, views, failing, 1, undefined, () => {}, { trainHere: false }),
       (error: Error & { code?: string }) => error.code === 'INVALID_OPTION' && /batch/i.test(error.message));
+    // A worker that cannot start leaves its folds to this thread (the results unchanged); with none to fall back on, it fails.
+    // (This thread sleeps 2 s before its first fold, so the worker's failure arrives while this thread still trains.)
+    const announced: string[] = [];
+    const withoutWorker = await trainFoldsInWorkers(data, views, jobs, 1, undefined, (job, where) => {
+      if (announced.push(`${job.fold}${where}`) === 1) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    }, { workerModule: 'no-such-worker' });
+    assert.deepEqual(withoutWorker.map((trained) => trained.result.head), inWorkers.map((trained) => trained.result.head));
+    assert.deepEqual(announced, ['0', '1', '2']);
+    await assert.rejects(trainFoldsInWorkers(data, views, jobs, 1, undefined, () => {}, { trainHere: false, workerModule: 'no-such-worker' }));
   });
 
   it('otherFoldsBestEpochs: the median of the other folds\' best epochs, capped at the fold\'s own kept epoch', () => {
