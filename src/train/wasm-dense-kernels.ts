@@ -26,6 +26,7 @@ interface KernelExports {
   dense_backward_weights(g: number, rows: number, outDim: number, x: number, inDim: number,
     params: number, grads: number, s1: number, s2: number, s3: number, update: number, jBegin: number, jEnd: number): void;
   apply_update(params: number, grads: number, s1: number, s2: number, s3: number, length: number, update: number): void;
+  flush_state(state: number, length: number): void;
   standardize_rows(x: number, rows: number, dim: number, mean: number, invStd: number): void;
   dropout(values: number, mask: number, length: number, state: number, threshold: number, keep: number): void;
   softmax_cross_entropy(logits: number, labels: number, rows: number, numClasses: number, labelSmoothing: number,
@@ -47,6 +48,8 @@ const MAX_THREADS = 32;
 const ARRAYS_OFFSET = CONTROL_OFFSET + MAX_THREADS * 64;
 /** Index arithmetic in the C code is 32-bit signed. */
 const MAX_WORKSPACE_BYTES = 2 ** 31 - PAGE_BYTES;
+/** How often optimizer state below 1e-30 is flushed to 0: Adam's m needs ~170 steps from there to subnormal. */
+const FLUSH_EVERY_STEPS = 64;
 const MODE = { gradient: 0, adam: 1, amsgrad: 2, sgd: 3, momentum: 4, nesterov: 5 } as const;
 
 /**
@@ -240,6 +243,21 @@ class WasmDenseWorkspace implements DenseWorkspace {
     return [s1 === undefined ? 0 : this.address(s1, offset), s2 === undefined ? 0 : this.address(s2, offset), s3 === undefined ? 0 : this.address(s3, offset)];
   }
 
+  /**
+   * Optimizer state below 1e-30 is set to 0 every `FLUSH_EVERY_STEPS` steps (see flush_state in the C source):
+   * state whose gradient stays 0 would otherwise decay into subnormals and stick there, and x86 slows down
+   * ~100× on each. A step is one OptimizerStep object, however many layers it updates.
+   */
+  private lastStep: OptimizerStep | null = null;
+  private stepsSeen = 0;
+
+  private flushStateIfDue(block: ParameterBlock, offset: number, length: number, step: OptimizerStep | null): void {
+    if (step === null) return;
+    if (step !== this.lastStep) { this.lastStep = step; this.stepsSeen++; }
+    if (this.stepsSeen % FLUSH_EVERY_STEPS !== 0) return;
+    for (const state of block.state) if (state.length > 0) this.exports.flush_state(this.address(state, offset), length);
+  }
+
   private writeUpdate(step: OptimizerStep | null): void {
     const floats = this.updateFloats;
     if (step === null) { this.updateInts[0] = MODE.gradient; return; }
@@ -273,6 +291,7 @@ class WasmDenseWorkspace implements DenseWorkspace {
     const p = this.address(block.params, offset), gw = this.address(block.grads, offset);
     this.run(CALL.backwardWeights, outputDim, 2, rows * inputDim * outputDim,
       (begin, end) => [g, rows, outputDim, x, inputDim, p, gw, s1, s2, s3, UPDATE_OFFSET, begin, end]);
+    this.flushStateIfDue(block, offset, outputDim * inputDim + outputDim, step);
   }
 
   standardizeRows(input: Float32Array, rows: number, dim: number, mean: Float32Array, invStd: Float32Array): void {
@@ -286,6 +305,7 @@ class WasmDenseWorkspace implements DenseWorkspace {
     const at = (address: number, begin: number): number => (address === 0 ? 0 : address + 4 * begin);
     this.run(CALL.update, length, 4, length * 4, (begin, end) =>
       [at(p, begin), at(gw, begin), at(s1, begin), at(s2, begin), at(s3, begin), end - begin, UPDATE_OFFSET]);
+    this.flushStateIfDue(block, offset, length, step);
   }
 }
 
