@@ -384,7 +384,10 @@ export class EmbeddingCache {
       .pluck().all(key, options.variant ?? '') as string[]);
   }
 
-  /** Deletes extractors and all their vectors in ONE transaction; returns how many vectors went. */
+  /**
+   * Deletes extractors and all their vectors in ONE transaction; returns how many vectors went. Remembered file
+   * shas (rememberShas) of images left without any vector go too, so the memo never outgrows the vectors.
+   */
   deleteExtractors(keys: Iterable<string>): number {
     this.#writable('deleteExtractors');
     let removedVectors = 0;
@@ -394,6 +397,9 @@ export class EmbeddingCache {
           removedVectors += this.#db.prepare('DELETE FROM vectors WHERE extractor = ?').run(key).changes;
           this.#db.prepare('DELETE FROM extractors WHERE key = ?').run(key);
           this.#dims.delete(key);
+        }
+        if (removedVectors > 0 && this.#hasFileShas()) {
+          this.#db.prepare('DELETE FROM file_shas WHERE image_sha NOT IN (SELECT image_sha FROM vectors)').run();
         }
       }).immediate();
     } catch (cause) {

@@ -157,6 +157,19 @@ describe('EmbeddingCache file-sha memo', () => {
       cache.rememberShas([{ path, stat: second, imageSha: shaOf('v2') }], settledAt(second));
       assert.deepEqual(cache.rememberedShas([{ path, stat: second }], settledAt(second)), [shaOf('v2')]);
       assert.deepEqual(cache.rememberedShas([{ path, stat: first }], settledAt(second)), [undefined], 'the old signature is gone');
+      // Pruning an extractor forgets the files whose content has no vector left; the others stay remembered.
+      const other = join(dir, 'memo-other.jpg');
+      await writeFile(other, 'other image');
+      const otherStat = await stat(other);
+      const [keep, drop] = [{ ...TEST_SPEC, layer: 'keep' }, { ...TEST_SPEC, layer: 'drop' }];
+      cache.registerExtractor(keep, 4);
+      cache.registerExtractor(drop, 4);
+      cache.putMany(extractorKey(drop), [{ imageSha: shaOf('v2'), vector: new Float32Array(4) }, { imageSha: shaOf('o'), vector: new Float32Array(4) }]);
+      cache.putMany(extractorKey(keep), [{ imageSha: shaOf('o'), vector: new Float32Array(4) }]);
+      cache.rememberShas([{ path: other, stat: otherStat, imageSha: shaOf('o') }], settledAt(otherStat));
+      const later = Math.max(settledAt(otherStat), settledAt(second));
+      cache.deleteExtractors([extractorKey(drop)]);
+      assert.deepEqual(cache.rememberedShas([{ path, stat: second }, { path: other, stat: otherStat }], later), [undefined, shaOf('o')]);
     } finally {
       cache.close();
     }
