@@ -5,13 +5,15 @@
  *  - raw ORT: onnxruntime-node alone on pre-made input tensors (session load not counted): one session per backbone,
  *    one rep (≥ 128 images) before the first end-to-end run, one between every two, one after the last; the median
  *    of all of them, printed with its min–max, so one noisy sample cannot decide the ceiling;
- *  - decode alone: read + sharp decode + resize + crop + normalise with every core busy and several images in flight;
+ *  - decode alone: read + sharp decode + resize + crop + normalise with every core busy and several images in flight,
+ *    one rep just before each end-to-end run;
  *  - ceiling = 1 / (1/raw + 1/decode): on a CPU both share the cores, so this is the best end-to-end rate;
  *  - end to end: `finetune embed` as a child process, fresh cache, process start included (wall clock). By default
  *    the shipped bin, dist/cli/finetune.js (what `npm i finetune` users run; built first when dist/ is missing or
  *    older than the sources); `--from-source` runs bin/finetune.js through tsx instead (the clone's dev path,
  *    ~0.45 s more process start);
- *  - of ceiling = end to end / ceiling (target ≥ 0.9);
+ *  - of ceiling = median over the reps of each end-to-end run against its own ceiling (its decode rep, the raw reps
+ *    just before and after it), as the VM's speed drifts within a run (target ≥ 0.9);
  *  - rerun: the same command again on the warm cache, as a share of the first run (target ≤ 5 %);
  *  - peak RSS of the end-to-end process.
  * Then decode throughput on 1, 2, … all cores (child processes pinned with taskset), and peak RSS at 1k vs 10k
@@ -209,10 +211,19 @@ interface Row {
   readonly rawMin: number;
   readonly rawMax: number;
   readonly rawReps: number;
+  /** Median of the decode-alone reps (one just before each end-to-end run), with their range. */
   readonly decode: number;
+  readonly decodeMin: number;
+  readonly decodeMax: number;
+  /** 1 / (1/raw + 1/decode) of the medians. */
   readonly ceiling: number;
   readonly endToEnd: number;
+  /** Median over the reps of end-to-end ÷ that rep's own ceiling (its decode rep, the raw reps around it), with the range. */
   readonly ofCeiling: number;
+  readonly ofCeilingMin: number;
+  readonly ofCeilingMax: number;
+  /** End-to-end median ÷ the ceiling of the medians (what the table showed before the pairing). */
+  readonly ofMedianCeiling: number;
   readonly rerunShare: number;
   readonly peakRssBytes: number;
   readonly provider: string;
@@ -246,40 +257,51 @@ async function main(): Promise<void> {
       const rawOrt = await openRawOrt(backbone);
       const rawRates: number[] = [await rawOrt.rep()];
       log(`${backbone.name}: raw ORT (${rawOrt.provider}) ${rawRates[0]!.toFixed(1)} img/s before`);
-      const measured: Array<{ label: string; count: number; decode: number; firsts: CliRun[]; reruns: CliRun[] }> = [];
+      const measured: Array<{ label: string; count: number; decodeRates: number[]; pairedRatios: number[]; firsts: CliRun[]; reruns: CliRun[] }> = [];
       for (const [label, data, count] of [['640×480', photos, numImages], ['12 MP', large, numLarge]] as const) {
         const paths = await listImages(data);
         await decodeThroughput(paths.slice(0, 8), backbone.spec, 2 * cores);   // warm-up
-        const decodeRates: number[] = [];
-        for (let rep = 0; rep < reps; rep++) decodeRates.push(await decodeThroughput(paths, backbone.spec, 2 * cores));
         await runEmbed(backbone, data, join(dir, 'cache-warmup', label));   // warm-up: page cache (and tsx's cache)
-        const firsts: CliRun[] = [], reruns: CliRun[] = [];
+        // Each rep is measured as a pair with its own ceiling: decode alone just before the first run, raw ORT just
+        // before and just after the rep (their mean). This VM's speed drifts by up to 1.6× within a quiet run, so a
+        // ceiling from other minutes than the end-to-end run it is compared with would flatter or sink the ratio.
+        const firsts: CliRun[] = [], reruns: CliRun[] = [], decodeRates: number[] = [], pairedRatios: number[] = [];
         for (let rep = 0; rep < reps; rep++) {
           const cacheDir = join(dir, 'cache', `${rows.length + measured.length}-${rep}`);
-          firsts.push(await runEmbed(backbone, data, cacheDir));
+          const decodeRate = await decodeThroughput(paths, backbone.spec, 2 * cores);
+          const rawBefore = rawRates[rawRates.length - 1]!;
+          const first = await runEmbed(backbone, data, cacheDir);
           reruns.push(await runEmbed(backbone, data, cacheDir));
           await rm(cacheDir, { recursive: true, force: true });
-          rawRates.push(await rawOrt.rep());
+          const rawAfter = await rawOrt.rep();
+          rawRates.push(rawAfter);
+          firsts.push(first);
+          decodeRates.push(decodeRate);
+          pairedRatios.push((count / first.seconds) * (1 / ((rawBefore + rawAfter) / 2) + 1 / decodeRate));
         }
-        measured.push({ label, count, decode: median(decodeRates), firsts, reruns });
+        measured.push({ label, count, decodeRates, pairedRatios, firsts, reruns });
       }
       await rawOrt.release();
       const raw = median(rawRates);
       const rawMin = Math.min(...rawRates), rawMax = Math.max(...rawRates);
       log(`${backbone.name}: raw ORT median ${raw.toFixed(1)} img/s of ${rawRates.length} reps (min–max ${rawMin.toFixed(1)}–${rawMax.toFixed(1)}: ` +
         `${rawRates.map((rate) => rate.toFixed(1)).join(' ')})`);
-      for (const { label, count, decode, firsts, reruns } of measured) {
+      for (const { label, count, decodeRates, pairedRatios, firsts, reruns } of measured) {
+        const decode = median(decodeRates);
         const ceiling = 1 / (1 / raw + 1 / decode);
         const firstSeconds = median(firsts.map((run) => run.seconds));
         const endToEnd = count / firstSeconds;
         const row: Row = {
-          backbone: backbone.name, images: label, count, raw, rawMin, rawMax, rawReps: rawRates.length, decode, ceiling, endToEnd,
-          ofCeiling: endToEnd / ceiling, rerunShare: median(reruns.map((run) => run.seconds)) / firstSeconds,
+          backbone: backbone.name, images: label, count, raw, rawMin, rawMax, rawReps: rawRates.length, decode,
+          decodeMin: Math.min(...decodeRates), decodeMax: Math.max(...decodeRates), ceiling, endToEnd,
+          ofCeiling: median(pairedRatios), ofCeilingMin: Math.min(...pairedRatios), ofCeilingMax: Math.max(...pairedRatios),
+          ofMedianCeiling: endToEnd / ceiling, rerunShare: median(reruns.map((run) => run.seconds)) / firstSeconds,
           peakRssBytes: Math.max(...firsts.map((run) => run.peakRssBytes)), provider: rawOrt.provider,
         };
         rows.push(row);
         log(`  ${label}: decode ${decode.toFixed(1)} img/s, ceiling ${ceiling.toFixed(1)}, finetune embed ${endToEnd.toFixed(1)} img/s ` +
-          `(${(row.ofCeiling).toFixed(2)} of ceiling; runs ${firsts.map((run) => run.seconds.toFixed(2)).join(' ')} s), ` +
+          `(${row.ofCeiling.toFixed(2)} of its paired ceilings, ${row.ofCeilingMin.toFixed(2)}–${row.ofCeilingMax.toFixed(2)}; ` +
+          `${row.ofMedianCeiling.toFixed(2)} of the medians' ceiling; decode ${decodeRates.map((rate) => rate.toFixed(1)).join(' ')}; runs ${firsts.map((run) => run.seconds.toFixed(2)).join(' ')} s), ` +
           `rerun ${(row.rerunShare * 100).toFixed(1)} % (${reruns.map((run) => run.seconds.toFixed(2)).join(' ')} s), ` +
           `peak RSS ${(row.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
       }
@@ -314,17 +336,19 @@ async function main(): Promise<void> {
     const warning = watch.warning();
 
     const table = [
-      '| backbone | images | raw ORT (min–max) | decode alone | ceiling | `finetune embed` | of ceiling | rerun | peak RSS |',
+      '| backbone | images | raw ORT (min–max) | decode alone (min–max) | ceiling | `finetune embed` | of ceiling, paired (min–max) | rerun | peak RSS |',
       '|---|---|---|---|---|---|---|---|---|',
-      ...rows.map((row) => `| ${row.backbone} | ${row.count} × ${row.images} | ${row.raw.toFixed(1)} img/s (${row.rawMin.toFixed(0)}–${row.rawMax.toFixed(0)}) | ${row.decode.toFixed(1)} img/s | ` +
-        `${row.ceiling.toFixed(1)} | ${row.endToEnd.toFixed(1)} img/s | **${row.ofCeiling.toFixed(2)}** | ${(row.rerunShare * 100).toFixed(1)} % | ` +
+      ...rows.map((row) => `| ${row.backbone} | ${row.count} × ${row.images} | ${row.raw.toFixed(1)} img/s (${row.rawMin.toFixed(0)}–${row.rawMax.toFixed(0)}) | ${row.decode.toFixed(1)} img/s (${row.decodeMin.toFixed(0)}–${row.decodeMax.toFixed(0)}) | ` +
+        `${row.ceiling.toFixed(1)} | ${row.endToEnd.toFixed(1)} img/s | **${row.ofCeiling.toFixed(2)}** (${row.ofCeilingMin.toFixed(2)}–${row.ofCeilingMax.toFixed(2)}) | ${(row.rerunShare * 100).toFixed(1)} % | ` +
         `${(row.peakRssBytes / 2 ** 20).toFixed(0)} MiB |`),
     ];
     const scalingTable = ['| cores | decode alone (640×480) |', '|---|---|',
       ...scaling.map((entry) => `| ${entry.cores} | ${entry.imagesPerSecond.toFixed(1)} img/s |`)];
     const lines = [
       `finetune embed vs the machine's ceiling (${cores} cores, ${device}, medians of ${reps}; process start included, fresh cache):`,
-      `finetune embed = ${bin.label}; raw ORT = median of ${rows[0]?.rawReps ?? 0} reps interleaved with the end-to-end runs`,
+      `finetune embed = ${bin.label}; raw ORT = median of ${rows[0]?.rawReps ?? 0} reps interleaved with the end-to-end runs; decode alone = ` +
+        'median of one rep just before each end-to-end run; "of ceiling" = median over the reps of each run against its own ceiling ' +
+        '(its decode rep and the raw reps just before and after it); the ceiling column is that of the medians',
       ...table, '', 'Decode throughput by cores:', ...scalingTable,
       ...(rss === null ? [] : ['', `Peak RSS of finetune embed (${rssBackbone!.name}): ${rss.smallCount} images ${(rss.small / 2 ** 20).toFixed(0)} MiB, ` +
         `${rss.largeCount} images ${(rss.large / 2 ** 20).toFixed(0)} MiB`]),
