@@ -67,7 +67,7 @@ export async function* missBatches(tally: ExtractionTally, options: MissBatchesO
       }
       if (!tally.isKnown(sha)) lookup.push(sha);
     }
-    tally.addCached(tally.collectFeatures ? cache.getMany(extractorKey, lookup, { variant }) : cache.hasMany(extractorKey, lookup, { variant }));
+    tally.addCached(findCached(tally, cache, extractorKey, lookup, variant));
     for (let index = chunkStart; index < chunkEnd; index++) {
       const sha = tally.shaOf(index);
       const bytes = bytesByIndex.get(index);
@@ -90,6 +90,12 @@ export async function* missBatches(tally: ExtractionTally, options: MissBatchesO
 /** A read, or a remembered sha whose vector is cached (`bytes` null: the file was not read). */
 type ChunkRead = ReadImageFileResult | { readonly ok: true; readonly bytes: null; readonly sha: string };
 
+/** The cached vectors of `shas` when the tally collects features; else only which of them are cached (no vector read). */
+function findCached(tally: ExtractionTally, cache: EmbeddingCache, extractorKey: string, shas: readonly string[], variant: string):
+  ReadonlyMap<string, Float32Array> | ReadonlySet<string> {
+  return tally.collectFeatures ? cache.getMany(extractorKey, shas, { variant }) : cache.hasMany(extractorKey, shas, { variant });
+}
+
 /**
  * Each file of the chunk: stat it; a sha the cache remembers for that stat whose vector is cached (or that falls in
  * another shard) needs no read; the rest are read and hashed, and their shas remembered under the stat taken before
@@ -104,7 +110,7 @@ async function readUnlessRemembered(tally: ExtractionTally, indices: readonly nu
   cache.rememberedShas(statted).forEach((sha, at) => { remembered[statted[at]!.offset] = sha; });
   const candidates = [...new Set(remembered.filter((sha): sha is string => sha !== undefined && !tally.isKnown(sha)))];
   // Without features to collect, only whether a vector exists matters: its bytes are not read.
-  const cached = tally.collectFeatures ? cache.getMany(extractorKey, candidates, { variant }) : cache.hasMany(extractorKey, candidates, { variant });
+  const cached = findCached(tally, cache, extractorKey, candidates, variant);
   const settled = (sha: string | undefined): sha is string =>
     sha !== undefined && (cached.has(sha) || tally.isKnown(sha) || (shard !== undefined && shardOf(sha, shard.count) !== shard.index));
   tally.addCached(cached);

@@ -93,8 +93,7 @@ export async function copyDiskWeight(weight: DiskWeight, write: (chunk: Uint8Arr
     throw changed(weight, `it cannot be opened (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, cause);
   }
   try {
-    const info = await file.stat();
-    if (info.size !== weight.fileSize || info.mtimeMs !== weight.mtimeMs) throw changed(weight, 'it was modified');
+    checkUnchanged(weight, await file.stat());
     const chunk = Buffer.allocUnsafe(Math.min(weight.length, 16 * 2 ** 20));
     for (let done = 0; done < weight.length;) {
       const want = Math.min(chunk.length, weight.length - done);
@@ -125,12 +124,18 @@ function openUnchanged(weight: DiskWeight): number {
   } catch (cause) {
     throw changed(weight, `it cannot be opened (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, cause);
   }
-  const info = fstatSync(fd);
-  if (info.size !== weight.fileSize || info.mtimeMs !== weight.mtimeMs) {
+  try {
+    checkUnchanged(weight, fstatSync(fd));
+  } catch (error) {
     closeSync(fd);
-    throw changed(weight, 'it was modified');
+    throw error;
   }
   return fd;
+}
+
+/** @throws FinetuneError MODEL_INVALID when the file's size or mtime differ from when the model was read. */
+function checkUnchanged(weight: DiskWeight, info: { readonly size: number; readonly mtimeMs: number }): void {
+  if (info.size !== weight.fileSize || info.mtimeMs !== weight.mtimeMs) throw changed(weight, 'it was modified');
 }
 
 function readRange(fd: number, into: Uint8Array, weight: DiskWeight): void {

@@ -18,6 +18,7 @@ import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from '../
 import { evaluateProbabilities, wilsonInterval } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
+import type { WindowOptions } from '../train/streamed-features.js';
 import { mapRows, readRows } from '../train/streamed-rows.js';
 import { isStreamed } from '../train/training-data.js';
 import type { TrainingData } from '../train/training-data.js';
@@ -77,10 +78,8 @@ export async function trainHead(train: TrainingImages, validation: TrainingImage
   const { classNames, onProgress, seed } = options;
   const numClasses = classNames.length;
   const fitOptions = { seed, ...options.train, numClasses, classNames, onProgress, views: options.views };
-  const windowOptions = {
-    ...(options.train?.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.train.memoryBudgetBytes } : {}),
-    ...(options.train?.blockRows !== undefined ? { blockRows: options.train.blockRows } : {}),
-  };
+  // The streamed passes after fit use fit's window settings (WindowOptions fields of the trainer options).
+  const windowOptions: WindowOptions = options.train ?? {};
   if (options.folds === 1) {
     const result = await fit(train, { ...fitOptions, validation });
     const probabilities = validation
