@@ -16,7 +16,6 @@
 import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
-import { Mutex } from '../util/mutex.js';
 import { abortReason, runAhead } from '../util/run-ahead.js';
 import { decodeBatch, type DecodedBatch, type PreprocessFn } from './decode-batch.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
@@ -73,14 +72,6 @@ export interface ExtractEmbeddingsOptions {
   readonly preprocess?: PreprocessFn;
   /** Use this session instead of creating one (the caller releases it). */
   readonly session?: ModelSession;
-  /**
-   * With the backbone on the CPU: `overlap` runs decoding and inference at once and lets the OS share the cores;
-   * `alternate` lets them take turns, each with every core to itself. On CUDA they always overlap. Measured on the
-   * shared 2-core VM (others using ~1.2 cores; 256 images, medians of 3): overlap 59.6 vs alternate 43.3 img/s with
-   * MobileNetV2-int8, 17.8 vs 13.9 with a ResNet-like fp32 backbone; with the VM quiet (medians of 5): 116.1 vs 99.1
-   * and 34.1 vs 33.0. So overlap is the default. @defaultValue `'overlap'`
-   */
-  readonly cpuSharing?: 'alternate' | 'overlap';
   /** Let ORT's intra-op threads spin while waiting for work (see SessionOptions). @defaultValue ORT's default */
   readonly allowSpinning?: boolean;
   /**
@@ -138,7 +129,6 @@ interface ResolvedOptions {
   readonly strict: boolean;
   readonly variant: string;
   readonly preprocess: PreprocessFn;
-  readonly cpuSharing: 'alternate' | 'overlap';
 }
 
 function checkPositiveInteger(name: string, value: number): void {
@@ -154,15 +144,11 @@ function resolveOptions(extractor: FeatureExtractor | LazyFeatureExtractor, opti
     strict: options.strict ?? false,
     variant: options.variant ?? '',
     preprocess: options.preprocess ?? preprocessImageLazily,
-    cpuSharing: options.cpuSharing ?? 'overlap',
   };
   checkPositiveInteger('batchSize', resolved.batchSize);
   checkPositiveInteger('concurrency', resolved.concurrency);
   checkPositiveInteger('prefetchBatches', resolved.prefetchBatches);
   checkPositiveInteger('embeddingDim', extractor.embeddingDim);
-  if (resolved.cpuSharing !== 'alternate' && resolved.cpuSharing !== 'overlap') {
-    throw new RangeError(`extractEmbeddings: 'cpuSharing' must be 'alternate' or 'overlap', got ${JSON.stringify(resolved.cpuSharing)}.`);
-  }
   const { shard } = options;
   if (shard !== undefined && !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index)
     && shard.index >= 0 && shard.index < shard.count)) {
@@ -255,23 +241,16 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     cache, extractorKey: key, variant: resolved.variant, batchSize: resolved.batchSize,
     concurrency: resolved.concurrency, shard: options.shard, signal, onChunk: () => report('progress'),
   });
-  // With cpuSharing 'alternate' on the CPU, decoding and inference take turns: both want every core, and running
-  // them at once oversubscribes the cores. Until the session is loaded (and on CUDA) decoding runs freely.
-  const turns = new Mutex();
-  let takeTurns = false;
-  const decoded = runAhead(batches, resolved.prefetchBatches, (batch) => {
-    void session.get().then((backbone) => { takeTurns = backbone.provider === 'cpu' && resolved.cpuSharing === 'alternate'; }, () => undefined);
-    const decode = (): Promise<DecodedBatch> => decodeBatch(batch, spec.preprocess, resolved.preprocess, tally);
-    return takeTurns ? turns.run(decode) : decode();
-  }, signal === undefined ? {} : { signal });
+  // Decoding and inference overlap: sharing the cores by taking turns measured slower (see the README).
+  const decoded = runAhead(batches, resolved.prefetchBatches,
+    (batch) => decodeBatch(batch, spec.preprocess, resolved.preprocess, tally), signal === undefined ? {} : { signal });
 
   /** Hands a batch to the backbone. */
   const submit = (batch: DecodedBatch): SubmittedBatch => {
     const rows = batch.shas.length;
     const features = session.get().then((backbone) => {
       tally.provider = backbone.provider;
-      const infer = (): Promise<Float32Array> => runBackbone(backbone, io, batch.tensor, rows, session.rowsPerRun(rows));
-      return takeTurns ? turns.run(infer) : infer();
+      return runBackbone(backbone, io, batch.tensor, rows, session.rowsPerRun(rows));
     });
     features.catch(() => undefined);   // awaited by finish(); avoid an unhandled rejection meanwhile
     return { batch, features };

@@ -197,44 +197,6 @@ describe('extractEmbeddings', () => {
     cache.close();
   });
 
-  it('lets decoding and CPU inference take turns (cpuSharing alternate), or overlap when asked', async () => {
-    const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-    // 5 batches: with 2 decoded ahead, batches 3 and 4 can only start decoding while earlier ones run.
-    const items = images.slice(0, 20).map((path) => ({ path }));
-    const overlapsIn = async (cpuSharing: 'alternate' | 'overlap'): Promise<{ overlaps: number; decodes: number; runs: number }> => {
-      const decodes: Array<[number, number]> = [], runs: Array<[number, number]> = [];
-      const session = await createSession(tinyExtractor().modelBytes, { device: 'cpu' });
-      const timed: typeof session = Object.assign(Object.create(session) as typeof session, {
-        runFloat: async (...args: Parameters<typeof session.runFloat>) => {
-          const started = performance.now();
-          await wait(15);
-          const outputs = await session.runFloat(...args);
-          runs.push([started, performance.now()]);
-          return outputs;
-        },
-      });
-      const preprocess: typeof preprocessImage = async (input, spec, options) => {
-        const started = performance.now();
-        await wait(5);
-        const out = await preprocessImage(input, spec, options);
-        decodes.push([started, performance.now()]);
-        return out;
-      };
-      const result = await extractEmbeddings(items, tinyExtractor(), {
-        cache: openCache(`sharing-${cpuSharing}`), batchSize: 4, session: timed, preprocess, cpuSharing,
-      });
-      await session.release();
-      assert.equal(result.computed, 20);
-      const overlaps = decodes.filter(([start, end]) => runs.some(([runStart, runEnd]) => start < runEnd && runStart < end)).length;
-      return { overlaps, decodes: decodes.length, runs: runs.length };
-    };
-    const alternate = await overlapsIn('alternate');
-    assert.deepEqual(alternate, { overlaps: 0, decodes: 20, runs: 5 });
-    const overlap = await overlapsIn('overlap');
-    assert.ok(overlap.overlaps > 0, 'with overlap, some images decode while the backbone runs');
-    await assert.rejects(extractEmbeddings([], tinyExtractor(), { cache: openCache('sharing-bad'), cpuSharing: 'both' as 'overlap' }), RangeError);
-  });
-
   it('fails on the first bad file with strict', async () => {
     const cache = openCache('strict');
     const items = [...images.slice(0, 3), bad.textAsPng, ...images.slice(3, 6)].map((path) => ({ path }));
