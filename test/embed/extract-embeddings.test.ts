@@ -182,6 +182,21 @@ describe('extractEmbeddings', () => {
     cache.close();
   });
 
+  it('starts loading the backbone when the first batch to compute exists, not once it is decoded', async () => {
+    const { modelBytes, ...rest } = tinyExtractor();
+    let loadStarted = false;
+    const lazy: LazyFeatureExtractor = { ...rest, modelSizeBytes: modelBytes.byteLength, loadModel: async () => { loadStarted = true; return modelBytes; } };
+    const loadStartedAtDecode: boolean[] = [];
+    const preprocess: typeof preprocessImage = async (input, spec, options) => {
+      loadStartedAtDecode.push(loadStarted);
+      return preprocessImage(input, spec, options);
+    };
+    const result = await extractEmbeddings(images.slice(0, 8).map((path) => ({ path })), lazy,
+      { cache: openCache('load-early'), device: 'cpu', batchSize: 4, preprocess });
+    assert.equal(result.computed, 8);
+    assert.deepEqual(loadStartedAtDecode, new Array(8).fill(true), 'the load began before any image of the first batch decoded');
+  });
+
   it('only fills the cache with collectFeatures: false (same outcome, no features kept)', async () => {
     const items = [...images.slice(0, 6), bad.textAsPng, images[2]!].map((path) => ({ path }));
     const kept = await extractEmbeddings(items, tinyExtractor(), { cache: openCache('collect-a'), device: 'cpu', batchSize: 4 });
