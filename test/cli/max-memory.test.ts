@@ -1,29 +1,13 @@
 /** `--max-memory` through the real executable: a tiny budget streams the training features; a bad size is a clean error. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
-import { writeModel } from '../../src/onnx/write-model.js';
-import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
+import { describe, it } from 'node:test';
 import { runCli } from './helpers.js';
+import { useShapesWorkspace } from '../helpers/shapes-workspace.js';
 
-let dir: string;
-let backbonePath: string;
-let env: NodeJS.ProcessEnv;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'finetune-cli-max-memory-'));
-  backbonePath = join(dir, 'backbone.onnx');
-  await writeModel(backbonePath, buildVggBackbone({ inputSize: 32, seed: 5 }).model);
-  await makeShapesDataset(join(dir, 'shapes'), { perClass: 10, size: 40 });
-  env = { FINETUNE_HOME: join(dir, 'home') };
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const { dir, backbonePath, env } = useShapesWorkspace('finetune-cli-max-memory-', { perClass: 10, size: 40, backboneSeed: 5 });
 
 describe('finetune train --max-memory', () => {
   it('a budget below the features streams them from a file (cross-fitting by default), says so, and finishes the run', async () => {

@@ -1,29 +1,14 @@
 /** The one-shot command and its failure modes, through the real executable, on a small seeded test backbone. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
-import { writeModel } from '../../src/onnx/write-model.js';
+import { describe, it } from 'node:test';
 import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
 import { runCli, runCliInProcess } from './helpers.js';
+import { useShapesWorkspace } from '../helpers/shapes-workspace.js';
 
-let dir: string;
-let backbonePath: string;
-let env: NodeJS.ProcessEnv;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'finetune-cli-'));
-  backbonePath = join(dir, 'backbone.onnx');
-  await writeModel(backbonePath, buildVggBackbone({ inputSize: 32, seed: 5 }).model);
-  await makeShapesDataset(join(dir, 'shapes'), { perClass: 12, size: 48 });
-  env = { FINETUNE_HOME: join(dir, 'home') };
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const { dir, backbonePath, env } = useShapesWorkspace('finetune-cli-', { perClass: 12, size: 48, backboneSeed: 5 });
 
 /** One line of error plus a hint, and no stack trace. */
 function assertCleanError(stderr: string, pattern: RegExp): void {

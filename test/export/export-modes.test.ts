@@ -1,28 +1,12 @@
 /** --export full|head|none and --external-data on the one-shot run, through the real executable. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
-import { writeModel } from '../../src/onnx/write-model.js';
-import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
+import { describe, it } from 'node:test';
 import { runCli } from '../cli/helpers.js';
+import { useShapesWorkspace } from '../helpers/shapes-workspace.js';
 
-let dir: string;
-let backbone: string;
-let env: NodeJS.ProcessEnv;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'finetune-export-modes-'));
-  backbone = join(dir, 'backbone.onnx');
-  await writeModel(backbone, buildVggBackbone({ inputSize: 32, seed: 5 }).model);
-  await makeShapesDataset(join(dir, 'shapes'), { perClass: 6, size: 40 });
-  env = { FINETUNE_HOME: join(dir, 'home') };
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const { dir, backbonePath: backbone, env } = useShapesWorkspace('finetune-export-modes-', { perClass: 6, size: 40, backboneSeed: 5 });
 
 const run = (out: string, ...flags: string[]) =>
   runCli(['--backbone', backbone, '--data', join(dir, 'shapes'), '--out', join(dir, out), '--epochs', '3', ...flags], env);

@@ -1,12 +1,9 @@
 /** runFinetune through the library on a small seeded test backbone: what it writes when an optional artifact fails. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
-import { writeModel } from '../../src/onnx/write-model.js';
+import { before, describe, it } from 'node:test';
 import { readRun } from '../../src/run/read-run.js';
 import type { ProgressEvent } from '../../src/types.js';
 import { runFinetune } from '../../src/workflows/run-finetune.js';
@@ -14,24 +11,15 @@ import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
 import sharp from 'sharp';
 import { isFinetuneError } from '../../src/errors.js';
 import type { RunFinetuneResult } from '../../src/workflows/run-finetune.js';
+import { useShapesWorkspace } from '../helpers/shapes-workspace.js';
 
-let dir: string;
-let backbonePath: string;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'finetune-run-'));
-  backbonePath = join(dir, 'backbone.onnx');
-  await writeModel(backbonePath, buildVggBackbone({ inputSize: 32, seed: 3 }).model);
-  await makeShapesDataset(join(dir, 'shapes'), { perClass: 6, size: 40 });
-  // The test set: a resized, recompressed copy of a training image, and one other image.
+// The test set: a resized, recompressed copy of a training image, and one other image.
+const { dir, backbonePath } = useShapesWorkspace('finetune-run-', { perClass: 6, size: 40, backboneSeed: 3 }, async ({ dir }) => {
   await mkdir(join(dir, 'test', 'circle'), { recursive: true });
   await sharp(join(dir, 'shapes', 'circle', 'circle-000.jpg')).resize(33, 33).jpeg({ quality: 90 }).toFile(join(dir, 'test', 'circle', 'copy.jpg'));
   await makeShapesDataset(join(dir, 'other'), { perClass: 1, size: 40, seed: 99 });
   await mkdir(join(dir, 'test', 'square'), { recursive: true });
   await sharp(join(dir, 'other', 'square', 'square-000.jpg')).toFile(join(dir, 'test', 'square', 'other.jpg'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('runFinetune cross-fits by default (issue 12)', () => {

@@ -1,24 +1,12 @@
 /** runSweep on a small seeded test backbone: cross-fitted by default, a validation split only with folds 1. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { isFinetuneError } from '../../src/errors.js';
-import { buildVggBackbone } from '../../src/onnx/test-backbones.js';
-import { writeModel } from '../../src/onnx/write-model.js';
 import { runSweep } from '../../src/workflows/run-sweep.js';
-import { makeShapesDataset } from '../../scripts/lib/make-shapes.js';
+import { useShapesWorkspace } from '../helpers/shapes-workspace.js';
 
-let dir: string;
-let common: { backbone: string; data: string; home: string; device: 'cpu' };
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'finetune-sweep-'));
-  await writeModel(join(dir, 'backbone.onnx'), buildVggBackbone({ inputSize: 32, seed: 3 }).model);
-  await makeShapesDataset(join(dir, 'shapes'), { perClass: 6, size: 40 });
-  common = { backbone: join(dir, 'backbone.onnx'), data: join(dir, 'shapes'), home: join(dir, 'home'), device: 'cpu' };
-});
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+const workspace = useShapesWorkspace('finetune-sweep-', { perClass: 6, size: 40, backboneSeed: 3 });
+const common = { backbone: workspace.backbonePath, data: workspace.data, home: workspace.home, device: 'cpu' as const };
 
 it('ranks configs by the cross-validated loss of every labelled image by default (issue 12)', async () => {
   const result = await runSweep({ ...common, grid: { learningRate: [1e-6, 0.01] }, train: { epochs: 5, workers: 0 } });
