@@ -216,6 +216,7 @@ if (existsSync(sharedZoo)) {
         const servedAt = JSON.parse(await firstLine(serve, 'serve')).url;
         for (const [path, pattern] of [['/', /<script type="module" src="\/app.js">/], ['/app.js', /ort\.wasm\.min\.mjs/],
           ['/preprocess.js', /export function resizeToCrop/], ['/image/resample-kernels.js', /export function resampleBytes/],
+          ['/util/format-bytes.js', /export function formatBytes/],
           ['/model-info.json', /"classNames":\["blue","green","red"\]/], ['/ort/ort.wasm.min.mjs', /InferenceSession/]]) {
           const response = await fetch(new URL(path, servedAt));
           const text = await response.text();

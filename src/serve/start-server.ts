@@ -88,6 +88,7 @@ const PAGE_FILES: Readonly<Record<string, string>> = {
   '/app.js': 'app.js',
   '/preprocess.js': 'preprocess.js',
   '/image/resample-kernels.js': '../../image/resample-kernels.js',   // the library's resize code, imported by preprocess.js
+  '/util/format-bytes.js': '../../util/format-bytes.js',   // the library's size formatter, imported by app.js
   '/style.css': 'style.css',
 };
 /** The onnxruntime-web files the page needs: the wasm-only ESM build, its glue module and the binary. */

@@ -14,6 +14,7 @@ import { startServer } from '../../src/serve/start-server.js';
 import type { RunningServer } from '../../src/serve/start-server.js';
 import type { PreprocessSpec } from '../../src/types.js';
 import { decodeToRgb } from '../../src/image/preprocess-image.js';
+import { formatBytes } from '../../src/util/format.js';
 import { makeRunRecord } from '../report/run-fixture.js';
 import { writeTestImage, writeTinyClassifier } from './tiny-classifier.js';
 
@@ -59,6 +60,31 @@ describe('startServer', () => {
     const app = await (await get('/app.js')).text();
     assert.match(app, /from '\/ort\/ort\.wasm\.min\.mjs'/);
     assert.ok(!/https?:\/\//.test(app), 'app.js references an absolute URL');
+  });
+
+  it('serves every module the page imports, following their relative imports from /app.js', async () => {
+    const served: string[] = [];
+    const pending = ['/app.js'];
+    while (pending.length > 0) {
+      const path = pending.pop()!;
+      const response = await get(path);
+      assert.equal(response.status, 200, `${path} (imported by the page) is not served`);
+      served.push(path);
+      for (const [, specifier] of (await response.text()).matchAll(/^import [^'"]*'(\.{1,2}\/[^']+)'/gm)) {
+        const target = new URL(specifier!, new URL(path, server.url)).pathname;
+        if (!served.includes(target) && !pending.includes(target)) pending.push(target);
+      }
+    }
+    assert.deepEqual(served.sort(), ['/app.js', '/image/resample-kernels.js', '/preprocess.js', '/util/format-bytes.js']);
+  });
+
+  it("the page formats sizes with the CLI's formatBytes (SI units): /util/format-bytes.js is the library's module", async () => {
+    const source = await (await get('/util/format-bytes.js')).text();
+    const page = await import(`data:text/javascript,${encodeURIComponent(source)}`) as { formatBytes: (bytes: number) => string };
+    for (const bytes of [0, 999.4, 1234, 9950, 999_500, 553_436_134, Number.NaN]) assert.equal(page.formatBytes(bytes), formatBytes(bytes));
+    assert.equal(page.formatBytes(553_436_134), '553 MB');
+    const app = await (await get('/app.js')).text();
+    assert.doesNotMatch(app, /function formatBytes/, 'app.js has a formatter of its own');
   });
 
   it('describes the model from its metadata in /model-info.json', async () => {

@@ -4,6 +4,7 @@
 // first run).
 import * as ort from '/ort/ort.wasm.min.mjs';
 import { normalizePixels, resizeGeometry, resizeToCrop, rgbaToRgb, topK } from './preprocess.js';
+import { formatBytes } from './util/format-bytes.js';   // the CLI's own formatter (SI units)
 
 const $ = (id) => document.getElementById(id);
 const status = $('status');
@@ -13,10 +14,6 @@ const drop = $('drop');
 function setStatus(state, text) {
   status.dataset.state = state;
   status.textContent = text;
-}
-
-function formatBytes(bytes) {
-  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 function formatShape(shape) {
