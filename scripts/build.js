@@ -7,7 +7,9 @@
 //      Each command's implementation is imported lazily (`await import(...)`); those imports stay external and point
 //      at the tsc output, so the library modules exist once and keep their paths (zoo catalog, serve page, sweep
 //      worker). yargs measures every help line with string-width; printable-ASCII lines get a fast path that
-//      returns their length (what string-width returns for them), the rest go to string-width itself.
+//      returns their length (what string-width returns for them), the rest go to string-width itself, which is
+//      only loaded then (its set-up costs 40-100 ms; a start that lays out no help, such as --version, skips it).
+//      The build fails if the bundle's help or error text differs from the unbundled CLI's.
 //      `npm run bench -- cli` measures the bundle against dist/cli/bin.js (unbundled) and the sources.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -72,10 +74,16 @@ await build({
         });
         bundler.onLoad({ filter: /.*/, namespace: 'string-width-fast' }, (args) => ({
           resolveDir: dirname(args.path),
-          contents: `import stringWidth from ${JSON.stringify(args.path)};
-const PRINTABLE_ASCII = /^[\\x20-\\x7e]*$/;
+          // string-width's module sets up an Intl.Segmenter and Unicode-property regular expressions (\\p{RGI_Emoji})
+          // when it is evaluated: 40-100 ms, on every start, though yargs only measures text when it lays out help,
+          // usage or an error. require() (bundled by esbuild as a lazy module init) defers that to the first
+          // string that is not printable ASCII.
+          contents: `const PRINTABLE_ASCII = /^[\\x20-\\x7e]*$/;
+let stringWidth;
 export default function fastStringWidth(text, options) {
-  return typeof text === 'string' && PRINTABLE_ASCII.test(text) ? text.length : stringWidth(text, options);
+  if (typeof text === 'string' && PRINTABLE_ASCII.test(text)) return text.length;
+  stringWidth ??= require(${JSON.stringify(args.path)}).default;
+  return stringWidth(text, options);
 }`,
         }));
       },
@@ -89,4 +97,13 @@ const printed = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--ver
 if (printed.status !== 0 || printed.stdout.trim() !== version) fail(`dist/cli/finetune.js --version printed "${printed.stdout.trim()}" ${printed.stderr}`);
 const help = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--help'], { encoding: 'utf8' });
 if (help.status !== 0 || !help.stdout.includes('Examples:')) fail(`dist/cli/finetune.js --help failed: ${help.stderr}`);
+// The bundle lays out help, usage and errors exactly as the unbundled CLI (yargs with the real string-width): the
+// root help and embed's have lines with non-ASCII text (→, ±, …) that go to string-width, an error only ASCII ones.
+for (const args of [['--help'], ['embed', '--help'], ['embed', '--no-such-option']]) {
+  const [bundled, unbundled] = [join(cliDir, 'finetune.js'), binEntry].map((entry) =>
+    spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } }));
+  if (bundled.status !== unbundled.status || bundled.stdout !== unbundled.stdout || bundled.stderr !== unbundled.stderr) {
+    fail(`dist/cli/finetune.js ${args.join(' ')} prints other text than dist/cli/bin.js (exit ${bundled.status} vs ${unbundled.status}):\n${bundled.stdout}${bundled.stderr}`);
+  }
+}
 console.error('build: dist/ written (tsc output, the plain .js modules and page assets, the bundled CLI dist/cli/finetune.js).');
