@@ -3,10 +3,10 @@
  * Every fact in an entry (path, sha256, size, I/O, feature tensor) is checked against the zoo's
  * ONNX_HUB_MANIFEST.json by test/registry/catalog.test.ts.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FinetuneError, nearestNames } from '../errors.js';
 import { DEFAULT_RESIZE_FILTER, validatePreprocessSpec } from '../image/preprocess-spec.js';
+import { defineCatalog, entryFields, SHA256_HEX } from './catalog-file.js';
 import { listHubAliases } from './hub-catalog.js';
 import { POOLINGS } from '../types.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
@@ -70,29 +70,16 @@ export interface ZooEntry {
 /** Where the catalog data lives in the repository. */
 export const catalogPath: string = fileURLToPath(new URL('../../models/zoo.json', import.meta.url));
 
-let cachedEntries: readonly ZooEntry[] | undefined;
-let cachedIndex: ReadonlyMap<string, ZooEntry> | undefined;
+const zoo = defineCatalog<ZooEntry>({ label: 'zoo catalog', path: catalogPath, validate: validateEntry, names: (entry) => [entry.id, ...entry.aliases] });
 
 /** Every entry of the built-in catalog, in catalog order. */
 export function listModels(): readonly ZooEntry[] {
-  cachedEntries ??= parseCatalog(JSON.parse(readFileSync(catalogPath, 'utf8')) as unknown);
-  return cachedEntries;
-}
-
-function index(): ReadonlyMap<string, ZooEntry> {
-  if (!cachedIndex) {
-    const map = new Map<string, ZooEntry>();
-    for (const entry of listModels()) {
-      for (const name of [entry.id, ...entry.aliases]) map.set(name.toLowerCase(), entry);
-    }
-    cachedIndex = map;
-  }
-  return cachedIndex;
+  return zoo.list();
 }
 
 /** The entry with this id or alias (case-insensitive), or `undefined`. */
 export function findModel(idOrAlias: string): ZooEntry | undefined {
-  return index().get(idOrAlias.trim().toLowerCase());
+  return zoo.find(idOrAlias);
 }
 
 /** The entry with this id or alias (case-insensitive); throws MODEL_NOT_FOUND naming the nearest ids. */
@@ -111,28 +98,12 @@ export function getModel(idOrAlias: string): ZooEntry {
 
 // #region validation
 
-const SHA256 = /^[0-9a-f]{64}$/;
-
 /**
  * Checks a parsed `zoo.json` (`{ models: [...] }` or a bare array) and returns typed entries.
  * Throws a TypeError naming the entry and field on the first malformed value, and on duplicate ids or aliases.
  */
 export function parseCatalog(json: unknown): ZooEntry[] {
-  const models = Array.isArray(json) ? json : (json as { models?: unknown } | null)?.models;
-  if (!Array.isArray(models)) throw new TypeError('zoo catalog: expected { "models": [...] }.');
-  const seen = new Map<string, string>();
-  const entries: ZooEntry[] = [];
-  for (let i = 0; i < models.length; i++) {
-    const entry = validateEntry(models[i], `models[${i}]`);
-    for (const name of [entry.id, ...entry.aliases]) {
-      const key = name.toLowerCase();
-      const owner = seen.get(key);
-      if (owner !== undefined) throw new TypeError(`zoo catalog: name "${name}" of "${entry.id}" is already used by "${owner}".`);
-      seen.set(key, entry.id);
-    }
-    entries.push(entry);
-  }
-  return entries;
+  return zoo.parse(json);
 }
 
 /**
@@ -140,12 +111,7 @@ export function parseCatalog(json: unknown): ZooEntry[] {
  * `where` names it in error messages.
  */
 export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
-  const fail = (field: string, expected: string): never => {
-    throw new TypeError(`zoo catalog: ${where}.${field} must be ${expected}.`);
-  };
-  if (value === null || typeof value !== 'object') fail('', 'an object');
-  const e = value as Record<string, unknown>;
-  const str = (field: string): string => (typeof e[field] === 'string' && e[field] !== '' ? (e[field] as string) : fail(field, 'a non-empty string'));
+  const { value: e, fail, string: str, strings } = entryFields('zoo catalog', where, value);
   str('id');
   str('name');
   str('family');
@@ -156,15 +122,14 @@ export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
   if (path.startsWith('/') || path.includes('\\') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
     fail('path', 'a relative zoo path without "..", "." or empty segments');
   }
-  if (!SHA256.test(str('sha256'))) fail('sha256', '64 lowercase hex digits');
+  if (!SHA256_HEX.test(str('sha256'))) fail('sha256', '64 lowercase hex digits');
   if (!Number.isSafeInteger(e['sizeBytes']) || (e['sizeBytes'] as number) <= 0) fail('sizeBytes', 'a positive integer');
   if (!Number.isInteger(e['opset'])) fail('opset', 'an integer');
   if (typeof e['quantized'] !== 'boolean') fail('quantized', 'a boolean');
   if (typeof e['fixedBatch'] !== 'boolean') fail('fixedBatch', 'a boolean');
-  const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string' && s !== '');
-  if (!isStringArray(e['aliases'])) fail('aliases', 'an array of strings');
-  if (!isStringArray(e['urls']) || (e['urls'] as string[]).length === 0) fail('urls', 'a non-empty array of URLs');
-  for (const url of e['urls'] as string[]) if (!/^https?:\/\//.test(url)) fail('urls', `http(s) URLs (got "${url}")`);
+  strings('aliases');
+  const urls = Array.isArray(e['urls']) && e['urls'].length > 0 ? strings('urls') : fail('urls', 'a non-empty array of URLs');
+  for (const url of urls) if (!/^https?:\/\//.test(url)) fail('urls', `http(s) URLs (got "${url}")`);
   const isDims = (v: unknown): boolean =>
     Array.isArray(v) && v.every((d) => (typeof d === 'string' && d !== '') || (Number.isInteger(d) && (d as number) >= 0));
   const input = e['input'] as Record<string, unknown> | undefined;

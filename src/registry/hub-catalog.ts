@@ -4,8 +4,8 @@
  * size are filled in where a machine with internet verified them (`scripts/verify-catalog.ts --pull`), and until
  * then the entry says so (`verified: false`).
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { defineCatalog, entryFields, SHA256_HEX } from './catalog-file.js';
 import { finetuneHubCacheDir, findCachedHubFile } from './hub-cache.js';
 import { formatHubReference, parseHubReference } from './hub-reference.js';
 
@@ -34,18 +34,16 @@ export interface HubAlias {
 /** Where the data lives in the repository. */
 export const hubCatalogPath: string = fileURLToPath(new URL('../../models/hub.json', import.meta.url));
 
-let cached: readonly HubAlias[] | undefined;
+const hub = defineCatalog<HubAlias>({ label: 'hub catalog', path: hubCatalogPath, validate: validateHubAlias, names: (entry) => [entry.alias, ...entry.aliases] });
 
 /** Every Hub alias, in file order. */
 export function listHubAliases(): readonly HubAlias[] {
-  cached ??= parseHubCatalog(JSON.parse(readFileSync(hubCatalogPath, 'utf8')) as unknown);
-  return cached;
+  return hub.list();
 }
 
 /** The entry with this short name (case-insensitive), or undefined. */
 export function findHubAlias(name: string): HubAlias | undefined {
-  const key = name.trim().toLowerCase();
-  return listHubAliases().find((entry) => [entry.alias, ...entry.aliases].some((alias) => alias.toLowerCase() === key));
+  return hub.find(name);
 }
 
 /** `hf:owner/repo@revision:path` for an entry. */
@@ -58,39 +56,30 @@ export async function cachedHubAlias(entry: HubAlias, home?: string): Promise<st
   return (await findCachedHubFile(finetuneHubCacheDir(home), entry.repo, entry.revision, entry.path))?.file ?? null;
 }
 
-/** Checks `models/hub.json` and returns typed entries; a TypeError names the entry and field. */
+/** Checks parsed `models/hub.json` and returns typed entries; a TypeError names the entry and field, or a name used twice. */
 export function parseHubCatalog(json: unknown): HubAlias[] {
-  const models = (json as { models?: unknown } | null)?.models;
-  if (!Array.isArray(models)) throw new TypeError('hub catalog: expected { "models": [...] }.');
-  const seen = new Set<string>();
-  return models.map((value, i) => {
-    const e = value as Record<string, unknown>;
-    const fail = (field: string, expected: string): never => {
-      throw new TypeError(`hub catalog: models[${i}].${field} must be ${expected}.`);
-    };
-    const str = (field: string): string => (typeof e[field] === 'string' && e[field] !== '' ? e[field] as string : fail(field, 'a non-empty string'));
-    const alias = str('alias');
-    const aliases = Array.isArray(e['aliases']) && e['aliases'].every((a) => typeof a === 'string' && a !== '') ? e['aliases'] as string[] : fail('aliases', 'an array of strings');
-    for (const name of [alias, ...aliases]) {
-      if (seen.has(name.toLowerCase())) fail('alias', `unique (“${name}” is used twice)`);
-      seen.add(name.toLowerCase());
-    }
-    const repo = str('repo'), revision = str('revision'), path = str('path');
-    try {
-      parseHubReference(formatHubReference(repo, revision, path));
-    } catch (cause) {
-      fail('repo/revision/path', `a valid Hub reference (${(cause as Error).message})`);
-    }
-    const sha256 = e['sha256'] === null ? null : /^[0-9a-f]{64}$/.test(String(e['sha256'])) ? e['sha256'] as string : fail('sha256', '64 hex digits or null');
-    const sizeBytes = e['sizeBytes'] === null ? null : Number.isSafeInteger(e['sizeBytes']) && (e['sizeBytes'] as number) > 0 ? e['sizeBytes'] as number : fail('sizeBytes', 'a positive integer or null');
-    if (typeof e['approxSizeMb'] !== 'number' || !(e['approxSizeMb'] > 0)) fail('approxSizeMb', 'a positive number');
-    if (typeof e['verified'] !== 'boolean') fail('verified', 'a boolean');
-    if (e['verified'] === true && (sha256 === null || sizeBytes === null || !/^[0-9a-f]{40}$/.test(revision))) {
-      fail('verified', 'false while sha256, sizeBytes or a commit revision is missing');
-    }
-    return {
-      alias, aliases, repo, revision, path, sha256, sizeBytes, approxSizeMb: e['approxSizeMb'] as number,
-      license: str('license'), description: str('description'), verified: e['verified'] as boolean,
-    };
-  });
+  return hub.parse(json);
+}
+
+function validateHubAlias(value: unknown, where: string): HubAlias {
+  const { value: e, fail, string: str, strings } = entryFields('hub catalog', where, value);
+  const alias = str('alias');
+  const aliases = strings('aliases');
+  const repo = str('repo'), revision = str('revision'), path = str('path');
+  try {
+    parseHubReference(formatHubReference(repo, revision, path));
+  } catch (cause) {
+    fail('repo/revision/path', `a valid Hub reference (${(cause as Error).message})`);
+  }
+  const sha256 = e['sha256'] === null ? null : SHA256_HEX.test(String(e['sha256'])) ? e['sha256'] as string : fail('sha256', '64 hex digits or null');
+  const sizeBytes = e['sizeBytes'] === null ? null : Number.isSafeInteger(e['sizeBytes']) && (e['sizeBytes'] as number) > 0 ? e['sizeBytes'] as number : fail('sizeBytes', 'a positive integer or null');
+  if (typeof e['approxSizeMb'] !== 'number' || !(e['approxSizeMb'] > 0)) fail('approxSizeMb', 'a positive number');
+  if (typeof e['verified'] !== 'boolean') fail('verified', 'a boolean');
+  if (e['verified'] === true && (sha256 === null || sizeBytes === null || !/^[0-9a-f]{40}$/.test(revision))) {
+    fail('verified', 'false while sha256, sizeBytes or a commit revision is missing');
+  }
+  return {
+    alias, aliases, repo, revision, path, sha256, sizeBytes, approxSizeMb: e['approxSizeMb'] as number,
+    license: str('license'), description: str('description'), verified: e['verified'] as boolean,
+  };
 }

@@ -46,7 +46,7 @@ describe('models/hub.json', () => {
     assert.equal(parseHubCatalog({ models: [good] }).length, 1);
     assert.throws(() => parseHubCatalog({ models: [{ ...good, path: '../x.onnx' }] }), /models\[0\]\.repo\/revision\/path/);
     assert.throws(() => parseHubCatalog({ models: [{ ...good, verified: true }] }), /models\[0\]\.verified must be false while sha256/);
-    assert.throws(() => parseHubCatalog({ models: [good, { ...good, alias: 'y', aliases: ['X'] }] }), /unique/);
+    assert.throws(() => parseHubCatalog({ models: [good, { ...good, alias: 'y', aliases: ['X'] }] }), /hub catalog: name "X" of "y" is already used by "x"/);
     assert.throws(() => parseHubCatalog({ models: [{ ...good, sha256: 'abc' }] }), /sha256 must be 64 hex digits or null/);
   });
 });
