@@ -41,10 +41,11 @@ export interface FeatureExtractor {
 
 /**
  * A FeatureExtractor whose model is produced on demand: `loadModel` runs the first time an image misses the
- * cache, so a run served entirely from the cache never reads or cuts the backbone (describeBackbone).
+ * cache, so a run served entirely from the cache never reads or cuts the backbone (describeBackbone). It gives the
+ * cut model's bytes or the path of a file holding them (ONNX Runtime then reads the file on its own thread).
  */
 export interface LazyFeatureExtractor extends Omit<FeatureExtractor, 'modelBytes' | 'modelSizeBytes'> {
-  readonly loadModel: () => Promise<Uint8Array>;
+  readonly loadModel: () => Promise<Uint8Array | string>;
   /** The backbone's size, for the default batch size. */
   readonly modelSizeBytes: number;
 }

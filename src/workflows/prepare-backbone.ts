@@ -21,7 +21,7 @@ import type { HubModel } from '../registry/hub.js';
 import { formatHubReference } from '../registry/hub-reference.js';
 import type { FeatureExtractor, LazyFeatureExtractor } from '../embed/extract-embeddings.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
-import { cutInfoPath, readCutInfo, writeCutInfo, type CutInfo } from './cut-info-cache.js';
+import { cutInfoPath, readCutInfo, recordedCutModel, writeCutInfo, type CutInfo } from './cut-info-cache.js';
 
 export interface PrepareBackboneOptions extends ResolveBackboneOptions {
   /** Tensor to cut at. @defaultValue the tensor that feeds the classifier (auto-detected) */
@@ -108,30 +108,37 @@ async function cutResolved(resolved: ResolvedBackbone, options: PrepareBackboneO
 export async function prepareBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<PreparedBackbone> {
   const resolved = await resolveBackbone(idOrPath, options);
   const prepared = await cutResolved(resolved, options);
-  if (resolved.hub === null) await writeCutInfo(cutInfoPath(resolved.sha256, cutOptionsOf(options), options.home), prepared.cut);
+  if (resolved.hub === null) {
+    await writeCutInfo(cutInfoPath(resolved.sha256, cutOptionsOf(options), options.home), prepared.cut, prepared.extractor.modelBytes);
+  }
   return prepared;
 }
 
 /**
  * Like prepareBackbone, but from the record of an earlier cut of the same file with the same layer and pooling
- * when there is one: then the model is read and cut only if `extractor.loadModel()` is called, i.e. only when an
- * image misses the embedding cache. Without a record it cuts now (and records it). Hub backbones are always cut
+ * when there is one: then the model is needed only if `extractor.loadModel()` is called, i.e. only when an image
+ * misses the embedding cache, and that gives the path of the recorded cut model when its file checks out (else it
+ * reads and cuts the backbone, and records the cut model for next time). Without a record it cuts now (and
+ * records it). Hub backbones are always cut
  * now: their feature and preprocessing come from their config files and the graph, and their messages are wanted.
  */
 export async function describeBackbone(idOrPath: string, options: PrepareBackboneOptions = {}): Promise<DescribedBackbone> {
   const resolved = await resolveBackbone(idOrPath, options);
   if (resolved.hub !== null) return cutResolved(resolved, options);
   const recordPath = cutInfoPath(resolved.sha256, cutOptionsOf(options), options.home);
-  const cut = await readCutInfo(recordPath);
-  if (cut === null) {
+  const recorded = await readCutInfo(recordPath);
+  if (recorded === null) {
     const prepared = await cutResolved(resolved, options);
-    await writeCutInfo(recordPath, prepared.cut);
+    await writeCutInfo(recordPath, prepared.cut, prepared.extractor.modelBytes);
     return prepared;
   }
+  const { cut } = recorded;
   const preprocess = preprocessFor(resolved, null, cut.inputShape, options);
   const extractor: LazyFeatureExtractor = {
     modelSizeBytes: (await stat(resolved.path)).size,
     loadModel: async () => {
+      const recordedModel = await recordedCutModel(recordPath, recorded, options.home);
+      if (recordedModel !== null) return recordedModel;
       const prepared = await cutResolved(resolved, options);
       if (prepared.cut.featureTensor !== cut.featureTensor || prepared.cut.embeddingDim !== cut.embeddingDim
         || prepared.cut.pooling !== cut.pooling || prepared.cut.inputName !== cut.inputName) {
@@ -140,6 +147,7 @@ export async function describeBackbone(idOrPath: string, options: PrepareBackbon
           `but the record "${recordPath}" says "${cut.featureTensor}" (${cut.embeddingDim}-d, ${cut.pooling}).`,
           `Delete "${recordPath}" and rerun; the next run records the cut again.`);
       }
+      await writeCutInfo(recordPath, prepared.cut, prepared.extractor.modelBytes);
       return prepared.extractor.modelBytes;
     },
     name: resolved.id,
