@@ -4,12 +4,13 @@
 //   2. What tsc does not emit: plain .js/.mjs modules (serve page, resample kernels, ORT worker), their .d.ts, html/css.
 //   3. dist/cli/finetune.js, the package's bin: the CLI's start-up graph (main, the command objects, yargs and its
 //      helpers) bundled by esbuild into one file, so `finetune --help` reads one module instead of about a hundred.
-//      Each command's implementation is imported lazily (`await import(...)`); those imports stay external and point
-//      at the tsc output, so the library modules exist once and keep their paths (zoo catalog, serve page, sweep
-//      worker). yargs measures every help line with string-width; printable-ASCII lines get a fast path that
-//      returns their length (what string-width returns for them), the rest go to string-width itself, which is
-//      only loaded then (its set-up costs 40-100 ms; a start that lays out no help, such as --version, skips it).
-//      The build fails if the bundle's help or error text differs from the unbundled CLI's.
+//      Each command's implementation is imported lazily (`await import(...)`); those imports, and every import of a
+//      library module (outside cli/), stay external and point at the tsc output, so the library modules exist once
+//      (one FinetuneError class) and keep their paths (zoo catalog, serve page, sweep worker). yargs measures every
+//      help line with string-width; printable-ASCII lines get a fast path that returns their length (what
+//      string-width returns for them), the rest go to string-width itself, which is only loaded then (its set-up
+//      costs 40-100 ms; a start that lays out no help, such as --version, skips it). The build fails if the bundle's
+//      help or error text differs from the unbundled CLI's.
 //      `npm run bench -- cli` measures the bundle against dist/cli/bin.js (unbundled) and the sources.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -57,9 +58,15 @@ await build({
       name: 'lazy-imports-stay-external',
       setup(bundler) {
         bundler.onResolve({ filter: /^\.\.?\// }, (args) => {
+          if (!args.importer.startsWith(dist + sep)) return undefined;   // a dependency's own modules are bundled
+          const resolved = resolve(args.resolveDir, args.path);
           // bin.ts imports main.js dynamically (after deciding whether to relaunch): that one is the bundle's content.
-          if (args.kind !== 'dynamic-import' || args.importer === binEntry) return undefined;
-          const target = relative(cliDir, resolve(args.resolveDir, args.path)).split(sep).join('/');
+          const lazy = args.kind === 'dynamic-import' && args.importer !== binEntry;
+          // Library modules (outside cli/) stay external too, imported statically or not: the lazily imported command
+          // implementations load them from dist/, and a second copy inside the bundle would be a second FinetuneError
+          // class (`instanceof` failed: the CLI reported every FinetuneError from a command as an internal error).
+          if (!lazy && resolved.startsWith(cliDir + sep)) return undefined;
+          const target = relative(cliDir, resolved).split(sep).join('/');
           return { path: target.startsWith('.') ? target : `./${target}`, external: true };
         });
       },
@@ -98,8 +105,10 @@ if (printed.status !== 0 || printed.stdout.trim() !== version) fail(`dist/cli/fi
 const help = spawnSync(process.execPath, [join(cliDir, 'finetune.js'), '--help'], { encoding: 'utf8' });
 if (help.status !== 0 || !help.stdout.includes('Examples:')) fail(`dist/cli/finetune.js --help failed: ${help.stderr}`);
 // The bundle lays out help, usage and errors exactly as the unbundled CLI (yargs with the real string-width): the
-// root help and embed's have lines with non-ASCII text (→, ±, …) that go to string-width, an error only ASCII ones.
-for (const args of [['--help'], ['embed', '--help'], ['embed', '--no-such-option']]) {
+// root help and embed's have lines with non-ASCII text (→, ±, …) that go to string-width, an error only ASCII ones;
+// inspect's and train's errors come from inside a command's handler (a FinetuneError; train's is a usage error, exit 2).
+for (const args of [['--help'], ['embed', '--help'], ['embed', '--no-such-option'], ['inspect', join(root, 'no-such-model.onnx')],
+  ['train', '--backbone', 'x', '--data', 'y', '--max-memory', 'lots']]) {
   const [bundled, unbundled] = [join(cliDir, 'finetune.js'), binEntry].map((entry) =>
     spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } }));
   if (bundled.status !== unbundled.status || bundled.stdout !== unbundled.stdout || bundled.stderr !== unbundled.stderr) {
