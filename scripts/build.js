@@ -72,6 +72,21 @@ await build({
       },
     },
     {
+      // yargs lays out a command's whole help text after starting its handler, on every run, and keeps it in case
+      // the handler calls showHelp() later (it lays the text out again otherwise, from the state after the run).
+      // finetune's handlers never show help (usage errors print a hint), so that text is never read: the bundle's
+      // cacheHelpMessage does nothing. It was 30-60 ms of each `finetune embed` rerun, string-width's set-up included.
+      name: 'yargs-no-help-cache',
+      setup(bundler) {
+        bundler.onLoad({ filter: /[\\/]yargs[\\/]build[\\/]lib[\\/]usage\.js$/ }, (args) => {
+          const source = readFileSync(args.path, 'utf8');
+          const cache = 'self.cacheHelpMessage = function () {\n        cachedHelpMessage = this.help();\n    };';
+          if (!source.includes(cache)) fail(`${args.path} no longer has the cacheHelpMessage this build replaces: check yargs' command.js.`);
+          return { contents: source.replace(cache, 'self.cacheHelpMessage = function () { };'), loader: 'js' };
+        });
+      },
+    },
+    {
       name: 'string-width-ascii-fast-path',
       setup(bundler) {
         bundler.onResolve({ filter: /^string-width$/ }, async (args) => {
