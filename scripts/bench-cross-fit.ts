@@ -1,10 +1,12 @@
 /**
  * What cross-fitting costs (issue 12: K = 5 must cost at most 5× the single-split training): on the same features,
  * the default recipe's training time with one 80/20 split (`fit`, the baseline) and with 5 folds (`crossFit`: five
- * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling), by default (folds in a worker
- * thread beside this one where the work pays for starting it) and with every fold in this thread (`workers: 0`).
- * Medians of ≥ 5 repetitions after a warm-up, all measured in this run, alternately (fit, crossFit, crossFit in one
- * thread, fit, …); wall time and process CPU time (all threads: a worker's start and its folds count).
+ * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling), by default with no fold worker
+ * started before the call ("cold": a worker is started only where the work pays for its start), by default with the
+ * fold workers started before the call ("warm": prewarmFoldWorkers, as a cross-fitting run does before extracting
+ * the features), and with every fold in this thread (`workers: 0`). Medians of ≥ 5 repetitions after a warm-up, all
+ * measured in this run, alternately (fit, cold, warm, one thread, fit, …); wall time and process CPU time (all
+ * threads: a cold worker's start and the folds in workers count; a warm worker's start does not).
  *
  * Features: seeded Gaussian blobs shaped like the issue's task (300 labelled images × 1280-d MobileNetV2 features ×
  * 3 classes) and a larger one (3,000 × 1280 × 10), so the ratio does not hinge on one size. Early stopping is on, as
@@ -27,8 +29,9 @@ const compiled = new URL('../dist/train/cross-fit.js', import.meta.url);
 if (fromDist && !existsSync(compiled)) throw new Error('bench-cross-fit --dist: dist/ is missing; run `npm run build` first.');
 if (fromDist && statSync(compiled).mtimeMs < statSync(new URL('../src/train/cross-fit.ts', import.meta.url)).mtimeMs)
   process.stderr.write('warning: dist/train/cross-fit.js is older than src/train/cross-fit.ts; run `npm run build` to measure the sources\' code.\n');
-const { crossFit } = (await import(fromDist ? compiled.href : '../src/train/cross-fit.js')) as typeof import('../src/train/cross-fit.js');
+const { crossFit, prewarmFoldWorkers } = (await import(fromDist ? compiled.href : '../src/train/cross-fit.js')) as typeof import('../src/train/cross-fit.js');
 const { fit } = (await import(fromDist ? new URL('../dist/train/fit.js', import.meta.url).href : '../src/train/fit.js')) as typeof import('../src/train/fit.js');
+const { closeIdleTrainWorkers } = (await import(fromDist ? new URL('../dist/train/train-workers.js', import.meta.url).href : '../src/train/train-workers.js')) as typeof import('../src/train/train-workers.js');
 
 const repeatsIndex = process.argv.indexOf('--repeats');
 const repeats = Math.max(5, repeatsIndex === -1 ? 7 : Number(process.argv[repeatsIndex + 1]));
@@ -62,15 +65,19 @@ function split(data: LabelledFeatures, numClasses: number): { train: LabelledFea
 
 interface Timing { readonly wall: number; readonly cpu: number }
 
+/** A timed call and what to do before it, untimed. */
+interface Run { readonly before?: () => Promise<void>; readonly run: () => Promise<unknown> }
+
 /**
  * Median wall and process-CPU milliseconds of each of `runs`, run in turn (after one warm-up of each) so that a
  * change in the machine's load during the run weighs on all alike.
  */
-async function medians(runs: ReadonlyArray<() => Promise<unknown>>): Promise<Timing[]> {
+async function medians(runs: readonly Run[]): Promise<Timing[]> {
   const samples = runs.map(() => ({ walls: [] as number[], cpus: [] as number[] }));
-  for (const run of runs) await run();   // warm-up
+  for (const { before, run } of runs) { await before?.(); await run(); }   // warm-up
   for (let i = 0; i < repeats; i++)
-    for (const [index, run] of runs.entries()) {
+    for (const [index, { before, run }] of runs.entries()) {
+      await before?.();
       const started = performance.now(), cpuStarted = process.cpuUsage();
       await run();
       const cpu = process.cpuUsage(cpuStarted);
@@ -80,6 +87,7 @@ async function medians(runs: ReadonlyArray<() => Promise<unknown>>): Promise<Tim
   return samples.map(({ walls, cpus }) => ({ wall: median(walls), cpu: median(cpus) }));
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const contention = watchCpuContention();
 const rows: string[] = [];
 const ratios = (folds: Timing, single: Timing): string => `${(folds.wall / single.wall).toFixed(2)}× | ${(folds.cpu / single.cpu).toFixed(2)}×`;
@@ -87,22 +95,33 @@ for (const [name, data, numClasses] of [['300 × 1280, 3 classes', blobs(300, 12
   for (const [recipe, options] of [['default (early stopping)', {}], ['30 epochs, no early stopping', { epochs: 30, earlyStopping: null }]] as const) {
     const fitOptions: FitOptions = { seed: 1, numClasses, ...options };
     const { train, validation } = split(data, numClasses);
-    let inWorkers = 0;
-    const countWorkerFolds = { onProgress: (event: { status: string; message?: string }) => { if (event.status === 'message' && event.message?.includes('worker')) inWorkers++; } };
-    const [single, folds, oneThread] = await medians([
-      () => fit(train, { ...fitOptions, validation }),
-      () => { inWorkers = 0; return crossFit(data, { ...fitOptions, folds: 5, ...countWorkerFolds }); },
-      () => crossFit(data, { ...fitOptions, folds: 5, workers: 0 }),
+    const inWorkers = { cold: 0, warm: 0 };
+    const counting = (key: keyof typeof inWorkers) => ({ onProgress: (event: { status: string; message?: string }) => {
+      if (event.status === 'message' && event.message?.includes('worker')) inWorkers[key]++;
+    } });
+    const [single, cold, warm, oneThread] = await medians([
+      { run: () => fit(train, { ...fitOptions, validation }) },
+      // Cold: no fold worker started yet, as in a process's first crossFit (the pool is emptied before each call).
+      { before: () => closeIdleTrainWorkers(), run: () => { inWorkers.cold = 0; return crossFit(data, { ...fitOptions, folds: 5, ...counting('cold') }); } },
+      // Warm: the fold workers started beforehand (untimed, with time to get ready), as a run does before extraction.
+      { before: async () => { prewarmFoldWorkers(5); await sleep(1500); },
+        run: () => { inWorkers.warm = 0; return crossFit(data, { ...fitOptions, folds: 5, ...counting('warm') }); } },
+      { run: () => crossFit(data, { ...fitOptions, folds: 5, workers: 0 }) },
     ]);
-    rows.push(`| ${name} | ${recipe} | ${single!.wall.toFixed(0)} | ${folds!.wall.toFixed(0)} | ${ratios(folds!, single!)} | ${inWorkers}/5 `
-      + `| ${oneThread!.wall.toFixed(0)} | ${ratios(oneThread!, single!)} |`);
-    process.stderr.write(`${name}, ${recipe}: fit ${single!.wall.toFixed(0)} ms (CPU ${single!.cpu.toFixed(0)}), crossFit ${folds!.wall.toFixed(0)} ms `
-      + `(CPU ${folds!.cpu.toFixed(0)}, ${inWorkers} folds in a worker), in one thread ${oneThread!.wall.toFixed(0)} ms (CPU ${oneThread!.cpu.toFixed(0)})\n`);
+    await closeIdleTrainWorkers();
+    rows.push(`| ${name} | ${recipe} | ${single!.wall.toFixed(0)} | ${cold!.wall.toFixed(0)} | ${ratios(cold!, single!)} | ${inWorkers.cold}/5 `
+      + `| ${warm!.wall.toFixed(0)} | ${ratios(warm!, single!)} | ${inWorkers.warm}/5 | ${oneThread!.wall.toFixed(0)} | ${ratios(oneThread!, single!)} |`);
+    process.stderr.write(`${name}, ${recipe}: fit ${single!.wall.toFixed(0)} ms (CPU ${single!.cpu.toFixed(0)}), crossFit cold ${cold!.wall.toFixed(0)} ms `
+      + `(CPU ${cold!.cpu.toFixed(0)}, ${inWorkers.cold} folds in a worker), warm ${warm!.wall.toFixed(0)} ms (CPU ${warm!.cpu.toFixed(0)}, `
+      + `${inWorkers.warm} in a worker), in one thread ${oneThread!.wall.toFixed(0)} ms (CPU ${oneThread!.cpu.toFixed(0)})\n`);
   }
 }
 process.stdout.write(`Cross-fitting cost (${fromDist ? 'dist/, the compiled package' : 'the sources through tsx'}): median of ${repeats} runs `
-  + 'after a warm-up (wall ms; ratios to the baseline of wall and of process CPU time)\n\n'
-  + '| features | recipe | one 80/20 split (baseline) | 5-fold cross-fit (default) | ratio | CPU ratio | folds in a worker '
-  + '| cross-fit, one thread | ratio | CPU ratio |\n|---|---|---|---|---|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
+  + 'after a warm-up (wall ms; ratios to the baseline of wall and of process CPU time). Cold: no fold worker started before the call '
+  + '(a process\'s first crossFit; the default starts one only for ≥ 1 s of estimated fold work). Warm: fold workers started before the '
+  + 'call (prewarmFoldWorkers, as a cross-fitting run does before extraction; their start is not timed).\n\n'
+  + '| features | recipe | one 80/20 split (baseline) | cross-fit, cold | ratio | CPU ratio | folds in a worker '
+  + '| cross-fit, warm | ratio | CPU ratio | folds in a worker | cross-fit, one thread | ratio | CPU ratio |\n'
+  + '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
 const warning = contention.warning();
 if (warning) process.stdout.write(`\n${warning}\n`);

@@ -1,8 +1,15 @@
 /** Cross-fitting and its parts: stratified folds, merged heads, temperature scaling, ECE, no leakage, determinism. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { calibrationReport, fitTemperature, softmaxWithTemperature } from '../../src/train/calibration.js';
-import { crossFit, foldSeed, foldStandardizations, otherFoldsBestEpochs, trainFold, trainFoldsInWorkers } from '../../src/train/cross-fit.js';
+import {
+  crossFit, foldSeed, foldStandardizations, otherFoldsBestEpochs, prewarmFoldWorkers, trainFold, trainFoldsInWorkers,
+} from '../../src/train/cross-fit.js';
 import type { FoldJob } from '../../src/train/cross-fit.js';
 import { fit } from '../../src/train/fit.js';
 import { foldClassCounts, stratifiedFolds } from '../../src/train/folds.js';
@@ -10,6 +17,7 @@ import { mergeHeads } from '../../src/train/merge-heads.js';
 import { predictLogits } from '../../src/train/predict-probabilities.js';
 import { fitStandardization } from '../../src/train/standardization.js';
 import type { HeadWeights } from '../../src/types.js';
+import { closeIdleTrainWorkers, idleTrainWorkerCount } from '../../src/train/train-workers.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeBlobs } from './synthetic.js';
 
@@ -246,6 +254,66 @@ describe('crossFit', () => {
     assert.deepEqual(withoutWorker.map((trained) => trained.result.head), inWorkers.map((trained) => trained.result.head));
     assert.deepEqual(announced, ['0', '1', '2']);
     await assert.rejects(trainFoldsInWorkers(data, views, jobs, 1, undefined, () => {}, { trainHere: false, workerModule: 'no-such-worker' }));
+  });
+
+  it('fold workers started beforehand (prewarmFoldWorkers) take folds of a small cross-fit, bit-identical to one thread',
+    { skip: availableParallelism() < 2 ? 'one core: no fold worker' : false }, async () => {
+      // 300 × 1024, 3 classes, 30 epochs: ≈ 0.06 s of estimated fold work, below PARALLEL_FOLDS_MIN_SECONDS, so only a
+      // worker already started takes folds.
+      const small = makeBlobs({ numSamples: 300, embeddingDim: 1024, numClasses: 3, seed: 5 });
+      const smallOptions = { folds: 5, seed: 3, epochs: 30, numClasses: 3 };
+      const inWorker = (messages: string[]) => messages.filter((message) => message.endsWith('(worker thread)')).length;
+      const run = async () => {
+        const messages: string[] = [];
+        const result = await crossFit(small, { ...smallOptions, onProgress: (event) => { if (event.status === 'message') messages.push(event.message ?? ''); } });
+        return { result, messages };
+      };
+      await closeIdleTrainWorkers();   // (earlier tests' workers)
+      const cold = await run();
+      assert.equal(inWorker(cold.messages), 0, 'without a started worker the small cross-fit stays in this thread');
+      prewarmFoldWorkers(5);
+      for (let waited = 0; idleTrainWorkerCount('cross-fit-worker', true) === 0; waited += 20) {
+        assert.ok(waited < 60_000, 'the prewarmed worker gets ready');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const warm = await run();
+      assert.ok(inWorker(warm.messages) >= 1, warm.messages.join('\n'));
+      assert.deepEqual(warm.result.oofLogits, cold.result.oofLogits);
+      assert.deepEqual(warm.result.head, cold.result.head);
+      assert.equal(warm.result.temperature, cold.result.temperature);
+      assert.equal(idleTrainWorkerCount('cross-fit-worker', true), 1, 'the worker is back in the pool, ready for the next call');
+      await closeIdleTrainWorkers();
+    });
+
+  it('a process whose fold workers sit idle in the pool exits on its own', { skip: availableParallelism() < 2 ? 'one core' : false }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'finetune-pool-exit-'));
+    try {
+      const script = join(dir, 'idle-pool.mts');
+      const crossFitModule = new URL('../../src/train/cross-fit.ts', import.meta.url).href;
+      const workersModule = new URL('../../src/train/train-workers.ts', import.meta.url).href;
+      await writeFile(script, [
+        `import { crossFit, prewarmFoldWorkers } from ${JSON.stringify(crossFitModule)};`,
+        `import { idleTrainWorkerCount } from ${JSON.stringify(workersModule)};`,
+        'const numSamples = 60, embeddingDim = 8;',
+        'const data = { features: Float32Array.from({ length: numSamples * embeddingDim }, (_, i) => Math.sin(i) + (i % 3)), labels: Int32Array.from({ length: numSamples }, (_, row) => row % 3), numSamples, embeddingDim };',
+        'prewarmFoldWorkers(5);',
+        'await crossFit(data, { folds: 3, epochs: 3, numClasses: 3, workers: 1 });',
+        "while (idleTrainWorkerCount('cross-fit-worker', true) === 0) await new Promise((resolve) => setTimeout(resolve, 20));",
+        "process.stdout.write(`idle ${idleTrainWorkerCount('cross-fit-worker')}\\n`);",
+      ].join('\n'));
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk) => { output += chunk; });
+      child.stderr.on('data', (chunk) => { output += chunk; });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);   // far above the ~1–3 s it takes when it exits
+      const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null];
+      clearTimeout(killer);
+      assert.equal(signal, null, `killed: the idle workers kept the process alive\n${output}`);
+      assert.equal(code, 0, output);
+      assert.match(output, /^idle [1-9]/m, 'the process ended with a started worker idle in the pool');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('otherFoldsBestEpochs: the median of the other folds\' best epochs, capped at the fold\'s own kept epoch', () => {
