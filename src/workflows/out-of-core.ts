@@ -52,13 +52,22 @@ export interface TrainingMemoryPlan {
 }
 
 /**
+ * Fails when `maxMemoryBytes` (--max-memory) is given but is not a positive whole number of bytes: what a run checks
+ * before any backbone work (whether the budget holds a row of each window buffer needs the embedding size, so
+ * planTrainingMemory checks that later).
+ */
+export function checkMaxMemory(maxMemoryBytes: number | undefined): void {
+  if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 1))
+    throw new FinetuneError('INVALID_OPTION', `Invalid --max-memory ${JSON.stringify(maxMemoryBytes)}: expected a positive number of bytes.`,
+      'Pass a size such as --max-memory 4GiB or --max-memory 512MiB, or leave it out for the default.');
+}
+
+/**
  * Whether `numRows` features of `embeddingDim` floats fit in the budget, and if not, the window plan. Fails before
  * any work when `maxMemoryBytes` is not a positive whole number, or cannot hold one row in each window buffer.
  */
 export function planTrainingMemory(numRows: number, embeddingDim: number, maxMemoryBytes?: number): TrainingMemoryPlan {
-  if (maxMemoryBytes !== undefined && !(Number.isSafeInteger(maxMemoryBytes) && maxMemoryBytes >= 1))
-    throw new FinetuneError('INVALID_OPTION', `Invalid --max-memory ${JSON.stringify(maxMemoryBytes)}: expected a positive number of bytes.`,
-      'Pass a size such as --max-memory 4GiB or --max-memory 512MiB, or leave it out for the default.');
+  checkMaxMemory(maxMemoryBytes);
   const budgetBytes = maxMemoryBytes ?? defaultMemoryBudget();
   const rowBytes = embeddingDim * 4;
   const featureBytes = numRows * rowBytes;

@@ -35,7 +35,7 @@ import { defaultRunDir, linkLatest, writeRun } from '../run/write-run.js';
 import { reportNearDuplicates } from './near-duplicate-report.js';
 import { calibrationSummary, trainHead } from './train-head.js';
 import type { LabelledImages, TrainingImages, TrainOptions } from './train-head.js';
-import { planTrainingMemory, writeStreamedSplit } from './out-of-core.js';
+import { checkMaxMemory, writeStreamedSplit } from './out-of-core.js';
 import type { StreamedSplit } from './out-of-core.js';
 import { embedAugmentedViews, resolveAugmentViews, summarizeAugmentation } from './augment-views.js';
 import { sha256 } from '../util/hash.js';
@@ -141,7 +141,7 @@ export async function runFinetune(options: RunFinetuneOptions): Promise<RunFinet
   // 1. Everything that can fail without backbone work: dataset, class count, split, folds, augmentation spec.
   const scanned = await scanAndSplit({ ...options, seed, validationSplit });
   checkFolds(folds, scanned.dataset, onProgress);
-  planTrainingMemory(0, 1, options.maxMemory);   // checks --max-memory before any backbone work
+  checkMaxMemory(options.maxMemory);
   const augment = resolveAugmentOption(options);
   const runDir = resolve(options.out ?? defaultRunDir());
   await mkdir(runDir, { recursive: true });

@@ -10,7 +10,7 @@ import { FinetuneError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/types.js';
 import { sha256 } from '../../src/util/hash.js';
 import {
-  defaultMemoryBudget, planTrainingMemory, STREAMED_FEATURES_DIR, writeStreamedSplit,
+  checkMaxMemory, defaultMemoryBudget, planTrainingMemory, STREAMED_FEATURES_DIR, writeStreamedSplit,
 } from '../../src/workflows/out-of-core.js';
 import type { FeatureRow } from '../../src/workflows/out-of-core.js';
 import { TEST_SPEC } from '../embed/fixtures/cache-fixtures.js';
@@ -39,7 +39,11 @@ describe('planTrainingMemory', () => {
   it('a budget that cannot hold one row per window buffer, or that is not a size, fails naming --max-memory', () => {
     assert.throws(() => planTrainingMemory(100, 8, 63), (error) => isInvalidMaxMemory(error) && /at least 64 bytes/.test((error as FinetuneError).hint!));
     assert.ok(planTrainingMemory(100, 8, 64).streamed);
-    for (const bad of [0, -5, 1.5, Number.NaN]) assert.throws(() => planTrainingMemory(100, 8, bad), isInvalidMaxMemory);
+    for (const bad of [0, -5, 1.5, Number.NaN]) {
+      assert.throws(() => planTrainingMemory(100, 8, bad), isInvalidMaxMemory);
+      assert.throws(() => checkMaxMemory(bad), isInvalidMaxMemory);
+    }
+    for (const good of [undefined, 1, 63]) checkMaxMemory(good);   // a budget too small for a row is planTrainingMemory's to refuse
   });
 });
 
