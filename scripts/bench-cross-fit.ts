@@ -20,6 +20,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { FitOptions, LabelledFeatures } from '../src/train/fit.js';
+import { selectRows } from '../src/train/streamed-features.js';
 import { Rng } from '../src/util/rng.js';
 import { watchCpuContention } from './lib/cpu-contention.js';
 import { median } from './lib/stats.js';
@@ -55,12 +56,7 @@ function split(data: LabelledFeatures, numClasses: number): { train: LabelledFea
   const trainRows: number[] = [], validationRows: number[] = [];
   // Labels cycle through the classes, so row / numClasses counts the rows of a class.
   data.labels.forEach((_, row) => (Math.floor(row / numClasses) % 5 === 4 ? validationRows : trainRows).push(row));
-  const pick = (rows: number[]): LabelledFeatures => {
-    const features = new Float32Array(rows.length * data.embeddingDim);
-    rows.forEach((row, index) => features.set(data.features.subarray(row * data.embeddingDim, (row + 1) * data.embeddingDim), index * data.embeddingDim));
-    return { features, labels: Int32Array.from(rows, (row) => data.labels[row]!), numSamples: rows.length, embeddingDim: data.embeddingDim };
-  };
-  return { train: pick(trainRows), validation: pick(validationRows) };
+  return { train: selectRows(data, Int32Array.from(trainRows)), validation: selectRows(data, Int32Array.from(validationRows)) };
 }
 
 interface Timing { readonly wall: number; readonly cpu: number }

@@ -29,7 +29,7 @@ import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
 import { Network } from './network.js';
 import type { Standardization } from './standardization.js';
-import { selectRows } from './streamed-features.js';
+import { copyRows, selectRows } from './streamed-features.js';
 import { mapRows } from './streamed-rows.js';
 import { isStreamed, type LabelledFeatures, type TrainingData } from './training-data.js';
 import {
@@ -271,14 +271,8 @@ export function otherFoldsBestEpochs(fits: ReadonlyArray<Pick<FitResult, 'bestEp
 
 function gatherViews(views: TrainingViews, rows: Int32Array, embeddingDim: number): TrainingViews {
   const { numViews } = views;
-  const stride = numViews * embeddingDim;
-  const features = new Float32Array(rows.length * stride);
-  const available = views.available ? new Uint8Array(rows.length * numViews) : null;
-  rows.forEach((row, index) => {
-    features.set(views.features.subarray(row * stride, (row + 1) * stride), index * stride);
-    available?.set(views.available!.subarray(row * numViews, (row + 1) * numViews), index * numViews);
-  });
-  return { features, numViews, available };
+  return { features: copyRows(views.features, numViews * embeddingDim, rows), numViews,
+    available: views.available ? copyRows(views.available, numViews, rows) : null };
 }
 
 /** What one fold trains on and how: plain data, so a worker can be sent it. */

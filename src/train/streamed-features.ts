@@ -44,9 +44,15 @@ export function selectRows<T extends TrainingData>(data: T, indices: Int32Array)
     return { ...data, rows, labels: Int32Array.from(sorted, (index) => data.labels[index]!), numSamples: sorted.length } as T;
   }
   const { embeddingDim } = data;
-  const features = new Float32Array(sorted.length * embeddingDim);
-  sorted.forEach((index, row) => features.set(data.features.subarray(index * embeddingDim, (index + 1) * embeddingDim), row * embeddingDim));
-  return { features, labels: Int32Array.from(sorted, (index) => data.labels[index]!), numSamples: sorted.length, embeddingDim } as unknown as T;
+  return { features: copyRows(data.features, embeddingDim, sorted), labels: Int32Array.from(sorted, (index) => data.labels[index]!),
+    numSamples: sorted.length, embeddingDim } as unknown as T;
+}
+
+/** Rows `rows` (in that order) of the row-major matrix `values` of `width` columns, copied into a new array. */
+export function copyRows<T extends Float32Array | Uint8Array>(values: T, width: number, rows: ArrayLike<number>): T {
+  const out = new (values.constructor as new (length: number) => T)(rows.length * width);
+  for (let index = 0; index < rows.length; index++) out.set(values.subarray(rows[index]! * width, (rows[index]! + 1) * width), index * width);
+  return out;
 }
 
 export interface WindowOptions {

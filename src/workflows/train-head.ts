@@ -18,6 +18,7 @@ import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from '../
 import { evaluateProbabilities, wilsonInterval } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
+import { copyRows } from '../train/streamed-features.js';
 import type { WindowOptions } from '../train/streamed-features.js';
 import { mapRows, readRows } from '../train/streamed-rows.js';
 import { isStreamed } from '../train/training-data.js';
@@ -136,9 +137,8 @@ async function parityImages(validation: TrainingImages, probabilities: Float32Ar
   if (!isStreamed(validation)) return { paths: validation.paths, features: validation.features, labels: validation.labels, probabilities };
   const rows = spreadRows(validation.numSamples, PARITY_IMAGES);
   const picked = await readRows(validation, rows);
-  const pickedProbabilities = new Float32Array(rows.length * numClasses);
-  rows.forEach((row, index) => pickedProbabilities.set(probabilities.subarray(row * numClasses, (row + 1) * numClasses), index * numClasses));
-  return { paths: rows.map((row) => validation.paths[row]!), features: picked.features, labels: picked.labels, probabilities: pickedProbabilities };
+  return { paths: rows.map((row) => validation.paths[row]!), features: picked.features, labels: picked.labels,
+    probabilities: copyRows(probabilities, numClasses, rows) };
 }
 
 /** Out-of-fold metrics: accuracy and per-class accuracy with 95 % Wilson intervals, and the calibration. */

@@ -7,7 +7,7 @@ import { FinetuneError } from '../../src/errors.js';
 import { FeatureFileWriter, openFeatureFile, readLabelFile, type FeatureFile } from '../../src/train/feature-file.js';
 import { fit } from '../../src/train/fit.js';
 import { fitStandardization } from '../../src/train/standardization.js';
-import { createWindowBuffers, scanStreamed, selectRows, streamedFeatures, WindowReader } from '../../src/train/streamed-features.js';
+import { copyRows, createWindowBuffers, scanStreamed, selectRows, streamedFeatures, WindowReader } from '../../src/train/streamed-features.js';
 import type { LabelledFeatures } from '../../src/train/training-data.js';
 import { encodeNpyHeader } from '../../src/util/npy.js';
 import { Rng } from '../../src/util/rng.js';
@@ -143,6 +143,18 @@ test('fit on a feature file: one window equals training in memory; validation st
     assert.equal(windowed.restoredEpoch, windowed.bestEpoch);
   } finally { await file.close(); await validationFile.close(); }
 }));
+
+test('copyRows copies the rows asked for, in that order, into a new array of the same type', () => {
+  const values = Float32Array.from({ length: 12 }, (_, i) => i);   // 4 rows × 3
+  const picked = copyRows(values, 3, [3, 0, 3]);
+  assert.ok(picked instanceof Float32Array);
+  assert.deepEqual([...picked], [9, 10, 11, 0, 1, 2, 9, 10, 11]);
+  picked[0] = -1;
+  assert.equal(values[9], 9, 'a copy, not a view');
+  const flags = copyRows(Uint8Array.from([1, 0, 0, 1]), 2, Int32Array.from([1]));
+  assert.ok(flags instanceof Uint8Array);
+  assert.deepEqual([...flags], [0, 1]);
+});
 
 test('selectRows picks the same rows from memory and from a file (cross-fitting folds); views and tiny budgets are refused', () => withDir(async (dir) => {
   const { file, labels } = await toFile(dir, train);
