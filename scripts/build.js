@@ -30,8 +30,9 @@ if (compiled.status !== 0) fail('tsc failed (see above); dist/ is incomplete.');
 // Files tsc does not emit, copied to the same place under dist/: plain JavaScript modules (the serve page's scripts,
 // src/image/resample-kernels.js which the library and the page share, worker files such as runtime/ort-worker.mjs)
 // with their hand-written .d.ts, and the page's .html/.css.
-// The sweep's tsx bootstrap is for running the sources: compiled, the sweep starts its workers on sweep-worker.js.
-const DEV_ONLY = new Set(['train/sweep-worker-bootstrap.mjs']);
+// The training workers' tsx bootstrap is for running the sources: compiled, the sweep and cross-fitting start their
+// workers on sweep-worker.js and cross-fit-worker.js.
+const DEV_ONLY = new Set(['train/train-worker-bootstrap.mjs']);
 (function copyAssets(from) {
   for (const entry of readdirSync(from, { withFileTypes: true })) {
     const path = join(from, entry.name);

@@ -50,7 +50,7 @@ function workerExecArgv(): string[] {
 export function startTrainWorker(name: string, workerData: object): Worker {
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = new URL(`./${name}.ts`, import.meta.url).href;
-  const file = new URL(fromSources ? './sweep-worker-bootstrap.mjs' : `./${name}.js`, import.meta.url);
+  const file = new URL(fromSources ? './train-worker-bootstrap.mjs' : `./${name}.js`, import.meta.url);
   return new Worker(file, { workerData: { ...workerData, entry }, execArgv: workerExecArgv() });
 }
 
