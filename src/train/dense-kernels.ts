@@ -16,6 +16,26 @@ import { softmaxCrossEntropyRows } from './loss.js';
 import { applyUpdate, type OptimizerStep } from './optimizers.js';
 import { Rng } from '../util/rng.js';
 
+/**
+ * Optimizer state below STATE_FLUSH_BELOW is set to 0 every FLUSH_EVERY_STEPS steps, in both workspaces: state whose
+ * gradient stays 0 (a confident head, a dead ReLU unit) decays into float32 subnormals and sticks there (m − m·0.1
+ * rounds back to m), and x86 slows down ~100× on each subnormal it loads or stores. Adam's m needs ~170 steps from
+ * 1e-30 to the subnormal range, so a pass every 64 steps catches it first (see flush_state in wasm/dense-kernels.c).
+ */
+export const FLUSH_EVERY_STEPS = 64;
+export const STATE_FLUSH_BELOW = 1e-30;
+
+/** Counts optimizer steps (one OptimizerStep object, however many layers it updates) and says when a flush is due. */
+export class StateFlushSchedule {
+  private lastStep: OptimizerStep | null = null;
+  private stepsSeen = 0;
+  due(step: OptimizerStep | null): boolean {
+    if (step === null) return false;
+    if (step !== this.lastStep) { this.lastStep = step; this.stepsSeen++; }
+    return this.stepsSeen % FLUSH_EVERY_STEPS === 0;
+  }
+}
+
 /** Parameters with their gradients and optimizer state (each array as long as `params`, same indices). */
 export interface ParameterBlock {
   readonly params: Float32Array;
@@ -128,8 +148,13 @@ class JsDenseWorkspace implements DenseWorkspace {
     if (step !== null) this.update(block, offset, outputDim * inputDim + outputDim, step);
   }
 
+  private readonly flushSchedule = new StateFlushSchedule();
+
   update(block: ParameterBlock, offset: number, length: number, step: OptimizerStep): void {
     applyUpdate(step, block.params, block.grads, block.state, offset, length);
+    if (!this.flushSchedule.due(step)) return;
+    for (const state of block.state)
+      for (let i = offset; i < offset + length && i < state.length; i++) if (Math.abs(state[i]!) < STATE_FLUSH_BELOW) state[i] = 0;
   }
 
   dispose(): void {}

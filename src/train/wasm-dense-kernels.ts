@@ -15,7 +15,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CrossEntropyBatch } from './loss.js';
 import type { OptimizerStep } from './optimizers.js';
-import { jsDenseKernels, type DenseKernels, type DenseWorkspace, type ParameterBlock } from './dense-kernels.js';
+import { jsDenseKernels, StateFlushSchedule, type DenseKernels, type DenseWorkspace, type ParameterBlock } from './dense-kernels.js';
 import { DENSE_KERNELS_WASM_BASE64 } from './wasm/dense-kernels-wasm.js';
 
 interface KernelExports {
@@ -48,8 +48,6 @@ const MAX_THREADS = 32;
 const ARRAYS_OFFSET = CONTROL_OFFSET + MAX_THREADS * 64;
 /** Index arithmetic in the C code is 32-bit signed. */
 const MAX_WORKSPACE_BYTES = 2 ** 31 - PAGE_BYTES;
-/** How often optimizer state below 1e-30 is flushed to 0: Adam's m needs ~170 steps from there to subnormal. */
-const FLUSH_EVERY_STEPS = 64;
 const MODE = { gradient: 0, adam: 1, amsgrad: 2, sgd: 3, momentum: 4, nesterov: 5 } as const;
 
 /**
@@ -243,18 +241,11 @@ class WasmDenseWorkspace implements DenseWorkspace {
     return [s1 === undefined ? 0 : this.address(s1, offset), s2 === undefined ? 0 : this.address(s2, offset), s3 === undefined ? 0 : this.address(s3, offset)];
   }
 
-  /**
-   * Optimizer state below 1e-30 is set to 0 every `FLUSH_EVERY_STEPS` steps (see flush_state in the C source):
-   * state whose gradient stays 0 would otherwise decay into subnormals and stick there, and x86 slows down
-   * ~100× on each. A step is one OptimizerStep object, however many layers it updates.
-   */
-  private lastStep: OptimizerStep | null = null;
-  private stepsSeen = 0;
+  /** Optimizer state below 1e-30 is set to 0 every FLUSH_EVERY_STEPS steps (see StateFlushSchedule, flush_state). */
+  private readonly flushSchedule = new StateFlushSchedule();
 
   private flushStateIfDue(block: ParameterBlock, offset: number, length: number, step: OptimizerStep | null): void {
-    if (step === null) return;
-    if (step !== this.lastStep) { this.lastStep = step; this.stepsSeen++; }
-    if (this.stepsSeen % FLUSH_EVERY_STEPS !== 0) return;
+    if (!this.flushSchedule.due(step)) return;
     for (const state of block.state) if (state.length > 0) this.exports.flush_state(this.address(state, offset), length);
   }
 
