@@ -4,9 +4,10 @@
  * fits of 80 % each, out-of-fold prediction, the merged head, temperature scaling), by default with no fold worker
  * started before the call ("cold": a worker is started only where the work pays for its start), by default with the
  * fold workers started before the call ("warm": prewarmFoldWorkers, as a cross-fitting run does before extracting
- * the features), and with every fold in this thread (`workers: 0`). Medians of ≥ 5 repetitions after a warm-up, all
- * measured in this run, alternately (fit, cold, warm, one thread, fit, …); wall time and process CPU time (all
- * threads: a cold worker's start and the folds in workers count; a warm worker's start does not).
+ * the features), and with every fold in this thread (`workers: 0`). Medians of ≥ 5 repetitions (3× as many for the
+ * 300-row case, whose baseline is 20–60 ms) after a warm-up, all measured in this run, alternately (fit, cold,
+ * warm, one thread, fit, …); wall time and process CPU time (all threads: a cold worker's start and the folds in
+ * workers count; a warm worker's start does not).
  *
  * Features: seeded Gaussian blobs shaped like the issue's task (300 labelled images × 1280-d MobileNetV2 features ×
  * 3 classes) and a larger one (3,000 × 1280 × 10), so the ratio does not hinge on one size. Early stopping is on, as
@@ -32,7 +33,7 @@ if (fromDist && statSync(compiled).mtimeMs < statSync(new URL('../src/train/cros
   process.stderr.write('warning: dist/train/cross-fit.js is older than src/train/cross-fit.ts; run `npm run build` to measure the sources\' code.\n');
 const { crossFit, prewarmFoldWorkers } = (await import(fromDist ? compiled.href : '../src/train/cross-fit.js')) as typeof import('../src/train/cross-fit.js');
 const { fit } = (await import(fromDist ? new URL('../dist/train/fit.js', import.meta.url).href : '../src/train/fit.js')) as typeof import('../src/train/fit.js');
-const { closeIdleTrainWorkers } = (await import(fromDist ? new URL('../dist/train/train-workers.js', import.meta.url).href : '../src/train/train-workers.js')) as typeof import('../src/train/train-workers.js');
+const { closeIdleTrainWorkers, idleTrainWorkerCount } = (await import(fromDist ? new URL('../dist/train/train-workers.js', import.meta.url).href : '../src/train/train-workers.js')) as typeof import('../src/train/train-workers.js');
 
 const repeatsIndex = process.argv.indexOf('--repeats');
 const repeats = Math.max(5, repeatsIndex === -1 ? 7 : Number(process.argv[repeatsIndex + 1]));
@@ -68,10 +69,10 @@ interface Run { readonly before?: () => Promise<void>; readonly run: () => Promi
  * Median wall and process-CPU milliseconds of each of `runs`, run in turn (after one warm-up of each) so that a
  * change in the machine's load during the run weighs on all alike.
  */
-async function medians(runs: readonly Run[]): Promise<Timing[]> {
+async function medians(runs: readonly Run[], rounds: number): Promise<Timing[]> {
   const samples = runs.map(() => ({ walls: [] as number[], cpus: [] as number[] }));
   for (const { before, run } of runs) { await before?.(); await run(); }   // warm-up
-  for (let i = 0; i < repeats; i++)
+  for (let i = 0; i < rounds; i++)
     for (const [index, { before, run }] of runs.entries()) {
       await before?.();
       const started = performance.now(), cpuStarted = process.cpuUsage();
@@ -100,10 +101,10 @@ for (const [name, data, numClasses] of [['300 × 1280, 3 classes', blobs(300, 12
       // Cold: no fold worker started yet, as in a process's first crossFit (the pool is emptied before each call).
       { before: () => closeIdleTrainWorkers(), run: () => { inWorkers.cold = 0; return crossFit(data, { ...fitOptions, folds: 5, ...counting('cold') }); } },
       // Warm: the fold workers started beforehand (untimed, with time to get ready), as a run does before extraction.
-      { before: async () => { prewarmFoldWorkers(5); await sleep(1500); },
+      { before: async () => { prewarmFoldWorkers(5); while (idleTrainWorkerCount('cross-fit-worker', true) === 0) await sleep(10); },
         run: () => { inWorkers.warm = 0; return crossFit(data, { ...fitOptions, folds: 5, ...counting('warm') }); } },
       { run: () => crossFit(data, { ...fitOptions, folds: 5, workers: 0 }) },
-    ]);
+    ], data.numSamples <= 300 ? 3 * repeats : repeats);   // the small case's ~20–60 ms baseline needs more samples
     await closeIdleTrainWorkers();
     rows.push(`| ${name} | ${recipe} | ${single!.wall.toFixed(0)} | ${cold!.wall.toFixed(0)} | ${ratios(cold!, single!)} | ${inWorkers.cold}/5 `
       + `| ${warm!.wall.toFixed(0)} | ${ratios(warm!, single!)} | ${inWorkers.warm}/5 | ${oneThread!.wall.toFixed(0)} | ${ratios(oneThread!, single!)} |`);
@@ -113,6 +114,7 @@ for (const [name, data, numClasses] of [['300 × 1280, 3 classes', blobs(300, 12
   }
 }
 process.stdout.write(`Cross-fitting cost (${fromDist ? 'dist/, the compiled package' : 'the sources through tsx'}): median of ${repeats} runs `
+  + `(${3 * repeats} for 300 rows) `
   + 'after a warm-up (wall ms; ratios to the baseline of wall and of process CPU time). Cold: no fold worker started before the call '
   + '(a process\'s first crossFit; the default starts one only for ≥ 1 s of estimated fold work). Warm: fold workers started before the '
   + 'call (prewarmFoldWorkers, as a cross-fitting run does before extraction; their start is not timed).\n\n'
