@@ -14,12 +14,18 @@
  * in the default, so each fit runs until its own patience ends; a fixed-epochs row (no early stopping) shows the
  * pure cost ratio.
  *
- *   npx tsx scripts/bench-cross-fit.ts [--repeats 7] [--dist]
+ *   npx tsx scripts/bench-cross-fit.ts [--repeats 7] [--dist] [--run]
  *
  * `--dist` runs the compiled package (dist/, `npm run build` first), as `npm i finetune` users do: its fold worker
- * starts faster than one started from the sources through tsx.
+ * starts faster than one started from the sources through tsx. `--run` adds what a CLI user sees: the training phase
+ * of one-shot runs on 300 images, `--folds 5` against `--folds 1` (see runFolds; needs ../shared's zoo).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { FitOptions, LabelledFeatures } from '../src/train/fit.js';
 import { selectRows } from '../src/train/streamed-features.js';
 import { Rng } from '../src/util/rng.js';
@@ -121,5 +127,51 @@ process.stdout.write(`Cross-fitting cost (${fromDist ? 'dist/, the compiled pack
   + '| features | recipe | one 80/20 split (baseline) | cross-fit, cold | ratio | CPU ratio | folds in a worker '
   + '| cross-fit, warm | ratio | CPU ratio | folds in a worker | cross-fit, one thread | ratio | CPU ratio |\n'
   + '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n' + `${rows.join('\n')}\n`);
+
+/**
+ * `--run`: what a CLI user sees. One-shot runs on 300 generated shape images (3 classes, MobileNetV2-int8 from the
+ * ../shared zoo mirror, embedding cache warm after a first run), `--folds 1` and `--folds 5` alternately: the
+ * training phase from run.json (`timings.trainSeconds`: the fits plus, for 5 folds, out-of-fold metrics and the
+ * label audit; not extraction or export), and how many folds the run's fold worker took.
+ */
+async function runFolds(): Promise<void> {
+  const sharedZoo = new URL('../../shared/zoo', import.meta.url).pathname;
+  if (!existsSync(sharedZoo)) { process.stdout.write(`\n--run skipped: ${sharedZoo} is absent.\n`); return; }
+  const { serveMirror } = await import('../src/registry/serve-mirror.js');
+  const { makeShapesDataset } = await import('./lib/make-shapes.js');
+  const work = await mkdtemp(join(tmpdir(), 'finetune-bench-run-folds-'));
+  const mirror = await serveMirror(sharedZoo);
+  try {
+    const data = join(work, 'shapes');
+    await makeShapesDataset(data, { perClass: 100, seed: 11 });
+    const bin = new URL(fromDist ? '../dist/cli/finetune.js' : '../bin/finetune.js', import.meta.url).pathname;
+    const env = { ...process.env, FINETUNE_ZOO_MIRROR: mirror.url, FINETUNE_HOME: join(work, 'home') };
+    const run = async (folds: number): Promise<{ train: number; inWorker: number }> => {
+      const out = join(work, `run-${folds}`);
+      await rm(out, { recursive: true, force: true });
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, '--backbone', 'mobilenetv2-int8', '--classes', '3',
+        '--data', data, '--folds', String(folds), '--out', out], { env, maxBuffer: 1 << 26 });
+      const { timings } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { timings: { trainSeconds: number } };
+      return { train: timings.trainSeconds * 1000, inWorker: `${stdout}${stderr}`.split('\n').filter((line) => line.includes('(worker thread)')).length };
+    };
+    await run(5);   // computes the embeddings; the runs below read them from the cache
+    const samples = { 1: [] as number[], 5: [] as number[], inWorker: [] as number[] };
+    for (let i = 0; i < repeats; i++) {
+      samples[1].push((await run(1)).train);
+      const five = await run(5);
+      samples[5].push(five.train);
+      samples.inWorker.push(five.inWorker);
+    }
+    const [one, five] = [median(samples[1]), median(samples[5])];
+    process.stdout.write(`\nOne-shot runs on 300 images (${fromDist ? 'dist/cli/finetune.js' : 'bin/finetune.js, the sources'}; warm embedding cache), `
+      + `training phase from run.json, median of ${repeats}:\n\n| --folds 1 | --folds 5 | ratio | folds in the run's worker |\n|---|---|---|---|\n`
+      + `| ${one.toFixed(0)} ms | ${five.toFixed(0)} ms | ${(five / one).toFixed(2)}× | ${samples.inWorker.join(', ')} (of 5, per run) |\n`);
+  } finally {
+    await mirror.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+if (process.argv.includes('--run')) await runFolds();
+
 const warning = contention.warning();
 if (warning) process.stdout.write(`\n${warning}\n`);
