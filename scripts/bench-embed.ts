@@ -245,8 +245,11 @@ async function main(): Promise<void> {
       { width: 640, height: 480, mixOrientation: true });
     const large = join(dir, 'large');
     await writeLargeJpegs(large, numLarge);
-    const largeBytes = (await Promise.all((await listImages(large)).map(async (p) => (await stat(p)).size))).reduce((a, b) => a + b, 0);
-    log(`data: ${numImages} photo-like 640×480 JPEGs; ${numLarge} 4000×3000 JPEGs (${(largeBytes / numLarge / 1e6).toFixed(1)} MB each)`);
+    // `--large 0` leaves the 12 MP set out (no folder is written for it).
+    const largeBytes = numLarge === 0 ? 0
+      : (await Promise.all((await listImages(large)).map(async (p) => (await stat(p)).size))).reduce((a, b) => a + b, 0);
+    log(`data: ${numImages} photo-like 640×480 JPEGs; ${numLarge} 4000×3000 JPEGs` +
+      (numLarge === 0 ? '' : ` (${(largeBytes / numLarge / 1e6).toFixed(1)} MB each)`));
     const backbones = await loadBackbones(dir);
     const rows: Row[] = [];
     const watch = watchCpuContention();
@@ -258,7 +261,8 @@ async function main(): Promise<void> {
       const rawRates: number[] = [await rawOrt.rep()];
       log(`${backbone.name}: raw ORT (${rawOrt.provider}) ${rawRates[0]!.toFixed(1)} img/s before`);
       const measured: Array<{ label: string; count: number; decodeRates: number[]; pairedRatios: number[]; firsts: CliRun[]; reruns: CliRun[] }> = [];
-      for (const [label, data, count] of [['640×480', photos, numImages], ['12 MP', large, numLarge]] as const) {
+      const sets = ([['640×480', photos, numImages], ['12 MP', large, numLarge]] as const).filter(([, , count]) => count > 0);
+      for (const [label, data, count] of sets) {
         const paths = await listImages(data);
         await decodeThroughput(paths.slice(0, 8), backbone.spec, 2 * cores);   // warm-up
         await runEmbed(backbone, data, join(dir, 'cache-warmup', label));   // warm-up: page cache (and tsx's cache)
