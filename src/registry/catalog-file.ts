@@ -56,9 +56,6 @@ export function defineCatalog<Entry>(source: CatalogSource<Entry>): Catalog<Entr
   return { list, find, parse };
 }
 
-/** Lowercase hex sha256, as both catalogs write it. */
-export const SHA256_HEX = /^[0-9a-f]{64}$/;
-
 /** Reads the fields of one catalog entry; every reader throws `<label>: <where>.<field> must be <expected>.` */
 export interface EntryFields {
   /** The entry as an object (after checking that it is one). */

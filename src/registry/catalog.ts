@@ -6,7 +6,8 @@
 import { fileURLToPath } from 'node:url';
 import { FinetuneError, nearestNames } from '../errors.js';
 import { DEFAULT_RESIZE_FILTER, validatePreprocessSpec } from '../image/preprocess-spec.js';
-import { defineCatalog, entryFields, SHA256_HEX } from './catalog-file.js';
+import { isSha256Hex } from '../util/hash.js';
+import { defineCatalog, entryFields } from './catalog-file.js';
 import { listHubAliases } from './hub-catalog.js';
 import { POOLINGS } from '../types.js';
 import type { Pooling, PreprocessSpec } from '../types.js';
@@ -122,7 +123,7 @@ export function validateEntry(value: unknown, where = 'entry'): ZooEntry {
   if (path.startsWith('/') || path.includes('\\') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
     fail('path', 'a relative zoo path without "..", "." or empty segments');
   }
-  if (!SHA256_HEX.test(str('sha256'))) fail('sha256', '64 lowercase hex digits');
+  if (!isSha256Hex(str('sha256'))) fail('sha256', '64 lowercase hex digits');
   if (!Number.isSafeInteger(e['sizeBytes']) || (e['sizeBytes'] as number) <= 0) fail('sizeBytes', 'a positive integer');
   if (!Number.isInteger(e['opset'])) fail('opset', 'an integer');
   if (typeof e['quantized'] !== 'boolean') fail('quantized', 'a boolean');

@@ -5,7 +5,8 @@
  * then the entry says so (`verified: false`).
  */
 import { fileURLToPath } from 'node:url';
-import { defineCatalog, entryFields, SHA256_HEX } from './catalog-file.js';
+import { isSha256Hex } from '../util/hash.js';
+import { defineCatalog, entryFields } from './catalog-file.js';
 import { finetuneHubCacheDir, findCachedHubFile } from './hub-cache.js';
 import { formatHubReference, parseHubReference } from './hub-reference.js';
 
@@ -71,7 +72,7 @@ function validateHubAlias(value: unknown, where: string): HubAlias {
   } catch (cause) {
     fail('repo/revision/path', `a valid Hub reference (${(cause as Error).message})`);
   }
-  const sha256 = e['sha256'] === null ? null : SHA256_HEX.test(String(e['sha256'])) ? e['sha256'] as string : fail('sha256', '64 hex digits or null');
+  const sha256 = e['sha256'] === null ? null : isSha256Hex(e['sha256']) ? e['sha256'] : fail('sha256', '64 hex digits or null');
   const sizeBytes = e['sizeBytes'] === null ? null : Number.isSafeInteger(e['sizeBytes']) && (e['sizeBytes'] as number) > 0 ? e['sizeBytes'] as number : fail('sizeBytes', 'a positive integer or null');
   if (typeof e['approxSizeMb'] !== 'number' || !(e['approxSizeMb'] > 0)) fail('approxSizeMb', 'a positive number');
   if (typeof e['verified'] !== 'boolean') fail('verified', 'a boolean');

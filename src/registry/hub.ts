@@ -17,7 +17,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { FinetuneError } from '../errors.js';
-import { sha256File } from '../util/hash.js';
+import { isSha256Hex, sha256File } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { DownloadError } from './download-error.js';
 import type { DownloadFailure } from './download-error.js';
@@ -297,7 +297,7 @@ async function headFile(context: Context, transfer: Transfer, revision: string, 
   const size = Number(headerValue(headers, 'x-linked-size') ?? (status === 200 ? headerValue(headers, 'content-length') : undefined));
   return {
     commit: commit !== null && isCommitHash(commit) ? commit : null,
-    sha256: etag !== null && /^[0-9a-f]{64}$/.test(etag) ? etag : null,
+    sha256: isSha256Hex(etag) ? etag : null,
     gitBlobSha1: etag !== null && /^[0-9a-f]{40}$/.test(etag) ? etag : null,
     sizeBytes: Number.isSafeInteger(size) && size > 0 ? size : null,
   };

@@ -4,7 +4,7 @@
  */
 import { readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { sha256File } from '../util/hash.js';
+import { isSha256Hex, sha256File } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { modelsDir } from '../util/paths.js';
 import { getModel, listModels } from './catalog.js';
@@ -69,7 +69,7 @@ export async function readSidecar(modelPath: string): Promise<string | null> {
   try {
     const text = await readFile(sidecarPath(modelPath), 'utf8');
     const sha = text.trim().split(/\s+/)[0] ?? '';
-    return /^[0-9a-f]{64}$/.test(sha) ? sha : null;
+    return isSha256Hex(sha) ? sha : null;
   } catch {
     return null;
   }

@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from './fs.js';
-import { sha256File } from './hash.js';
+import { isSha256Hex, sha256File } from './hash.js';
 import { finetuneHome } from './paths.js';
 
 const FILE_NAME = 'file-hashes.json';
@@ -51,7 +51,7 @@ export async function sha256FileCached(file: string, options: HashCacheOptions =
   const record = await readRecord(recordPath);
   const known = record.entries[path];
   if (known !== undefined && known.size === info.size && known.mtimeMs === info.mtimeMs && known.ctimeMs === info.ctimeMs
-    && known.ino === info.ino && known.dev === info.dev && /^[0-9a-f]{64}$/.test(known.sha256)) return known.sha256;
+    && known.ino === info.ino && known.dev === info.dev && isSha256Hex(known.sha256)) return known.sha256;
   const sha256 = await sha256File(path);
   const after = await stat(path);
   if (after.mtimeMs !== info.mtimeMs || after.ctimeMs !== info.ctimeMs || after.size !== info.size) return sha256;   // changed while hashing

@@ -6,6 +6,11 @@ export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Whether `value` is a sha256 as this project writes one: 64 lowercase hex digits. */
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
+}
+
 /** Hex sha256 of a file, streamed (safe for 500 MB backbones). */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

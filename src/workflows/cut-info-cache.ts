@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { CutBackbone, CutBackboneOptions } from '../onnx/cut-backbone.js';
 import { sha256FileCached } from '../util/file-hash-cache.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { sha256, stableStringify } from '../util/hash.js';
+import { isSha256Hex, sha256, stableStringify } from '../util/hash.js';
 import { finetuneHome } from '../util/paths.js';
 import { toolVersion } from '../util/version.js';
 
@@ -58,7 +58,7 @@ export async function readCutInfo(path: string): Promise<RecordedCut | null> {
     if (parsed.version !== CUT_INFO_VERSION || cut === undefined || typeof cut.featureTensor !== 'string'
       || typeof cut.inputName !== 'string' || !Number.isInteger(cut.embeddingDim) || cut.embeddingDim < 1
       || !Array.isArray(cut.inputShape)) return null;
-    const modelOk = model !== undefined && typeof model.sha256 === 'string' && /^[0-9a-f]{64}$/.test(model.sha256)
+    const modelOk = model !== undefined && isSha256Hex(model.sha256)
       && Number.isInteger(model.sizeBytes) && model.sizeBytes > 0 && model.cutSha256 === cutInfoSha(cut);
     return { cut, model: modelOk ? { sha256: model.sha256, sizeBytes: model.sizeBytes, cutSha256: model.cutSha256 } : null };
   } catch {
