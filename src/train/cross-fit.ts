@@ -27,7 +27,7 @@ import { checkFeaturesFinite, resolveFitOptions, type ResolvedFitOptions } from 
 import type { KernelInitializer } from './fit-options.js';
 import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
-import { Network } from './network.js';
+import { Network, transposeMatrix } from './network.js';
 import type { Standardization } from './standardization.js';
 import { copyRows, selectRows } from './streamed-features.js';
 import { mapRows } from './streamed-rows.js';
@@ -149,13 +149,9 @@ class EpochSnapshots extends Callback {
 function headWithWeights(head: HeadWeights, weights: readonly Float32Array[]): HeadWeights {
   return {
     ...head,
-    layers: head.layers.map((layer, l) => {
-      const { inputDim, outputDim } = layer, source = weights[2 * l]!;
-      const kernel = new Float32Array(inputDim * outputDim);
-      for (let k = 0; k < outputDim; k++)
-        for (let feature = 0; feature < inputDim; feature++) kernel[feature * outputDim + k] = source[k * inputDim + feature]!;
-      return { ...layer, kernel, bias: weights[2 * l + 1]!.slice() };
-    }),
+    layers: head.layers.map((layer, l) => ({
+      ...layer, kernel: transposeMatrix(weights[2 * l]!, layer.outputDim, layer.inputDim), bias: weights[2 * l + 1]!.slice(),
+    })),
   };
 }
 
@@ -205,12 +201,7 @@ export function foldStandardizations(data: LabelledFeatures, foldOf: Int32Array,
 
 /** Kernels in the training layout ([outputDim × inputDim]) and biases of `head`, per layer (`Network.setWeights`). */
 function trainingWeights(head: HeadWeights): Float32Array[] {
-  return head.layers.flatMap(({ inputDim, outputDim, kernel, bias }) => {
-    const transposed = new Float32Array(inputDim * outputDim);
-    for (let feature = 0; feature < inputDim; feature++)
-      for (let k = 0; k < outputDim; k++) transposed[k * inputDim + feature] = kernel[feature * outputDim + k]!;
-    return [transposed, bias];
-  });
+  return head.layers.flatMap(({ inputDim, outputDim, kernel, bias }) => [transposeMatrix(kernel, inputDim, outputDim), bias]);
 }
 
 /**
@@ -322,6 +313,9 @@ export const PARALLEL_FOLDS_MIN_SECONDS = 1;
  */
 export const WARM_FOLDS_MIN_SECONDS = 0.04;
 
+/** The most fold workers worth having: one fewer than the cores (this thread trains too), and fewer than the folds. */
+const foldWorkerLimit = (folds: number): number => Math.max(0, Math.min(availableParallelism() - 1, folds - 1));
+
 /**
  * Worker threads for the folds: `requested`, else automatic (see CrossFitOptions.workers). None for streamed data
  * or custom kernels (a worker cannot be sent them).
@@ -342,7 +336,7 @@ function foldWorkerCount(train: TrainingData, resolved: ResolvedFitOptions, fold
   // (sequential: ~2×), so the default keeps that within a quarter of the machine's memory.
   const featureBytes = train.numSamples * train.embeddingDim * 4;
   if (4 * featureBytes > totalmem() / 4) return 0;
-  const most = Math.max(0, Math.min(availableParallelism() - 1, folds - 1));
+  const most = foldWorkerLimit(folds);
   if (seconds >= PARALLEL_FOLDS_MIN_SECONDS) return most;
   // Below that, only workers already started (prewarmFoldWorkers, or an earlier call's): they cost no start.
   return seconds >= WARM_FOLDS_MIN_SECONDS ? Math.min(most, idleTrainWorkerCount(FOLD_WORKER)) : 0;
@@ -377,7 +371,7 @@ const FOLD_WORKER = 'cross-fit-worker';
  * process alive and close after IDLE_WORKER_MS. Does nothing in a worker thread (e.g. a sweep's).
  */
 export function prewarmFoldWorkers(folds = 5): void {
-  if (isMainThread) prewarmTrainWorkers(FOLD_WORKER, Math.max(0, Math.min(availableParallelism() - 1, folds - 1)));
+  if (isMainThread) prewarmTrainWorkers(FOLD_WORKER, foldWorkerLimit(folds));
 }
 
 /** Closes crossFit's idle fold workers now (e.g. when a run turns out to stream its features: no worker will take them). */

@@ -210,12 +210,20 @@ export class Network implements ParameterBlock {
   toHeadWeights(standardization: { mean: Float32Array; std: Float32Array } | null): HeadWeights {
     const layers: DenseLayer[] = this.layers.map((layer) => {
       const { inputDim, outputDim, kernelOffset, biasOffset, activation } = layer;
-      const kernel = new Float32Array(inputDim * outputDim);
-      for (let k = 0; k < outputDim; k++)
-        for (let feature = 0; feature < inputDim; feature++)
-          kernel[feature * outputDim + k] = this.params[kernelOffset + k * inputDim + feature]!;
+      const kernel = transposeMatrix(this.params.subarray(kernelOffset, kernelOffset + inputDim * outputDim), outputDim, inputDim);
       return { inputDim, outputDim, kernel, bias: this.params.slice(biasOffset, biasOffset + outputDim), activation };
     });
     return { embeddingDim: this.embeddingDim, numClasses: this.numClasses, layers, standardization };
   }
+}
+
+/**
+ * `matrix` ([rows × cols], row-major) transposed to [cols × rows]: a layer's kernel between the training layout
+ * ([outputDim × inputDim]) and the exported one ([inputDim × outputDim]).
+ */
+export function transposeMatrix(matrix: Float32Array, rows: number, cols: number): Float32Array {
+  const transposed = new Float32Array(rows * cols);
+  for (let row = 0; row < rows; row++)
+    for (let col = 0; col < cols; col++) transposed[col * rows + row] = matrix[row * cols + col]!;
+  return transposed;
 }
