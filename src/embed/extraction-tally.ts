@@ -113,7 +113,6 @@ export class ExtractionTally {
     }
   }
 
-
   /** Image served from the cache, or identical to one computed (or queued) in this run. */
   hit(): void {
     this.cacheHits++;

@@ -86,7 +86,6 @@ export async function* missBatches(tally: ExtractionTally, options: MissBatchesO
   if (misses.length > 0) yield misses;
 }
 
-
 /** A read, or a remembered sha whose vector is cached (`bytes` null: the file was not read). */
 type ChunkRead = ReadImageFileResult | { readonly ok: true; readonly bytes: null; readonly sha: string };
 
