@@ -30,7 +30,8 @@ export type { CalibrationReport, ReliabilityBin, TemperatureFit } from './calibr
 // History and console text
 export { formatEpochLine, formatTrainingSummary } from './history.js';
 // Sweeps
-export { expandGrid, formatSweepConfig, formatSweepTable, sweep, toSharedFeatures } from './sweep.js';
+export { expandGrid, formatSweepConfig, formatSweepTable, sweep } from './sweep.js';
+export { toSharedFeatures } from './train-workers.js';
 export type { SweepConfig, SweepGrid, SweepOptions, SweepResult } from './sweep.js';
 // Inference, export support and metrics
 export { predictLogits, predictProbabilities } from './predict-probabilities.js';

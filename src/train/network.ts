@@ -227,3 +227,11 @@ export function transposeMatrix(matrix: Float32Array, rows: number, cols: number
     for (let col = 0; col < cols; col++) transposed[col * rows + row] = matrix[row * cols + col]!;
   return transposed;
 }
+
+/** Multiply-adds of one sample's forward pass through a head's dense layers (embeddingDim → hidden… → numClasses). */
+export function headMultiplyAdds(embeddingDim: number, hidden: readonly number[], numClasses: number): number {
+  const widths = [embeddingDim, ...hidden, numClasses];
+  let multiplyAdds = 0;
+  for (let l = 0; l + 1 < widths.length; l++) multiplyAdds += widths[l]! * widths[l + 1]!;
+  return multiplyAdds;
+}

@@ -5,6 +5,7 @@ import type { ProgressCallback } from '../types.js';
 import { HIGHER_IS_BETTER, type MetricName } from './callbacks.js';
 import { crossFit, type CrossFitResult } from './cross-fit.js';
 import { fit, type FitResult } from './fit.js';
+import { headMultiplyAdds } from './network.js';
 import { fitStandardization } from './standardization.js';
 import { checkFeaturesFinite, resolveFitOptions, type FitOptions, type LabelledFeatures } from './fit-options.js';
 import { fromWorkerError, startTrainWorker, toSharedFeatures, type WorkerError } from './train-workers.js';
@@ -91,8 +92,6 @@ export function formatSweepConfig(config: SweepConfig): string {
   return `lr=${config.learningRate} wd=${config.weightDecay} hidden=[${config.hidden.join(',')}] dropout=${config.dropout} seed=${config.seed}`;
 }
 
-export { toSharedFeatures } from './train-workers.js';
-
 /** Messages between the sweep and its workers. */
 export type SweepJob = { readonly index: number; readonly options: FitOptions; readonly folds: number };
 export type SweepReply =
@@ -129,18 +128,10 @@ function toSweepResult(index: number, config: SweepConfig, rankBy: MetricName, r
   };
 }
 
-/** Multiply-adds of one training sample's forward pass through a config's layers. */
-function multiplyAddsPerSample(embeddingDim: number, config: SweepConfig, numClasses: number): number {
-  const widths = [embeddingDim, ...config.hidden, numClasses];
-  let perSample = 0;
-  for (let l = 0; l + 1 < widths.length; l++) perSample += widths[l]! * widths[l + 1]!;
-  return perSample;
-}
-
 /** Rough single-thread seconds for a sweep (≈ 4e8 multiply-adds per second, forward + two backward passes). */
 function estimateSeconds(train: LabelledFeatures, configs: readonly SweepConfig[], epochs: number, numClasses: number): number {
   let multiplyAdds = 0;
-  for (const config of configs) multiplyAdds += 3 * multiplyAddsPerSample(train.embeddingDim, config, numClasses) * train.numSamples * epochs;
+  for (const config of configs) multiplyAdds += 3 * headMultiplyAdds(train.embeddingDim, config.hidden, numClasses) * train.numSamples * epochs;
   return multiplyAdds / 4e8;
 }
 
@@ -241,7 +232,7 @@ export async function sweep(train: LabelledFeatures, validation: LabelledFeature
     // Each worker trains whole configs on one core; kernel threads on top would only compete with the other workers.
     // Costliest configs first (longest-processing-time order): the workers then finish together instead of one
     // training a wide MLP alone at the end. Results do not depend on the order.
-    const cost = (job: SweepJob): number => multiplyAddsPerSample(train.embeddingDim, configs[job.index]!, numClasses);
+    const cost = (job: SweepJob): number => headMultiplyAdds(train.embeddingDim, configs[job.index]!.hidden, numClasses);
     const oneThreadEach = jobs.map((job) => ({ ...job, options: { ...job.options, threads: base.threads ?? 1 } }))
       .sort((a, b) => cost(b) - cost(a) || a.index - b.index);
     await runInWorkers(train, validation, oneThreadEach, workerCount, onResult);

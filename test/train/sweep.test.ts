@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FinetuneError } from '../../src/errors.js';
-import { expandGrid, formatSweepTable, sweep, toSharedFeatures } from '../../src/train/sweep.js';
+import { expandGrid, formatSweepTable, sweep } from '../../src/train/sweep.js';
+import { toSharedFeatures } from '../../src/train/train-workers.js';
 import { makeBlobs } from './synthetic.js';
 
 const train = makeBlobs({ numSamples: 300, embeddingDim: 24, numClasses: 3, noise: 1.5, offset: 2, scale: 2, seed: 1 });
