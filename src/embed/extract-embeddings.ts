@@ -16,6 +16,7 @@
 import { FinetuneError } from '../errors.js';
 import type { ModelSession, SessionProvider } from '../runtime/model-session.js';
 import type { Device, FailedImage, FeatureExtractorSpec, ProgressCallback } from '../types.js';
+import { copyRows } from '../util/copy-rows.js';
 import { abortReason, runAhead } from '../util/run-ahead.js';
 import { decodeBatch, type DecodedBatch, type PreprocessFn } from './decode-batch.js';
 import { checkEmbeddingDim, extractorKey, type EmbeddingCache } from './embedding-cache.js';
@@ -266,7 +267,7 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     const bad = new Set(nonFiniteRows(features, embeddingDim));
     const good = bad.size === 0 ? batch.shas : batch.shas.filter((_, row) => !bad.has(row));
     const goodFeatures = bad.size === 0 ? features
-      : gatherRows(features, embeddingDim, batch.shas.map((_, row) => row).filter((row) => !bad.has(row)));
+      : copyRows(features, embeddingDim, batch.shas.map((_, row) => row).filter((row) => !bad.has(row)));
     if (good.length > 0) {
       ensureRegistered();
       cache.putMany(key, good.map((sha, row) => ({
@@ -301,13 +302,6 @@ export async function extractEmbeddings(items: ReadonlyArray<{ readonly path: st
     ...outcome, embeddingDim, cacheHits: tally.cacheHits, computed: tally.computed, backboneBatches: tally.backboneBatches,
     otherShards: tally.otherShards, provider: tally.provider, extractorKey: key, seconds: tally.seconds,
   };
-}
-
-/** Copies rows `rows` of a [n × embeddingDim] matrix into a new one, in order. */
-function gatherRows(features: Float32Array, embeddingDim: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * embeddingDim);
-  rows.forEach((row, index) => out.set(features.subarray(row * embeddingDim, (row + 1) * embeddingDim), index * embeddingDim));
-  return out;
 }
 
 /**

@@ -28,6 +28,7 @@ import type { ModelSession } from '../runtime/model-session.js';
 import { argmaxRow } from '../train/metrics.js';
 import type { Device, PreprocessSpec, ProgressCallback } from '../types.js';
 import { stableStringify } from '../util/hash.js';
+import { copyRows } from '../util/copy-rows.js';
 import { classifyImages } from './classify-images.js';
 import { loadImageBatch } from './image-batch.js';
 import type { ClassifiedImages } from './classify-images.js';
@@ -197,7 +198,7 @@ export async function checkParity(target: ParityTarget, images: readonly string[
     };
     const sample = pickSample(images.length, options.labels, options.sampleSize ?? Math.min(8, Math.max(4, numClasses)));
     const samplePaths = sample.map((index) => images[index]!);
-    const expectedSample = gatherRows(expected, sample, numClasses);
+    const expectedSample = copyRows(expected, numClasses, sample);
     const checks: PartCheck[] = [];
     const batchSize = options.batchSize ?? 16;
 
@@ -213,7 +214,7 @@ export async function checkParity(target: ParityTarget, images: readonly string[
         'the baked preprocessing'));
     }
     if (options.features) {
-      const cached = gatherRows(options.features, sample, embeddingDim);
+      const cached = copyRows(options.features, embeddingDim, sample);
       const scale = Math.max(1, maxAbs(cached));
       checks.push(valueCheck('features', 'onnxruntime-node', nodeRun.extra[probes.featureTensor]!, cached, samplePaths,
         (options.featureTolerance ?? 1e-3) * scale,
@@ -430,12 +431,6 @@ export function pickSample(count: number, labels: ArrayLike<number> | undefined,
     for (const rows of byClass.values()) if (round < rows.length && picked.length < wanted) picked.push(rows[round]!);
   }
   return picked.sort((a, b) => a - b);
-}
-
-function gatherRows(values: Float32Array, rows: readonly number[], width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((row, index) => out.set(values.subarray(row * width, (row + 1) * width), index * width));
-  return out;
 }
 
 function maxAbs(values: Float32Array): number {

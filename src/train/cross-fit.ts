@@ -29,7 +29,8 @@ import { stratifiedFolds } from './folds.js';
 import { mergeHeads } from './merge-heads.js';
 import { headMultiplyAdds, Network, transposeMatrix } from './network.js';
 import type { Standardization } from './standardization.js';
-import { copyRows, selectRows } from './streamed-features.js';
+import { selectRows } from './streamed-features.js';
+import { copyRows } from '../util/copy-rows.js';
 import { mapRows } from './streamed-rows.js';
 import { isStreamed, type LabelledFeatures, type TrainingData } from './training-data.js';
 import {

@@ -17,6 +17,7 @@ import type { Rng } from '../util/rng.js';
 import type { FeatureFile } from './feature-file.js';
 import { isStreamed, type LabelledFeatures, type StreamedFeatures, type TrainingData } from './training-data.js';
 import type { Standardization } from './standardization.js';
+import { copyRows } from '../util/copy-rows.js';
 
 /** A split over all rows (`rows` omitted) or the given rows of a file, with `labels` for every row of the file. */
 export function streamedFeatures(file: FeatureFile, fileLabels: Int32Array, rows: Int32Array | null = null): StreamedFeatures {
@@ -46,13 +47,6 @@ export function selectRows<T extends TrainingData>(data: T, indices: Int32Array)
   const { embeddingDim } = data;
   return { features: copyRows(data.features, embeddingDim, sorted), labels: Int32Array.from(sorted, (index) => data.labels[index]!),
     numSamples: sorted.length, embeddingDim } as unknown as T;
-}
-
-/** Rows `rows` (in that order) of the row-major matrix `values` of `width` columns, copied into a new array. */
-export function copyRows<T extends Float32Array | Uint8Array>(values: T, width: number, rows: ArrayLike<number>): T {
-  const out = new (values.constructor as new (length: number) => T)(rows.length * width);
-  for (let index = 0; index < rows.length; index++) out.set(values.subarray(rows[index]! * width, (rows[index]! + 1) * width), index * width);
-  return out;
 }
 
 export interface WindowOptions {

@@ -14,6 +14,7 @@ import type { DatasetSplit } from '../image/split-dataset.js';
 import type { LabelledFeatures } from '../train/fit.js';
 import type { Device, ProgressCallback } from '../types.js';
 import { embeddingsDir } from '../util/paths.js';
+import { copyRows } from '../util/copy-rows.js';
 import { planTrainingMemory } from './out-of-core.js';
 import type { TrainingMemoryPlan } from './out-of-core.js';
 import { prepareBackbone } from './prepare-backbone.js';
@@ -158,15 +159,9 @@ export async function embedSplit(options: EmbedSplitOptions,
 
 /** Copies the chosen feature rows (and their labels) into one contiguous matrix. */
 export function gatherRows(extraction: ExtractionResult, dataset: Dataset, rows: readonly number[]): LabelledFeatures {
-  const embeddingDim = extraction.embeddingDim;
-  const features = new Float32Array(rows.length * embeddingDim);
-  const labels = new Int32Array(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    features.set(extraction.features.subarray(row * embeddingDim, (row + 1) * embeddingDim), r * embeddingDim);
-    labels[r] = dataset.items[extraction.okIndices[row]!]!.label;
-  }
-  return { features, labels, numSamples: rows.length, embeddingDim };
+  const { embeddingDim } = extraction;
+  return { features: copyRows(extraction.features, embeddingDim, rows),
+    labels: Int32Array.from(rows, (row) => dataset.items[extraction.okIndices[row]!]!.label), numSamples: rows.length, embeddingDim };
 }
 
 function checkEveryClassPresent(dataset: Dataset, extraction: ExtractionResult, rows: readonly number[], what: string): void {

@@ -18,7 +18,7 @@ import type { FitOptions, FitResult, LabelledFeatures, TrainingViews } from '../
 import { evaluateProbabilities, wilsonInterval } from '../train/metrics.js';
 import type { EvaluationMetrics } from '../train/metrics.js';
 import { predictProbabilities } from '../train/predict-probabilities.js';
-import { copyRows } from '../train/streamed-features.js';
+import { copyRows } from '../util/copy-rows.js';
 import type { WindowOptions } from '../train/streamed-features.js';
 import { mapRows, readRows } from '../train/streamed-rows.js';
 import { isStreamed } from '../train/training-data.js';
